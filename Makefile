@@ -1,0 +1,28 @@
+# Thin entry points; the logic lives in scripts/ so that CI and people run the same thing.
+#   make test ARGS="-k preflight"    make deploy ARGS=--yes    make render ARGS="--model gemma3:1b"
+SHELL := /bin/bash
+PY := .venv/bin/python
+ARGS ?=
+
+.PHONY: deploy test lint bench render local venv
+
+deploy:
+	bash scripts/deploy.sh $(ARGS)
+
+test:
+	bash scripts/test.sh $(ARGS)
+
+venv:
+	bash scripts/venv.sh
+
+lint: venv
+	.venv/bin/ruff check . $(ARGS)
+
+bench: venv
+	@set -e; shopt -s nullglob; for f in bench/*.py; do echo "==> $$f"; $(PY) "$$f" $(ARGS); done
+
+render: venv
+	$(PY) -m bootstrap render --out out/ $(ARGS)
+
+local: venv
+	$(PY) -m bootstrap local $(ARGS)

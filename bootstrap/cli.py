@@ -1,0 +1,222 @@
+"""``python -m bootstrap``: render the bundle, or run it on this machine with Docker.
+
+Bad input ends with exit code 2 and one line on stderr that names the option, says what
+was wrong and what is allowed; nothing is written. Keys are read from environment
+variables named on the command line, never from argv (argv is visible to every user).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+from bootstrap import layout
+from bootstrap.bundle import render_bundle
+from bootstrap.spec import Spec, SpecError, validate_key
+
+EXIT_USAGE = 2
+
+# Spec field -> the option a user typed, so errors speak the CLI's language.
+OPTION_FOR_FIELD = {
+    "runtime": "--runtime",
+    "models": "--model",
+    "origins": "--origin",
+    "api_keys": "--api-key-env",
+    "domain": "--domain",
+    "site": "--site",
+    "upstream": "--upstream",
+    "ssm_parameter": "--ssm-parameter",
+    "public_ip": "--public-ip",
+    "tls": "--tls",
+    "acme_email": "--acme-email",
+    "versions": "--image-version",
+    "max_body_mb": "--max-body-mb",
+    "model_volume_id": "--volume-id",
+    "keep_alive": "--keep-alive",
+    "compress": "--compress",
+}
+
+
+class UsageError(Exception):
+    """A one-line complaint about the command line (exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but its errors are one line and exit 2 like ours."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def generate_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _read_keys(variables: Sequence[str], environ: os._Environ[str] | dict[str, str]) -> tuple[str, ...]:
+    keys = []
+    for name in variables:
+        value = environ.get(name)
+        if value is None:
+            raise UsageError(f"--api-key-env {name}: the variable is not set; export it with the key as its value")
+        try:
+            validate_key(value.strip())
+        except SpecError as err:
+            raise UsageError(err.render(f"--api-key-env {name}")) from None
+        keys.append(value.strip())
+    return tuple(keys)
+
+
+def _parse_versions(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in items:
+        component, sep, version = item.partition("=")
+        if not sep:
+            raise UsageError(
+                f"--image-version: {item!r} is not COMPONENT=VERSION; "
+                f"use one of {', '.join(layout.DEFAULT_VERSIONS)}, e.g. ollama=0.20.6"
+            )
+        pairs.append((component, version))
+    return tuple(pairs)
+
+
+def add_spec_options(parser: argparse.ArgumentParser) -> None:
+    """The options that describe a server; shared by every subcommand that renders."""
+    group = parser.add_argument_group("server")
+    group.add_argument("--runtime", default="ollama", help="ollama (default) or llamacpp")
+    group.add_argument(
+        "--model",
+        action="append",
+        dest="models",
+        metavar="M",
+        help="model to serve (repeatable; default gemma3:1b). llamacpp: a GGUF https URL or user/repo[:quant]",
+    )
+    group.add_argument("--gpu", action="store_true", help="reserve NVIDIA GPUs for the runtime")
+    group.add_argument("--keep-alive", default="-1", help="how long Ollama keeps a model loaded (default -1: always)")
+    group.add_argument(
+        "--image-version",
+        action="append",
+        default=[],
+        metavar="COMPONENT=VERSION",
+        help=f"pin another image version ({', '.join(f'{k}={v}' for k, v in layout.DEFAULT_VERSIONS.items())})",
+    )
+    group = parser.add_argument_group("proxy")
+    group.add_argument("--domain", help="DNS name pointing at the server: automatic HTTPS from Let's Encrypt")
+    group.add_argument("--public-ip", help="the server's public IP (for the IP-derived name or the internal CA)")
+    group.add_argument("--tls", default="auto", help="auto (default), acme, ipdomain or internal")
+    group.add_argument("--acme-email", help="contact address for the ACME account")
+    group.add_argument(
+        "--origin",
+        action="append",
+        dest="origins",
+        default=[],
+        metavar="URL",
+        help="browser origin allowed by CORS, scheme://host[:port] (repeatable)",
+    )
+    group.add_argument(
+        "--api-key-env",
+        action="append",
+        default=[],
+        metavar="VAR",
+        help="environment variable holding an API key (repeatable)",
+    )
+    group.add_argument(
+        "--ssm-parameter", help="AWS SSM SecureString with the keys, fetched at boot (no key in any file)"
+    )
+    group.add_argument(
+        "--max-body-mb",
+        type=int,
+        default=layout.DEFAULT_MAX_BODY_MB,
+        help=f"request body cap in MB (default {layout.DEFAULT_MAX_BODY_MB}; larger bodies get 413)",
+    )
+    group.add_argument("--site", help="serve the proxy rules on another site address, e.g. http://127.0.0.1:8088")
+    group.add_argument("--upstream", help="runtime address as the proxy sees it, e.g. 127.0.0.1:11434")
+    group = parser.add_argument_group("host")
+    group.add_argument("--volume-id", help="cloud volume id for the models (mounted at /var/lib/llmhost/models)")
+    group.add_argument(
+        "--compress", default="auto", help="user data gzip+base64: auto (default, only over 16 KB), always, never"
+    )
+
+
+@dataclass(frozen=True)
+class SpecOptions:
+    """What ``spec_from_args`` needs besides the parsed options."""
+
+    generate_key_if_missing: bool = True
+    overrides: dict[str, object] | None = None
+
+
+def spec_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Environ[str], options: SpecOptions) -> Spec:
+    keys = _read_keys(args.api_key_env, environ)
+    if not keys and not args.ssm_parameter and options.generate_key_if_missing:
+        keys = (generate_key(),)
+    fields: dict[str, object] = {
+        "runtime": args.runtime,
+        "models": tuple(args.models) if args.models else Spec.__dataclass_fields__["models"].default,
+        "gpu": args.gpu,
+        "keep_alive": args.keep_alive,
+        "versions": _parse_versions(args.image_version),
+        "domain": args.domain,
+        "public_ip": args.public_ip,
+        "tls": args.tls,
+        "acme_email": args.acme_email,
+        "origins": tuple(args.origins),
+        "api_keys": keys,
+        "ssm_parameter": args.ssm_parameter,
+        "max_body_mb": args.max_body_mb,
+        "site": args.site,
+        "upstream": args.upstream,
+        "model_volume_id": args.volume_id,
+        "compress": args.compress,
+    }
+    fields.update(options.overrides or {})
+    try:
+        return Spec(**fields)  # type: ignore[arg-type]
+    except SpecError as err:
+        raise UsageError(err.render(OPTION_FOR_FIELD.get(err.field, err.field))) from None
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    spec = spec_from_args(args, os.environ, SpecOptions())
+    bundle = render_bundle(spec)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: {out} exists and is not a directory; name a directory")
+    bundle.write(out)
+    print(f"wrote {len(bundle.files)} files to {out} (bundle {bundle.digest[:12]}, site {spec.site_address})")
+    if not args.api_key_env and not args.ssm_parameter:
+        print(f"generated one API key: it is in {out / layout.PROXY_ENV_FILE} ({layout.KEYS_ENV_VAR}=...)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m bootstrap", description="Render and run the llmhost server bundle.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    render = sub.add_parser("render", help="write the bundle files into a directory")
+    render.add_argument("--out", required=True, help="directory to write into (created if missing)")
+    add_spec_options(render)
+    render.set_defaults(func=cmd_render)
+
+    from bootstrap import local  # local mode has its own module: it runs Docker
+
+    local.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except UsageError as err:
+        print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,67 @@
+"""Render user-data.yaml: a #cloud-config that writes the bundle and runs install.sh.
+
+AWS refuses raw user data over 16 KB. With ``compress="auto"`` the files are written
+gzip+base64 (cloud-init's ``encoding: gz+b64``) only when the plain document would not
+fit; the result stays a valid #cloud-config either way, so the same validators apply.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from bootstrap import layout, yamlio
+from bootstrap.spec import Spec, SpecError
+
+
+class _File(Protocol):
+    content: str
+    mode: int
+
+
+def _entry(name: str, file: _File, compressed: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "path": f"{layout.INSTALL_DIR}/{name}",
+        "owner": "root:root",
+        "permissions": f"{file.mode:04o}",
+    }
+    if compressed:
+        # mtime=0: the same bundle gives the same bytes, so Pulumi sees no false diff.
+        packed = gzip.compress(file.content.encode(), compresslevel=9, mtime=0)
+        entry["encoding"] = "gz+b64"
+        entry["content"] = base64.b64encode(packed).decode()
+    else:
+        entry["content"] = file.content
+    return entry
+
+
+def _document(files: Mapping[str, _File], compressed: bool) -> str:
+    document = {
+        "write_files": [_entry(name, file, compressed) for name, file in files.items()],
+        "runcmd": [["bash", f"{layout.INSTALL_DIR}/{layout.INSTALL_SCRIPT}"]],
+    }
+    return "#cloud-config\n" + yamlio.dump(document)
+
+
+def render_user_data(spec: Spec, files: Mapping[str, _File]) -> str:
+    """The cloud-config for ``files`` (name -> content/mode), within spec.user_data_limit."""
+    if spec.compress != "always":
+        plain = _document(files, compressed=False)
+        if spec.compress == "never" or len(plain.encode()) <= spec.user_data_limit:
+            if len(plain.encode()) > spec.user_data_limit:
+                raise SpecError(
+                    "compress",
+                    f"user data is {len(plain.encode())} bytes, over the {spec.user_data_limit}-byte limit",
+                    "use compress auto or always",
+                )
+            return plain
+    packed = _document(files, compressed=True)
+    if len(packed.encode()) > spec.user_data_limit:
+        raise SpecError(
+            "models",
+            f"user data is {len(packed.encode())} bytes even compressed, over the {spec.user_data_limit}-byte limit",
+            "configure fewer models or origins",
+        )
+    return packed

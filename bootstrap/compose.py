@@ -1,0 +1,122 @@
+"""Render compose.yaml: the model runtime and the Caddy proxy on one private network.
+
+Only the proxy publishes ports. The runtime is reachable from the proxy by its service
+name on the compose network, never from outside: publishing 11434 is how thousands of
+Ollama servers ended up open on the internet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bootstrap import layout, yamlio
+from bootstrap.spec import Spec, is_gguf_url
+
+NETWORK = "llmhost"
+LOGGING = {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}
+
+
+def _runtime_service(spec: Spec) -> dict[str, Any]:
+    info = spec.runtime_info
+    models_mount = (
+        f"{spec.models_dir}:{info.container_models_dir}" if spec.models_dir else f"models:{info.container_models_dir}"
+    )
+    service: dict[str, Any] = {
+        "image": spec.runtime_image,
+        "restart": "unless-stopped",
+        "expose": [str(info.port)],
+        "volumes": [models_mount],
+        "networks": [NETWORK],
+        "security_opt": ["no-new-privileges:true"],
+        "logging": LOGGING,
+    }
+    if spec.runtime == "ollama":
+        service["environment"] = {
+            # The image already listens on 0.0.0.0; said explicitly because the proxy
+            # reaches it over the compose network, which is all "0.0.0.0" means here.
+            "OLLAMA_HOST": f"0.0.0.0:{info.port}",
+            "OLLAMA_KEEP_ALIVE": spec.keep_alive,
+        }
+        # The image has no curl: `ollama list` talks to the server over its API.
+        service["healthcheck"] = {
+            "test": ["CMD", "ollama", "list"],
+            "interval": "30s",
+            "timeout": "10s",
+            "retries": 5,
+            "start_period": "30s",
+        }
+    else:
+        model = spec.models[0]
+        source = ["--model-url", model] if is_gguf_url(model) else ["-hf", model]
+        command = [
+            "--host",
+            "0.0.0.0",  # noqa: S104 - the compose network only
+            "--port",
+            str(info.port),
+            *source,
+            "--alias",
+            model,
+        ]
+        if spec.gpu:
+            command += ["--n-gpu-layers", "999"]
+        service["command"] = command
+        service["environment"] = {"LLAMA_CACHE": info.container_models_dir}
+        # /health answers 503 while the model downloads and loads, 200 when it can serve.
+        service["healthcheck"] = {
+            "test": ["CMD", "curl", "-fsS", f"http://localhost:{info.port}/health"],
+            "interval": "30s",
+            "timeout": "10s",
+            "retries": 5,
+            "start_period": "30m",
+        }
+    if spec.gpu:
+        service["deploy"] = {
+            "resources": {"reservations": {"devices": [{"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]}}
+        }
+    return service
+
+
+def _proxy_service(spec: Spec) -> dict[str, Any]:
+    bind = f"{spec.listen_address}:" if spec.listen_address else ""
+    return {
+        "image": spec.proxy_image,
+        "restart": "unless-stopped",
+        "depends_on": {layout.RUNTIME_SERVICE: {"condition": "service_started"}},
+        "ports": [f"{bind}80:80", f"{bind}443:443", f"{bind}443:443/udp"],
+        "env_file": [layout.PROXY_ENV_FILE],
+        "volumes": [
+            f"./{layout.CADDYFILE}:/etc/caddy/Caddyfile:ro",
+            "caddy_data:/data",
+            "caddy_config:/config",
+        ],
+        "networks": [NETWORK],
+        "security_opt": ["no-new-privileges:true"],
+        "logging": LOGGING,
+        # busybox wget is in the Caddy image; the admin API answers on localhost only.
+        "healthcheck": {
+            "test": ["CMD", "wget", "-q", "-O", "/dev/null", f"http://{layout.DEFAULT_ADMIN}/config/"],
+            "interval": "30s",
+            "timeout": "5s",
+            "retries": 3,
+        },
+    }
+
+
+def compose_document(spec: Spec) -> dict[str, Any]:
+    volumes: dict[str, Any] = {"caddy_data": {}, "caddy_config": {}}
+    if not spec.models_dir:
+        volumes["models"] = {}
+    return {
+        "name": spec.compose_project,
+        "services": {
+            layout.RUNTIME_SERVICE: _runtime_service(spec),
+            layout.PROXY_SERVICE: _proxy_service(spec),
+        },
+        "networks": {NETWORK: {}},
+        "volumes": volumes,
+    }
+
+
+def render_compose(spec: Spec) -> str:
+    header = "# Rendered by llmhost. Only the proxy publishes ports; the runtime stays on the compose network.\n"
+    return header + yamlio.dump(compose_document(spec))

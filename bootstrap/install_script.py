@@ -1,0 +1,142 @@
+"""Render install.sh: the one script that turns a fresh Ubuntu/Debian server into the model server.
+
+The script is a bash body (``templates/install.sh``) under a rendered header of
+``readonly NAME=value`` lines. Every path, port and name the body uses comes from that
+header, and the header comes from ``bootstrap.layout`` and the ``Spec``: the body never
+repeats a value, so the script, the unit, the compose file and the health checks cannot
+drift apart. Values are quoted with ``shlex.quote``, so no spec value can inject shell.
+
+Why sections: the script travels in cloud-init user data, which AWS caps at 16 KB together
+with the other bundle files. The body therefore marks spec-dependent parts with
+``#if NAME`` / ``#elif NAME`` / ``#else`` / ``#endif`` lines (not nested), and only the parts a
+spec needs are rendered: a CPU server with inline keys carries no GPU, SSM or volume code.
+The header likewise declares only the names the rendered body uses (an unused readonly
+would also be a shellcheck finding).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from importlib import resources
+
+from bootstrap import layout
+from bootstrap.spec import Spec, SpecError
+
+DOCKER_KEY_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
+"""Docker's published apt signing key (docs.docker.com/engine/install): checked before trust."""
+
+SHEBANG = "#!/bin/bash"
+_DIGEST_RE = re.compile(r"^[A-Za-z0-9:._-]{1,200}$")
+_DIRECTIVE_RE = re.compile(r"^#(if|elif|else|endif)(?: ([a-z_]+))?$")
+
+
+def template() -> str:
+    """The unrendered body, as shipped in the package."""
+    return resources.files("bootstrap").joinpath("templates", "install.sh").read_text(encoding="utf-8")
+
+
+def conditions(spec: Spec) -> dict[str, bool]:
+    """The section names the template may test, and whether ``spec`` needs each."""
+    return {
+        "gpu": spec.gpu,
+        "volume": spec.model_volume_id is not None,
+        "models_dir": spec.models_dir is not None,
+        "ssm": spec.ssm_parameter is not None,
+        "ollama": spec.runtime == "ollama",
+        "llamacpp": spec.runtime == "llamacpp",
+    }
+
+
+def select_sections(text: str, flags: dict[str, bool]) -> str:
+    """Keep the lines whose enclosing ``#if``/``#elif``/``#else`` branch holds for ``flags``.
+
+    Unknown names and malformed nesting raise ``ValueError``: a typo in the template must
+    fail the tests, never silently drop code from a server's script.
+    """
+    out: list[str] = []
+    state: str | None = None  # None: outside a block; "on": keeping; "off"/"done": dropping
+    for number, line in enumerate(text.splitlines(keepends=True), 1):
+        match = _DIRECTIVE_RE.match(line.rstrip("\n"))
+        if not match:
+            if state in (None, "on"):
+                out.append(line)
+            continue
+        word, name = match.groups()
+        if name is not None and name not in flags:
+            raise ValueError(f"install.sh template line {number}: unknown section {name!r}")
+        if word == "if":
+            if state is not None:
+                raise ValueError(f"install.sh template line {number}: nested #if")
+            state = "on" if flags[name] else "off"
+        elif state is None:
+            raise ValueError(f"install.sh template line {number}: #{word} outside #if")
+        elif word == "elif":
+            state = "done" if state in ("on", "done") else ("on" if flags[name] else "off")
+        elif word == "else":
+            state = "done" if state in ("on", "done") else "on"
+        else:
+            state = None
+    if state is not None:
+        raise ValueError("install.sh template: #if without #endif")
+    return "".join(out)
+
+
+def header_values(spec: Spec, bundle_digest: str) -> dict[str, str | tuple[str, ...]]:
+    """Every fact the body may use, by its shell name, from ``layout`` and the spec."""
+    if not _DIGEST_RE.match(bundle_digest):
+        raise ValueError(f"bundle digest {bundle_digest!r} is not a digest (use e.g. sha256:<hex>)")
+    if spec.model_volume_id and spec.models_dir is None:
+        raise SpecError(
+            "model_volume_id",
+            "a volume needs a host directory to be mounted on, but models_dir is None",
+            "keep models_dir (default /var/lib/llmhost/models) or drop the volume",
+        )
+    return {
+        "BUNDLE_DIGEST": bundle_digest,
+        "INSTALL_DIR": layout.INSTALL_DIR,
+        "COMPOSE_FILE": layout.COMPOSE_FILE,
+        "PROXY_ENV": layout.PROXY_ENV_FILE,
+        "INSTALL_LOG": layout.INSTALL_LOG,
+        "READY_FILE": layout.READY_FILE,
+        "UNIT_NAME": layout.UNIT_NAME,
+        "UNIT_PATH": layout.UNIT_PATH,
+        "PROJECT": layout.COMPOSE_PROJECT,
+        "RUNTIME_SERVICE": layout.RUNTIME_SERVICE,
+        "KEYS_VAR": layout.KEYS_ENV_VAR,
+        "KEY_SEP": layout.KEY_SEPARATOR,
+        "KEY_MIN": str(layout.MIN_KEY_LENGTH),
+        "KEY_MAX": str(layout.MAX_KEY_LENGTH),
+        "MODELS_LABEL": layout.MODELS_FS_LABEL,
+        "DOCKER_KEY_FPR": DOCKER_KEY_FINGERPRINT,
+        "RUNTIME": spec.runtime,
+        "RUNTIME_PORT": str(spec.runtime_info.port),
+        "RUNTIME_VERSION": spec.version(spec.runtime),
+        "MODELS": tuple(spec.models),
+        "MODELS_DIR": spec.models_dir or "",
+        "VOLUME_ID": spec.model_volume_id or "",
+        "SSM_PARAMETER": spec.ssm_parameter or "",
+    }
+
+
+def _uses(body: str, name: str) -> bool:
+    return re.search(r"\$\{?" + name + r"\b", body) is not None
+
+
+def render_install_sh(spec: Spec, bundle_digest: str) -> str:
+    """The complete install.sh for ``spec``; ``bundle_digest`` goes into ready.json.
+
+    The digest lets a re-run tell "same bundle, nothing to do" from "new bundle, restart",
+    and lets whoever waits for ready.json tell a current one from a stale one.
+    """
+    values = header_values(spec, bundle_digest)
+    body = select_sections(template(), conditions(spec))
+    lines = [SHEBANG, "# Rendered by llmhost from the spec (bootstrap/install_script.py)."]
+    for name, value in values.items():
+        if not _uses(body, name):
+            continue
+        if isinstance(value, tuple):
+            lines.append(f"readonly {name}=({' '.join(shlex.quote(v) for v in value)})")
+        else:
+            lines.append(f"readonly {name}={shlex.quote(value)}")
+    return "\n".join(lines) + "\n" + body

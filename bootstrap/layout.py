@@ -1,0 +1,92 @@
+"""Facts about where things live on a server and which images run there.
+
+Every module that needs a port, a path, a marker file or an image name reads it from
+here, so that the renderers, install.sh, the infra components and the health checks can
+never disagree about it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# --- on the server ------------------------------------------------------------------
+INSTALL_DIR = "/opt/llmhost"
+"""Where the bundle (compose.yaml, Caddyfile, install.sh, proxy.env) lives on a server."""
+STATE_DIR = "/var/lib/llmhost"
+MODELS_DIR = f"{STATE_DIR}/models"
+"""Host directory for model files; the persistent volume is mounted here when given."""
+READY_FILE = f"{STATE_DIR}/ready.json"
+"""Written by install.sh only after the first model produced a token."""
+INSTALL_LOG = "/var/log/llmhost-install.log"
+UNIT_NAME = "llmhost.service"
+UNIT_PATH = f"/etc/systemd/system/{UNIT_NAME}"
+COMPOSE_PROJECT = "llmhost"
+MODELS_FS_LABEL = "llmhost-models"
+"""ext4 label install.sh gives a blank model volume (find it with blkid -L)."""
+
+# --- bundle file names --------------------------------------------------------------
+COMPOSE_FILE = "compose.yaml"
+CADDYFILE = "Caddyfile"
+INSTALL_SCRIPT = "install.sh"
+PROXY_ENV_FILE = "proxy.env"
+USER_DATA_FILE = "user-data.yaml"
+
+# --- containers ---------------------------------------------------------------------
+RUNTIME_SERVICE = "runtime"
+PROXY_SERVICE = "proxy"
+KEYS_ENV_VAR = "LLMHOST_API_KEYS"
+"""Proxy environment variable holding the accepted API keys, joined by KEY_SEPARATOR."""
+KEY_SEPARATOR = "|"
+"""Keys are [A-Za-z0-9_-] only, so '|' never occurs in one and doubles as regex alternation."""
+ADMIN_ENV_VAR = "CADDY_ADMIN"
+"""Caddy admin listener; inside the container it stays on localhost:2019."""
+DEFAULT_ADMIN = "localhost:2019"
+
+MIN_KEY_LENGTH = 24
+MAX_KEY_LENGTH = 256
+DEFAULT_MAX_BODY_MB = 20
+"""Request body cap at the proxy. 20 MB fits long chats with a few base64 images."""
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What differs between the two model runtimes, as seen from the bundle."""
+
+    name: str
+    image: str
+    port: int
+    health_path: str
+    """Path the proxy's /healthz probes; answers 200 only when the runtime can serve."""
+    container_models_dir: str
+
+
+RUNTIMES: dict[str, Runtime] = {
+    "ollama": Runtime(
+        name="ollama",
+        image="ollama/ollama",
+        port=11434,
+        health_path="/api/version",
+        container_models_dir="/root/.ollama",
+    ),
+    "llamacpp": Runtime(
+        name="llamacpp",
+        image="ghcr.io/ggml-org/llama.cpp",
+        port=8080,
+        health_path="/health",
+        container_models_dir="/models",
+    ),
+}
+
+# Pinned versions; one setting (Spec.versions / --ollama-version ...) upgrades each.
+DEFAULT_VERSIONS: dict[str, str] = {
+    "ollama": "0.20.6",
+    "llamacpp": "b6833",
+    "caddy": "2.10.2",
+}
+CADDY_IMAGE = "caddy"
+
+IP_DNS_SUFFIX = "sslip.io"
+"""Wildcard DNS service mapping 1-2-3-4.sslip.io to 1.2.3.4 (used when there is no domain)."""
+
+USER_DATA_LIMIT = 16 * 1024
+"""AWS refuses raw user data above 16 KB; Hetzner allows 32 KiB."""

@@ -1,0 +1,167 @@
+"""``python -m bootstrap local``: the same bundle on a laptop, at https://localhost.
+
+The seed case: Ollama in Docker with gemma3:1b, called from a browser app. The proxy
+publishes on 127.0.0.1 only (a laptop on café Wi-Fi must not serve its model to the
+room), TLS comes from Caddy's internal CA, and the key survives re-runs: it is read back
+from the folder's proxy.env so that apps configured with it keep working.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bootstrap import layout
+from bootstrap.bundle import render_bundle
+from bootstrap.cli import SpecOptions, UsageError, add_spec_options, spec_from_args
+from bootstrap.proxy_env import parse_keys
+from bootstrap.spec import Spec
+
+EXIT_DOCKER = 1
+LOCAL_SITE = "https://localhost"
+LOCAL_PROJECT = "llmhost-local"
+CA_PATH_IN_PROXY = "/data/caddy/pki/authorities/local/root.crt"
+
+
+class DockerUnavailable(Exception):
+    """Docker (or its engine, or Compose v2) is missing: one line saying which and what to do."""
+
+
+def default_dir() -> Path:
+    return Path(os.environ.get("LLMHOST_LOCAL_DIR", Path.home() / ".llmhost" / "local"))
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser("local", help="run the bundle on this machine with Docker, at https://localhost")
+    parser.add_argument("--dir", type=Path, default=None, help="folder for the bundle (default ~/.llmhost/local)")
+    parser.add_argument("--no-start", action="store_true", help="only render into --dir; do not run Docker")
+    add_spec_options(parser)
+    parser.set_defaults(func=cmd_local)
+
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def check_docker(run: Runner = subprocess.run) -> None:
+    """Fail with a clear line unless the Docker CLI, its engine and Compose v2 all work."""
+    if shutil.which("docker") is None:
+        raise DockerUnavailable(
+            "Docker is not installed: install Docker Desktop or Docker Engine "
+            "(https://docs.docker.com/engine/install/) and run this again"
+        )
+    info = run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, check=False)
+    if info.returncode != 0:
+        reason = (info.stderr.strip().splitlines() or ["no answer"])[-1]
+        raise DockerUnavailable(
+            f"Docker is installed but its engine is not reachable ({reason}): "
+            "start Docker Desktop or `sudo systemctl start docker`, then run this again"
+        )
+    compose = run(["docker", "compose", "version"], capture_output=True, text=True, check=False)
+    if compose.returncode != 0:
+        raise DockerUnavailable(
+            "Docker Compose v2 is missing (`docker compose version` failed): install the docker-compose-plugin"
+        )
+
+
+def local_spec(args: argparse.Namespace, folder: Path) -> Spec:
+    overrides: dict[str, object] = {
+        "site": LOCAL_SITE,
+        "tls": "internal",
+        "models_dir": None,
+        "listen_address": "127.0.0.1",
+        "compose_project": LOCAL_PROJECT,
+    }
+    existing = folder / layout.PROXY_ENV_FILE
+    if not args.api_key_env and not args.ssm_parameter and existing.is_file():
+        kept = parse_keys(existing.read_text(encoding="utf-8"))
+        if kept:
+            overrides["api_keys"] = kept
+    for option, value in (("--site", args.site), ("--domain", args.domain), ("--volume-id", args.volume_id)):
+        if value:
+            raise UsageError(f"{option}: not used in local mode; the site is {LOCAL_SITE}")
+    return spec_from_args(args, os.environ, SpecOptions(overrides=overrides))
+
+
+def _compose(folder: Path, *arguments: str) -> list[str]:
+    return [
+        "docker",
+        "compose",
+        "--project-directory",
+        str(folder),
+        "-f",
+        str(folder / layout.COMPOSE_FILE),
+        *arguments,
+    ]
+
+
+def _wait_for_runtime(folder: Path, spec: Spec, run: Runner, timeout: float = 120.0) -> None:
+    if spec.runtime == "ollama":
+        probe = _compose(folder, "exec", "-T", layout.RUNTIME_SERVICE, "ollama", "list")
+    else:
+        url = f"http://localhost:{spec.runtime_info.port}/health"
+        probe = _compose(folder, "exec", "-T", layout.RUNTIME_SERVICE, "curl", "-fsS", url)
+        timeout = 3600.0  # llama.cpp downloads its model before /health turns 200
+    started = time.monotonic()
+    while True:
+        if run(probe, capture_output=True, text=True, check=False).returncode == 0:
+            return
+        elapsed = time.monotonic() - started
+        if elapsed > timeout:
+            raise DockerUnavailable(
+                f"the runtime did not answer within {timeout:.0f} s: see `docker compose logs runtime`"
+            )
+        print(f"waiting for the runtime ({elapsed:.0f} s)", flush=True)
+        time.sleep(2)
+
+
+def start(folder: Path, spec: Spec, run: Runner = subprocess.run) -> None:
+    """docker compose up, then pull every model with the runtime's own progress output."""
+    steps = len(spec.models) + 2
+    print(f"[1/{steps}] starting the runtime and the proxy", flush=True)
+    if run(_compose(folder, "up", "-d", "--remove-orphans"), check=False).returncode != 0:
+        raise DockerUnavailable("`docker compose up` failed: see its output above")
+    print(f"[2/{steps}] waiting for the runtime", flush=True)
+    _wait_for_runtime(folder, spec, run)
+    if spec.runtime == "ollama":
+        for index, model in enumerate(spec.models, start=3):
+            print(f"[{index}/{steps}] pulling {model}", flush=True)
+            pull = _compose(folder, "exec", "-T", layout.RUNTIME_SERVICE, "ollama", "pull", model)
+            if run(pull, check=False).returncode != 0:
+                raise DockerUnavailable(f"pulling {model} failed: see the output above")
+
+
+def cmd_local(args: argparse.Namespace) -> int:
+    folder = (args.dir or default_dir()).expanduser()
+    spec = local_spec(args, folder)
+    if not args.no_start:
+        try:
+            check_docker()
+        except DockerUnavailable as err:
+            print(f"python -m bootstrap local: error: {err}", file=sys.stderr)
+            return EXIT_DOCKER
+    bundle = render_bundle(spec)
+    bundle.write(folder)
+    print(f"wrote the bundle to {folder}")
+    if not args.no_start:
+        try:
+            start(folder, spec)
+        except DockerUnavailable as err:
+            print(f"python -m bootstrap local: error: {err}", file=sys.stderr)
+            return EXIT_DOCKER
+    key = spec.api_keys[0] if spec.api_keys else "(from SSM)"
+    print(f"URL:     {spec.public_url}")
+    print(f"API key: {key}")
+    print(f"Models:  {', '.join(spec.models)}")
+    compose_file = folder / layout.COMPOSE_FILE
+    print(
+        "Trust the local CA once (browsers): "
+        f"docker compose -f {compose_file} cp {layout.PROXY_SERVICE}:{CA_PATH_IN_PROXY} llmhost-local-ca.crt"
+    )
+    print(f'Try it:  curl --cacert llmhost-local-ca.crt -H "Authorization: Bearer $KEY" {spec.public_url}/api/tags')
+    return 0

@@ -1,0 +1,313 @@
+# Body: bootstrap/templates/install.sh. Usage: bash install.sh [install|refresh-keys]
+# Idempotent. Status lines start with "[llmhost"; all output also goes to INSTALL_LOG.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+R=${LLMHOST_ROOT:-} # a test root; empty on a server
+WAIT=${LLMHOST_WAIT_INTERVAL:-5}
+T0=$(date +%s)
+PHASES=() CHANGED='' RESTART_DOCKER='' APT_UPDATED='' OLD_DIGEST='' VERSION='' reply=''
+
+log() { echo "[llmhost $(date -u +%T)] $*"; }
+die() { log "FAILED: $*" >&2; exit 1; }
+phase() { PHASES+=("$1=$(date +%s)"); log "phase $1 done at +$(($(date +%s) - T0))s"; }
+dc() { docker compose --project-name "$PROJECT" "$@"; }
+os_field() { sed -n "s/^$1=//p" "$R/etc/os-release" | tr -d '"'; }
+
+# wait_for TRIES WHAT CMD...: run CMD up to TRIES times, $WAIT s apart
+wait_for() {
+  local n=$1 what=$2 i
+  shift 2
+  for ((i = 1; i <= n; i++)); do
+    "$@" >/dev/null 2>&1 && return
+    log "waiting for $what ($i/$n)"
+    sleep "$WAIT"
+  done
+  die "$what: not ready after $n tries"
+}
+
+# install_file SRC DEST MODE: copy if content or mode differ; true if DEST changed
+install_file() {
+  cmp -s "$1" "$2" && [[ $(stat -c %a "$2") == "${3#0}" ]] && return 1
+  install -D -m "$3" "$1" "$2" || die "cannot write $2"
+}
+
+apt_install() {
+  local p missing=()
+  for p; do
+    [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == *" installed" ]] || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
+  log "apt: installing ${missing[*]}"
+  [[ $APT_UPDATED ]] || apt-get -q -o DPkg::Lock::Timeout=600 update
+  APT_UPDATED=1
+  apt-get -q -y -o DPkg::Lock::Timeout=600 install --no-install-recommends "${missing[@]}"
+}
+
+#if volume
+find_volume() {
+  local f
+  for f in "$R"/dev/disk/by-id/*; do
+    case ${f##*/} in
+      *-part*) ;;
+      *"_$VOLUME_ID" | *"_${VOLUME_ID//-/}") DEV=$f && return 0 ;;
+    esac
+  done
+  return 1
+}
+
+mount_volume() {
+  local rc=0 uuid
+  wait_for 24 "volume $VOLUME_ID" find_volume
+  blkid -p "$DEV" >/dev/null 2>&1 || rc=$?
+  if ((rc == 2)); then # nothing found: a blank volume
+    log "volume: formatting blank $DEV"
+    mkfs.ext4 -q -L "$MODELS_LABEL" "$DEV"
+  elif ((rc)); then
+    die "volume: blkid failed on $DEV ($rc); not formatting"
+  fi
+  uuid=$(blkid -s UUID -o value "$DEV")
+  [[ $uuid ]] || die "volume: $DEV has no filesystem UUID"
+  grep -qs "^UUID=$uuid " "$R/etc/fstab" || echo "UUID=$uuid $MODELS_DIR auto defaults,nofail 0 2" >>"$R/etc/fstab"
+  mkdir -p "$R$MODELS_DIR"
+  findmnt -rn --mountpoint "$R$MODELS_DIR" >/dev/null || mount "$DEV" "$R$MODELS_DIR"
+  log "volume: $VOLUME_ID mounted at $MODELS_DIR"
+}
+
+#endif
+# Docker's apt repository: the only source with the Compose v2 plugin and current engines
+# for Ubuntu 22.04/24.04 and Debian 12 alike, with security updates.
+install_docker() {
+  local id code key=/etc/apt/keyrings/docker.asc
+  id=$(os_field ID) code=$(os_field VERSION_CODENAME)
+  [[ $id == ubuntu || $id == debian ]] || die "docker: unsupported distribution '$id'"
+  log "docker: installing from download.docker.com ($id $code)"
+  apt_install ca-certificates curl gnupg
+  curl -fsSL "https://download.docker.com/linux/$id/gpg" -o "$TMP/d.asc"
+  [[ $(gpg --show-keys --with-colons "$TMP/d.asc" | awk -F: '$1=="pub"{getline; print $10}') == "$DOCKER_KEY_FPR" ]] ||
+    die "docker: signing key fingerprint is not $DOCKER_KEY_FPR"
+  install -D -m 0644 "$TMP/d.asc" "$R$key"
+  echo "deb [arch=$(dpkg --print-architecture) signed-by=$key] https://download.docker.com/linux/$id $code stable" \
+    >"$R/etc/apt/sources.list.d/docker.list"
+  APT_UPDATED=''
+  apt_install docker-ce docker-ce-cli containerd.io docker-compose-plugin
+}
+
+#if gpu
+ensure_gpu() {
+  command -v nvidia-smi >/dev/null || die "gpu: no NVIDIA driver (nvidia-smi)"
+  if command -v nvidia-ctk >/dev/null; then log "gpu: nvidia-ctk present" && return; fi
+  log "gpu: installing nvidia-container-toolkit"
+  local key=/etc/apt/keyrings/nvidia-container-toolkit.asc
+  curl -fsSL --create-dirs https://nvidia.github.io/libnvidia-container/gpgkey -o "$R$key"
+  echo "deb [signed-by=$key] https://nvidia.github.io/libnvidia-container/stable/deb/\$(ARCH) /" \
+    >"$R/etc/apt/sources.list.d/nvidia-container-toolkit.list"
+  APT_UPDATED=''
+  apt_install nvidia-container-toolkit
+  nvidia-ctk runtime configure --runtime=docker
+  RESTART_DOCKER=1
+}
+
+#endif
+docker_ready() {
+  local out
+  if command -v docker >/dev/null && docker compose version >/dev/null 2>&1; then
+    log "docker: present"
+  else
+    install_docker
+  fi
+#if gpu
+  ensure_gpu
+#endif
+  # Cap container logs, merged into daemon.json (nvidia-ctk keeps its runtimes there)
+  out=$(python3 - "$R/etc/docker/daemon.json" <<'PY'
+import json, os, sys
+p = sys.argv[1]
+d = json.loads(open(p).read() or "{}") if os.path.exists(p) else {}
+n = {**d, "log-driver": "json-file", "log-opts": {**d.get("log-opts", {}), "max-size": "10m", "max-file": "3"}}
+if n != d:
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    open(p + ".tmp", "w").write(json.dumps(n, indent=2) + "\n")
+    os.replace(p + ".tmp", p)
+    print(1)
+PY
+  )
+  if [[ $out || $RESTART_DOCKER ]]; then
+    log "docker: restarting for daemon.json"
+    systemctl restart docker
+  fi
+  systemctl is-active -q docker || systemctl enable --now docker
+  wait_for 24 "docker daemon" docker info
+  phase docker_ready
+}
+
+auto_upgrades() {
+  local f=$R/etc/apt/apt.conf.d/20auto-upgrades
+  apt_install unattended-upgrades
+  grep -qs '^APT::Periodic::Unattended-Upgrade "1";' "$f" && grep -qs '^APT::Periodic::Update-Package-Lists "1";' "$f" &&
+    return
+  printf 'APT::Periodic::%s "1";\n' Update-Package-Lists Unattended-Upgrade >"$f"
+  log "upgrades: unattended upgrades enabled"
+}
+
+#if ssm
+imds() { # IMDSv2: a session token first
+  local t
+  t=$(curl -fsS -m 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token)
+  curl -fsS -m 5 -H "X-aws-ec2-metadata-token: $t" "http://169.254.169.254/latest/meta-data/$1"
+}
+
+# Keys from SSM into proxy.env (0600). Never print a key.
+refresh_keys() {
+  local region=${AWS_REGION:-} raw out
+  [[ $region ]] || region=$(imds placement/region)
+  log "keys: reading SSM $SSM_PARAMETER ($region)"
+  if command -v aws >/dev/null; then
+    raw=$(aws ssm get-parameter --region "$region" --name "$SSM_PARAMETER" --with-decryption \
+      --query Parameter.Value --output text)
+  else
+    python3 -c 'import boto3' 2>/dev/null || apt_install python3-boto3
+    raw=$(python3 -c 'import boto3, sys
+print(boto3.client("ssm", region_name=sys.argv[1]).get_parameter(Name=sys.argv[2], WithDecryption=True)["Parameter"]["Value"])' \
+      "$region" "$SSM_PARAMETER")
+  fi
+  out=$(umask 077 && KEYS=$raw python3 - "$R$INSTALL_DIR/$PROXY_ENV" "$KEYS_VAR" "$KEY_SEP" "$KEY_MIN" "$KEY_MAX" <<'PY'
+import os, re, sys
+path, var, sep, lo, hi = sys.argv[1:]
+keys = [k.strip() for k in re.split(r"[,\n]", os.environ["KEYS"]) if k.strip()]
+if not keys or not all(re.fullmatch(r"[A-Za-z0-9_-]{%s,%s}" % (lo, hi), k) for k in keys):
+    sys.exit(f"keys: the parameter must hold keys of {lo}-{hi} of A-Z a-z 0-9 _ -, split by commas or newlines")
+old = open(path).read() if os.path.exists(path) else ""
+new = "".join(x + "\n" for x in old.splitlines() if not x.startswith(var + "=")) + var + "=" + sep.join(keys) + "\n"
+if new != old:
+    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    os.write(fd, new.encode())
+    os.close(fd)
+    os.replace(path + ".tmp", path)
+os.chmod(path, 0o600)
+print(len(keys), "keys", "changed" if new != old else "unchanged")
+PY
+  )
+  log "keys: $out in $PROXY_ENV"
+  [[ $out != *" changed" ]] || CHANGED=1
+}
+
+#endif
+start_service() {
+  local was=''
+  if install_file "$R$INSTALL_DIR/$UNIT_NAME" "$R$UNIT_PATH" 0644; then
+    log "unit: $UNIT_PATH updated"
+    systemctl daemon-reload
+    CHANGED=1
+  fi
+  systemctl is-active -q "$UNIT_NAME" && was=1
+  systemctl enable --now "$UNIT_NAME" || die "service: $UNIT_NAME did not start (journalctl -u $UNIT_NAME)"
+  if [[ $was && ($CHANGED || $OLD_DIGEST != "$BUNDLE_DIGEST") ]]; then
+    log "service: bundle changed, restarting"
+    systemctl restart "$UNIT_NAME"
+  fi
+  log "service: $UNIT_NAME started"
+}
+
+#if ollama
+listed() { # MODEL in `ollama list`? (no tag means :latest)
+  local m=$1
+  [[ $m == *:* ]] || m+=:latest
+  dc exec -T "$RUNTIME_SERVICE" ollama list | awk -v m="$m" 'NR > 1 && $1 == m {f = 1} END {exit !f}'
+}
+
+pull_models() {
+  local m out
+  wait_for 24 "$RUNTIME" dc exec -T "$RUNTIME_SERVICE" ollama list
+  for m in "${MODELS[@]}"; do
+    if listed "$m"; then log "models: $m present" && continue; fi
+    log "models: pulling $m"
+    out=$(dc exec -T "$RUNTIME_SERVICE" ollama pull "$m" 2>&1) || die "models: ollama pull $m failed: $(tail -n 1 <<<"$out")"
+    listed "$m" || die "models: $m not listed after its pull"
+  done
+  phase models_pulled
+}
+
+warm() {
+  reply=$(dc exec -T "$RUNTIME_SERVICE" ollama run "${MODELS[0]}" "Reply with OK.") || reply=''
+  VERSION=$(dc exec -T "$RUNTIME_SERVICE" ollama --version | awk 'NR == 1 {print $NF}')
+}
+#else
+pull_models() { # llama-server downloads its model at start; /health is 200 once loaded
+  wait_for 720 "$RUNTIME to fetch and load ${MODELS[0]}" \
+    dc exec -T "$RUNTIME_SERVICE" curl -fsS "http://localhost:$RUNTIME_PORT/health"
+  phase models_pulled
+}
+
+warm() {
+  reply=$(dc exec -T "$RUNTIME_SERVICE" curl -fsS "http://localhost:$RUNTIME_PORT/completion" \
+    -H 'Content-Type: application/json' -d '{"prompt": "Reply with OK.", "n_predict": 8}') || reply=''
+  VERSION=$RUNTIME_VERSION
+}
+#endif
+
+write_ready() {
+  if [[ $OLD_DIGEST == "$BUNDLE_DIGEST" ]]; then log "ready: $READY_FILE is current" && return; fi
+  mkdir -p "$R${READY_FILE%/*}"
+  python3 - "$R$READY_FILE" "$BUNDLE_DIGEST" "$RUNTIME" "$VERSION" "$T0" "${PHASES[*]}" "${MODELS[@]}" <<'PY'
+import json, os, sys, time
+path, digest, runtime, version, t0, phases, *models = sys.argv[1:]
+iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(t)))
+doc = {"bundle_digest": digest, "runtime": runtime, "runtime_version": version, "models": models,
+       "phases": {n: {"at": iso(t), "seconds": int(t) - int(t0)} for n, t in (p.split("=") for p in phases.split())},
+       "started_at": iso(t0), "ready_at": iso(time.time())}
+open(path + ".tmp", "w").write(json.dumps(doc, indent=2) + "\n")
+os.replace(path + ".tmp", path)
+PY
+  log "ready: wrote $READY_FILE"
+}
+
+install_all() {
+  log "install: bundle $BUNDLE_DIGEST, $RUNTIME ${MODELS[*]}"
+  [[ -f $COMPOSE_FILE ]] || die "no $INSTALL_DIR/$COMPOSE_FILE: copy the bundle first"
+  OLD_DIGEST=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["bundle_digest"])' \
+    "$R$READY_FILE" 2>/dev/null) || OLD_DIGEST=''
+  [[ $OLD_DIGEST == "$BUNDLE_DIGEST" ]] || rm -f "$R$READY_FILE"
+#if volume
+  mount_volume
+#elif models_dir
+  mkdir -p "$R$MODELS_DIR"
+#endif
+  docker_ready
+  auto_upgrades
+#if ssm
+  refresh_keys
+#endif
+  dc pull --quiet || die "images: docker compose pull failed"
+  phase images_pulled
+  start_service
+  pull_models
+  warm
+  [[ $reply ]] || die "warm: ${MODELS[0]} gave no token (docker compose -p $PROJECT logs $RUNTIME_SERVICE)"
+  phase first_token
+  write_ready
+  log "install: done in $(($(date +%s) - T0))s"
+}
+
+main() {
+  if [[ -z ${LLMHOST_TEED:-} ]]; then # run again, all output copied to the log
+    mkdir -p "$R${INSTALL_LOG%/*}"
+    LLMHOST_TEED=1 bash "$0" "$@" 2>&1 | tee -a "$R$INSTALL_LOG"
+    exit
+  fi
+  [[ $R || $EUID == 0 ]] || die "run as root"
+  TMP=$(mktemp -d)
+  trap 'rm -rf "$TMP"' EXIT
+  cd "$R$INSTALL_DIR"
+  case ${1:-install} in
+    install) install_all ;;
+#if ssm
+    refresh-keys) refresh_keys ;;
+#else
+    refresh-keys) log "keys: inline in $PROXY_ENV" ;;
+#endif
+    *) die "usage: bash $0 [install|refresh-keys]" ;;
+  esac
+}
+
+main "$@"

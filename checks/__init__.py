@@ -1,0 +1,1 @@
+"""Health checks that prove the remote model really answers (``python -m checks``)."""

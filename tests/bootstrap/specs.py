@@ -1,0 +1,33 @@
+"""The spec matrix every validator runs over: runtime x gpu x domain x key source."""
+
+from __future__ import annotations
+
+import itertools
+
+from bootstrap.spec import Spec
+
+KEY_A = "k" * 20 + "A-_0123456789abcdef"
+KEY_B = "test-key-two-" + "b" * 24
+
+MODELS = {"ollama": ("gemma3:1b", "llama3.2:3b"), "llamacpp": ("ggml-org/gemma-3-1b-it-GGUF:Q4_K_M",)}
+
+
+def matrix() -> list[tuple[str, Spec]]:
+    specs = []
+    for runtime, gpu, domain, ssm in itertools.product(
+        ("ollama", "llamacpp"), (False, True), (None, "llm.example.com"), (False, True)
+    ):
+        spec = Spec(
+            runtime=runtime,
+            models=MODELS[runtime],
+            gpu=gpu,
+            domain=domain,
+            public_ip=None if domain else "203.0.113.10",
+            origins=("https://app.example.com", "http://localhost:5173"),
+            api_keys=() if ssm else (KEY_A, KEY_B),
+            ssm_parameter="/llmhost/dev/api-keys" if ssm else None,
+            model_volume_id="vol-0123456789abcdef0" if gpu else None,
+        )
+        name = f"{runtime}-{'gpu' if gpu else 'cpu'}-{'domain' if domain else 'ip'}-{'ssm' if ssm else 'inline'}"
+        specs.append((name, spec))
+    return specs

@@ -1,0 +1,144 @@
+"""``python -m bootstrap render``: files, modes, secrets, and one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bootstrap import layout
+from tests.bootstrap.test_user_data import decoded_files
+from tests.tools import REPO
+
+KEY_ONE = "cli-test-key-" + "1" * 24
+KEY_TWO = "cli-test-key-" + "2" * 24
+EXPECTED_FILES = {
+    layout.COMPOSE_FILE,
+    layout.CADDYFILE,
+    layout.INSTALL_SCRIPT,
+    layout.USER_DATA_FILE,
+    layout.PROXY_ENV_FILE,
+    layout.UNIT_NAME,
+}
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bootstrap", *args],
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_render_defaults_write_every_file_with_safe_modes(tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    result = run_cli("render", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in out.iterdir()} == EXPECTED_FILES
+    assert stat.S_IMODE((out / layout.PROXY_ENV_FILE).stat().st_mode) == 0o600
+    assert stat.S_IMODE((out / layout.USER_DATA_FILE).stat().st_mode) == 0o600
+    assert stat.S_IMODE((out / layout.INSTALL_SCRIPT).stat().st_mode) == 0o755
+    env_line = next(
+        line for line in (out / layout.PROXY_ENV_FILE).read_text().splitlines() if line.startswith(layout.KEYS_ENV_VAR)
+    )
+    generated = env_line.split("=", 1)[1]
+    assert len(generated) >= layout.MIN_KEY_LENGTH
+    # The generated key is written for the operator, never printed.
+    assert generated not in result.stdout + result.stderr
+    assert "gemma3:1b" in (out / layout.INSTALL_SCRIPT).read_text()
+
+
+def test_keys_come_from_the_environment_and_never_reach_the_caddyfile(tmp_path: Path) -> None:
+    out = tmp_path / "b"
+    result = run_cli(
+        "render",
+        "--out",
+        str(out),
+        "--api-key-env",
+        "K1",
+        "--api-key-env",
+        "K2",
+        "--site",
+        "http://127.0.0.1:8088",
+        "--upstream",
+        "127.0.0.1:11434",
+        "--origin",
+        "http://localhost:5173",
+        env={"K1": KEY_ONE, "K2": KEY_TWO},
+    )
+    assert result.returncode == 0, result.stderr
+    assert (out / layout.PROXY_ENV_FILE).read_text().count(f"{KEY_ONE}|{KEY_TWO}") == 1
+    caddyfile = (out / layout.CADDYFILE).read_text()
+    assert KEY_ONE not in caddyfile and KEY_TWO not in caddyfile
+    assert "http://127.0.0.1:8088 {" in caddyfile
+    assert "reverse_proxy 127.0.0.1:11434" in caddyfile
+    assert "header Origin http://localhost:5173" in caddyfile
+    assert KEY_ONE not in result.stdout + result.stderr
+
+
+def test_ssm_parameter_leaves_no_key_in_any_file(tmp_path: Path) -> None:
+    out = tmp_path / "ssm"
+    # A key sits in the environment, but only the SSM parameter is named: it must not leak.
+    result = run_cli(
+        "render", "--out", str(out), "--ssm-parameter", "/llmhost/dev/api-keys", env={"LLMHOST_KEY": KEY_ONE}
+    )
+    assert result.returncode == 0, result.stderr
+    texts = {p.name: p.read_text() for p in out.iterdir()}
+    texts.update({f"user-data:{k}": v for k, v in decoded_files(texts[layout.USER_DATA_FILE]).items()})
+    for name, text in texts.items():
+        assert KEY_ONE not in text, name
+        for line in text.splitlines():
+            assert not line.startswith(f"{layout.KEYS_ENV_VAR}="), (name, "a key assignment was rendered")
+    assert "/llmhost/dev/api-keys" in texts[layout.INSTALL_SCRIPT]
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "option", "fragment"),
+    [
+        (["--runtime", "vllm"], {}, "--runtime", "use one of: ollama, llamacpp"),
+        (["--model", "Gemma 3"], {}, "--model", "not an Ollama model reference"),
+        (["--runtime", "llamacpp", "--model", "gemma3:1b"], {}, "--model", "Hugging Face reference"),
+        (["--origin", "localhost:5173"], {}, "--origin", "scheme://host[:port]"),
+        (["--origin", "https://app.example.com/x"], {}, "--origin", "scheme://host[:port]"),
+        (["--api-key-env", "EMPTY"], {"EMPTY": ""}, "--api-key-env EMPTY", "a key is empty"),
+        (["--api-key-env", "SHORT"], {"SHORT": "abc123"}, "--api-key-env SHORT", "only 6 characters long"),
+        (["--api-key-env", "NOT_SET_ANYWHERE"], {}, "--api-key-env NOT_SET_ANYWHERE", "not set"),
+        (["--domain", "llm example"], {}, "--domain", "not a DNS hostname"),
+        (["--domain", "https://llm.example.com"], {}, "--domain", "not a DNS hostname"),
+        (["--site", "127.0.0.1:8088"], {}, "--site", "no http:// or https:// scheme"),
+        (["--upstream", "runtime"], {}, "--upstream", "not host:port"),
+        (["--tls", "letsencrypt"], {}, "--tls", "use one of"),
+        (["--image-version", "ollama"], {}, "--image-version", "COMPONENT=VERSION"),
+        (["--image-version", "ollama=latest"], {}, "--image-version", "not a pinned tag"),
+        (["--max-body-mb", "many"], {}, "--max-body-mb", "invalid int value"),
+        (["--bogus"], {}, "--bogus", "unrecognized arguments"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    tmp_path: Path, args: list[str], env: dict[str, str], option: str, fragment: str
+) -> None:
+    out = tmp_path / "out"
+    result = run_cli("render", "--out", str(out), *args, env=env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert option in lines[0] and fragment in lines[0]
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+    assert result.stdout == ""
+
+
+def test_secret_value_is_not_echoed_in_errors(tmp_path: Path) -> None:
+    secret = "sekrit!" + "x" * 30
+    result = run_cli("render", "--out", str(tmp_path / "o"), "--api-key-env", "K", env={"K": secret})
+    assert result.returncode == 2
+    assert secret not in result.stderr

@@ -1,0 +1,114 @@
+"""Local mode: clear words when Docker is missing, and the compose calls when it is there.
+
+No Docker engine runs on the test machines, so the happy path runs against a stand-in
+``docker`` on PATH that records its argv: what is under test is the orchestration
+(render, up, wait, pull, print URL and key, keep the key on re-run), not Docker itself.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from bootstrap import layout
+from tests.tools import REPO
+
+STAND_IN = """#!/bin/sh
+echo "$*" >> "$DOCKER_CALLS"
+case "$1" in
+  info) if [ -n "$DOCKER_DOWN" ]; then
+          echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock." >&2; exit 1
+        fi
+        echo 28.2.2 ;;
+  compose) case "$*" in *"compose version"*) [ -n "$NO_COMPOSE" ] && exit 1; echo "v2.30.0";; esac ;;
+esac
+exit 0
+"""
+
+
+def make_docker(tmp_path: Path) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    docker = bin_dir / "docker"
+    docker.write_text(STAND_IN)
+    docker.chmod(docker.stat().st_mode | stat.S_IEXEC)
+    return bin_dir
+
+
+def run_local(tmp_path: Path, *args: str, path: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bootstrap", "local", "--dir", str(tmp_path / "local"), *args],
+        cwd=REPO,
+        env={**os.environ, "PATH": path, "DOCKER_CALLS": str(tmp_path / "calls"), **env},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_docker_not_installed(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_local(tmp_path, path=str(empty))
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "Docker is not installed" in result.stderr and "docs.docker.com" in result.stderr
+    assert not (tmp_path / "local").exists()
+
+
+def test_docker_engine_not_running(tmp_path: Path) -> None:
+    bin_dir = make_docker(tmp_path)
+    result = run_local(tmp_path, path=f"{bin_dir}:/usr/bin:/bin", DOCKER_DOWN="1")
+    assert result.returncode == 1
+    line = result.stderr.strip()
+    assert "\n" not in line
+    assert "engine is not reachable" in line and "Cannot connect to the Docker daemon" in line
+    assert not (tmp_path / "local").exists()
+
+
+def test_compose_v2_missing(tmp_path: Path) -> None:
+    bin_dir = make_docker(tmp_path)
+    result = run_local(tmp_path, path=f"{bin_dir}:/usr/bin:/bin", NO_COMPOSE="1")
+    assert result.returncode == 1
+    assert "Docker Compose v2 is missing" in result.stderr
+
+
+def test_starts_pulls_prints_url_and_key_and_keeps_the_key(tmp_path: Path) -> None:
+    bin_dir = make_docker(tmp_path)
+    path = f"{bin_dir}:/usr/bin:/bin"
+    first = run_local(tmp_path, "--model", "gemma3:1b", "--origin", "http://localhost:5173", path=path)
+    assert first.returncode == 0, first.stderr
+    assert "URL:     https://localhost" in first.stdout
+    key = next(line for line in first.stdout.splitlines() if line.startswith("API key:")).split()[-1]
+    assert len(key) >= layout.MIN_KEY_LENGTH
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert any(c.endswith("up -d --remove-orphans") for c in calls)
+    assert any(c.endswith("exec -T runtime ollama pull gemma3:1b") for c in calls)
+    folder = tmp_path / "local"
+    compose = (folder / layout.COMPOSE_FILE).read_text()
+    assert "127.0.0.1:443:443" in compose
+    caddyfile = (folder / layout.CADDYFILE).read_text()
+    assert caddyfile.count("https://localhost {") == 1 and "tls internal" in caddyfile
+    assert stat.S_IMODE((folder / layout.PROXY_ENV_FILE).stat().st_mode) == 0o600
+    second = run_local(tmp_path, path=path)
+    assert second.returncode == 0, second.stderr
+    assert f"API key: {key}" in second.stdout  # apps configured with the key keep working
+
+
+def test_no_start_renders_without_docker(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_local(tmp_path, "--no-start", path=str(empty))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "local" / layout.COMPOSE_FILE).is_file()
+
+
+def test_server_only_options_are_refused(tmp_path: Path) -> None:
+    result = run_local(tmp_path, "--domain", "llm.example.com", "--no-start", path="/usr/bin:/bin")
+    assert result.returncode == 2
+    assert "--domain: not used in local mode" in result.stderr

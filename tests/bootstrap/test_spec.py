@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import pytest
+
+from bootstrap.spec import Spec, SpecError
+from tests.bootstrap.specs import KEY_A
+
+GOOD = {"api_keys": (KEY_A,)}
+
+
+def spec(**fields: object) -> Spec:
+    return Spec(**{**GOOD, **fields})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "fragment"),
+    [
+        ({"runtime": "vllm"}, "runtime", "use one of: ollama, llamacpp"),
+        ({"models": ()}, "models", "the list is empty"),
+        ({"models": ("Gemma 3",)}, "models", "not an Ollama model reference"),
+        ({"models": ("gemma3:1b; rm -rf /",)}, "models", "not an Ollama model reference"),
+        ({"models": ("gemma3:1b", "gemma3:1b")}, "models", "listed twice"),
+        ({"runtime": "llamacpp", "models": ("gemma3:1b",)}, "models", "llama.cpp model reference"),
+        ({"runtime": "llamacpp", "models": ("http://x.example/m.gguf",)}, "models", "llama.cpp model reference"),
+        ({"runtime": "llamacpp", "models": ("https://x.example/m.bin",)}, "models", "not a GGUF URL"),
+        ({"runtime": "llamacpp", "models": ("a/b", "c/d")}, "models", "one model per server"),
+        ({"origins": ("app.example.com",)}, "origins", "scheme://host[:port]"),
+        ({"origins": ("https://app.example.com/",)}, "origins", "not an origin"),
+        ({"origins": ("https://app.example.com/path",)}, "origins", "not an origin"),
+        ({"origins": ("ftp://app.example.com",)}, "origins", "not an origin"),
+        ({"origins": ("https://app.example.com:99999",)}, "origins", "invalid port"),
+        ({"api_keys": ("",)}, "api_keys", "a key is empty"),
+        ({"api_keys": ("short-key",)}, "api_keys", "only 9 characters long"),
+        ({"api_keys": ("x" * 30 + "!",)}, "api_keys", "outside A-Z a-z 0-9 _ -"),
+        ({"api_keys": (KEY_A, KEY_A)}, "api_keys", "given twice"),
+        ({"api_keys": ()}, "api_keys", "no key is configured"),
+        ({"ssm_parameter": "/llmhost/keys"}, "ssm_parameter", "not both"),
+        ({"domain": "https://llm.example.com"}, "domain", "not a DNS hostname"),
+        ({"domain": "203.0.113.5"}, "domain", "not a DNS hostname"),
+        ({"domain": "localhost"}, "domain", "not a DNS hostname"),
+        ({"site": "127.0.0.1:8088"}, "site", "no http:// or https:// scheme"),
+        ({"site": "http://127.0.0.1:8088/x"}, "site", "not scheme://host[:port]"),
+        ({"upstream": "127.0.0.1"}, "upstream", "not host:port"),
+        ({"tls": "letsencrypt"}, "tls", "use one of"),
+        ({"tls": "acme"}, "tls", "acme needs a domain"),
+        ({"tls": "ipdomain"}, "tls", "needs the public IP"),
+        ({"public_ip": "1.2.3"}, "public_ip", "not an IP address"),
+        ({"versions": (("ollama", "latest"),)}, "versions", "not a pinned tag"),
+        ({"versions": (("nginx", "1.0"),)}, "versions", "use one of"),
+        ({"max_body_mb": 0}, "max_body_mb", "out of range"),
+        ({"keep_alive": "forever"}, "keep_alive", "not a duration"),
+        ({"model_volume_id": "vol 1"}, "model_volume_id", "not a volume id"),
+        ({"compress": "zstd"}, "compress", "use one of"),
+    ],
+)
+def test_invalid_field_names_field_problem_and_allowed(fields: dict[str, object], field: str, fragment: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        spec(**fields)
+    assert caught.value.field == field
+    line = caught.value.render()
+    assert fragment in line
+    assert "\n" not in line
+    assert "; " in line  # problem; what is allowed
+
+
+def test_error_never_contains_the_key() -> None:
+    bad = "a-secret-but-too-short"
+    with pytest.raises(SpecError) as caught:
+        spec(api_keys=(bad,))
+    assert bad not in str(caught.value)
+
+
+def test_key_is_hidden_from_repr() -> None:
+    assert KEY_A not in repr(spec())
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["gemma3:1b", "llama3.2", "hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M", "library/qwen2.5:0.5b-instruct"],
+)
+def test_valid_ollama_models(model: str) -> None:
+    assert spec(models=(model,)).models == (model,)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "ggml-org/gemma-3-1b-it-GGUF",
+        "ggml-org/gemma-3-1b-it-GGUF:Q4_K_M",
+        "https://huggingface.co/o/r/resolve/main/m-Q4_K_M.gguf",
+    ],
+)
+def test_valid_llamacpp_models(model: str) -> None:
+    assert spec(runtime="llamacpp", models=(model,)).models == (model,)
+
+
+def test_tls_auto_resolution_and_site_address() -> None:
+    assert spec(domain="llm.example.com").tls_mode == "acme"
+    assert spec(domain="llm.example.com").site_address == "llm.example.com"
+    ip = spec(public_ip="203.0.113.10")
+    assert ip.tls_mode == "ipdomain"
+    assert ip.site_address == "203-0-113-10.sslip.io"
+    assert ip.public_url == "https://203-0-113-10.sslip.io"
+    internal = spec(public_ip="203.0.113.10", tls="internal")
+    assert internal.site_address == "https://203.0.113.10"
+    assert spec().tls_mode == "internal"
+    assert spec().site_address == "https://localhost"
+    assert spec(public_ip="2001:db8::1").ip_hostname == "2001-db8--1.sslip.io"
+    assert spec(site="http://127.0.0.1:8088/").site_address == "http://127.0.0.1:8088"
+
+
+def test_images_are_pinned_and_upgradable_by_one_setting() -> None:
+    default = spec()
+    assert default.runtime_image.startswith("ollama/ollama:")
+    assert not default.runtime_image.endswith(":latest")
+    assert spec(versions=(("ollama", "0.99.1"),)).runtime_image == "ollama/ollama:0.99.1"
+    assert spec(versions=(("caddy", "2.11.0"),)).proxy_image == "caddy:2.11.0"
+    llama = spec(runtime="llamacpp", models=("a/b",))
+    assert llama.runtime_image.startswith("ghcr.io/ggml-org/llama.cpp:server-b")
+    assert spec(runtime="llamacpp", models=("a/b",), gpu=True).runtime_image.startswith(
+        "ghcr.io/ggml-org/llama.cpp:server-cuda-b"
+    )

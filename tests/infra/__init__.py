@@ -1,0 +1,1 @@
+"""Tests of the Pulumi program (infra/), its configuration and the repository scripts."""

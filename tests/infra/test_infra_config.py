@@ -1,0 +1,201 @@
+"""infra/config.py: stack configuration -> Spec, and every mistake reported under its config key."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pulumi
+import pytest
+
+from bootstrap.spec import Spec, SpecError
+from infra import config as cfg
+from infra.config import ConfigError, read_settings
+
+KEY = "A" * 32
+KEY2 = "b" * 40
+
+
+class DictSource:
+    """A ``pulumi.Config``-like source: ``get`` returns the stored text or None."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+
+    def get(self, key: str) -> str | None:
+        return self.values.get(key)
+
+
+def read(values: dict[str, str], stack: str = "dev", **kwargs: object) -> cfg.Settings:
+    return read_settings(DictSource(values), stack, present_keys=values.keys(), **kwargs)  # type: ignore[arg-type]
+
+
+def error_for(values: dict[str, str], **kwargs: object) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        read(values, **kwargs)
+    return info.value
+
+
+# --- defaults -----------------------------------------------------------------------------
+
+
+def test_defaults_give_ollama_gemma_on_aws_with_keys_from_ssm() -> None:
+    settings = read({})
+    assert settings.target == "aws"
+    spec = settings.spec
+    assert spec.runtime == "ollama"
+    assert spec.models == ("gemma3:1b",)
+    assert spec.gpu is False
+    assert spec.domain is None
+    assert spec.tls == "auto"
+    assert spec.origins == ()
+    assert spec.api_keys == ()
+    assert spec.ssm_parameter == "/llmhost/dev/api-keys"
+    assert spec.keep_alive == "-1"
+    assert spec.max_body_mb == 20
+    assert settings.warnings == ()
+
+
+def test_the_ssm_parameter_is_per_stack() -> None:
+    assert read({}, stack="prod").spec.ssm_parameter == "/llmhost/prod/api-keys"
+
+
+def test_empty_values_count_as_unset() -> None:
+    # `pulumi config set llmhost:domain ''` is how people clear a value.
+    settings = read({"domain": "", "models": "  ", "target": ""})
+    assert settings.spec.domain is None
+    assert settings.spec.models == ("gemma3:1b",)
+    assert settings.target == "aws"
+
+
+# --- values ---------------------------------------------------------------------------------
+
+
+def test_lists_are_given_as_json() -> None:
+    settings = read(
+        {
+            "models": '["gemma3:1b", "qwen3:0.6b"]',
+            "allowedOrigins": '["https://app.example.com", "http://localhost:3000"]',
+            "apiKeys": f'["{KEY}", "{KEY2}"]',
+        }
+    )
+    spec = settings.spec
+    assert spec.models == ("gemma3:1b", "qwen3:0.6b")
+    assert spec.origins == ("https://app.example.com", "http://localhost:3000")
+    assert spec.api_keys == (KEY, KEY2)
+    assert spec.ssm_parameter is None, "inline keys replace the SSM parameter"
+
+
+def test_a_single_bare_value_is_a_list_of_one() -> None:
+    # `pulumi config set llmhost:models gemma3:4b` is what people type first.
+    assert read({"models": "gemma3:4b"}).spec.models == ("gemma3:4b",)
+
+
+def test_scalars_are_parsed() -> None:
+    spec = read(
+        {
+            "runtime": "llamacpp",
+            "models": '["ggml-org/gemma-3-1b-it-GGUF:Q4_K_M"]',
+            "gpu": "true",
+            "domain": "llm.example.com",
+            "tls": "acme",
+            "acmeEmail": "ops@example.com",
+            "keepAlive": "30m",
+            "maxBodyMb": "64",
+        }
+    ).spec
+    assert (spec.runtime, spec.gpu, spec.domain, spec.tls) == ("llamacpp", True, "llm.example.com", "acme")
+    assert (spec.acme_email, spec.keep_alive, spec.max_body_mb) == ("ops@example.com", "30m", 64)
+    assert spec.site_address == "llm.example.com"
+
+
+@pytest.mark.parametrize("target", ["hetzner", "ssh", "local"])
+def test_targets_without_a_parameter_store_need_inline_keys(target: str) -> None:
+    err = error_for({"target": target})
+    assert str(err).startswith("llmhost:apiKeys: no key is configured")
+    settings = read({"target": target, "apiKeys": f'["{KEY}"]'})
+    assert settings.target == target
+    assert settings.spec.api_keys == (KEY,)
+    assert settings.spec.ssm_parameter is None
+
+
+def test_plain_text_api_keys_are_flagged() -> None:
+    values = {"apiKeys": f'["{KEY}"]'}
+    assert read(values, secret_keys=["llmhost:apiKeys"]).warnings == ()
+    (warning,) = read(values, secret_keys=[]).warnings
+    assert "llmhost:apiKeys" in warning and "--secret" in warning
+
+
+# --- errors name the config key ------------------------------------------------------------
+
+BAD_VALUES = [
+    # (config key, bad value, words the message must contain)
+    ("models", '["Gemma 3"]', "not an Ollama model reference"),
+    ("models", "[]", "the list is empty"),
+    ("models", '["gemma3:1b", "gemma3:1b"]', "listed twice"),
+    ("models", '["gemma3:1b"', "not valid JSON"),
+    ("models", "[1, 2]", "list of strings"),
+    ("models", '{"name": "gemma3:1b"}', "is not a list"),
+    ("allowedOrigins", '["https://app.example.com/path"]', "is not an origin"),
+    ("allowedOrigins", '["app.example.com"]', "is not an origin"),
+    ("runtime", "vllm", "'vllm' is not supported"),
+    ("target", "gcp", "'gcp' is not supported; use one of: aws, hetzner, ssh, local"),
+    ("gpu", "yes", "is not a boolean"),
+    ("maxBodyMb", "big", "is not a whole number"),
+    ("maxBodyMb", "5000", "out of range"),
+    ("keepAlive", "forever", "is not a duration"),
+    ("tls", "letsencrypt", "is not supported"),
+    ("domain", "https://llm.example.com", "is not a DNS hostname"),
+    ("acmeEmail", "ops-at-example.com", "is not an email address"),
+    ("apiKeys", '["short"]', "only 5 characters long"),
+    ("apiKeys", f'["{KEY}", "{KEY}"]', "given twice"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "words"), BAD_VALUES, ids=[f"{k}={v}" for k, v, _ in BAD_VALUES])
+def test_each_bad_value_is_one_line_naming_the_config_key(key: str, value: str, words: str) -> None:
+    err = error_for({key: value})
+    message = str(err)
+    assert isinstance(err, pulumi.RunError), "Pulumi prints a RunError without a traceback"
+    assert message.startswith(f"llmhost:{key}: "), message
+    assert words in message
+    assert "\n" not in message
+    assert err.key == f"llmhost:{key}"
+
+
+def test_a_rule_spanning_two_keys_is_reported_on_the_key_that_changes_its_meaning() -> None:
+    message = str(error_for({"tls": "acme"}))
+    assert message.startswith("llmhost:tls: acme needs a domain")
+
+
+def test_a_bad_key_does_not_leak_into_the_message() -> None:
+    secret = "short-secret"
+    message = str(error_for({"apiKeys": f'["{secret}"]'}))
+    assert secret not in message
+
+
+def test_an_unknown_key_is_a_typo_with_a_suggestion() -> None:
+    message = str(error_for({"allowedOrigin": '["https://a.example.com"]'}))
+    assert message == "llmhost:allowedOrigin: is not a known setting; did you mean llmhost:allowedOrigins?"
+    message = str(error_for({"zzz": "1"}))
+    assert message.startswith("llmhost:zzz: is not a known setting; known keys: target, runtime, models")
+
+
+def test_unknown_keys_are_only_checked_when_the_caller_lists_the_present_keys() -> None:
+    settings = read_settings(DictSource({"zzz": "1"}), "dev")
+    assert settings.target == "aws"
+
+
+# --- the tables stay complete --------------------------------------------------------------
+
+
+def test_every_spec_field_an_operator_sets_has_a_config_key() -> None:
+    spec_fields = {f.name for f in dataclasses.fields(Spec)}
+    assert set(cfg.FIELD_KEYS) <= spec_fields, "FIELD_KEYS names a field Spec does not have"
+    assert set(cfg.FIELD_KEYS.values()) | {"target"} == set(cfg.KEYS), "a key without a field, or the reverse"
+
+
+def test_a_spec_error_on_a_field_no_key_sets_is_an_internal_error() -> None:
+    err = cfg.spec_error_to_config_error(SpecError("upstream", "bad", "use host:port"))
+    assert isinstance(err, pulumi.RunError)
+    assert not isinstance(err, ConfigError)
+    assert str(err) == "llmhost internal error: upstream: bad; use host:port"

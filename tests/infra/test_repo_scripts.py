@@ -1,0 +1,271 @@
+"""scripts/*.sh and .ci/run: lint-clean, and deploy.sh walks a newcomer through every step.
+
+deploy.sh runs against a fake ``pulumi`` (a shell script that logs its arguments and
+answers like the CLI would), so every step before ``pulumi up`` is exercised without the
+real CLI, an account or a cloud.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.infra.pulumi_harness import REPO_ROOT
+from tests.tools import tool
+
+SCRIPTS = [*sorted((REPO_ROOT / "scripts").glob("*.sh")), REPO_ROOT / ".ci" / "run"]
+BASH = shutil.which("bash") or "/bin/bash"
+
+FAKE_PULUMI = r"""#!/usr/bin/env bash
+# Fake pulumi CLI: logs every call; state lives in $FAKE_PULUMI_DIR.
+printf '%s\n' "$*" >>"$FAKE_PULUMI_DIR/calls.log"
+case "$1" in
+  whoami)
+    [[ -f "$FAKE_PULUMI_DIR/backend" ]] || { echo "error: no credentials; please run pulumi login" >&2; exit 1; }
+    if [[ " $* " == *" --verbose "* ]]; then
+      echo "User: tester"; echo "Organizations: "; echo "Backend URL: $(cat "$FAKE_PULUMI_DIR/backend")"
+    else
+      echo tester
+    fi ;;
+  login) echo "file://~" >"$FAKE_PULUMI_DIR/backend"; echo "Logged in to $(hostname) as tester (file://~)" ;;
+  stack) echo "Created stack" ;;
+  config) cat "$FAKE_PULUMI_DIR/config.json" ;;
+  up) printf '%s\n' "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" >"$FAKE_PULUMI_DIR/up-passphrase-file" ;;
+  *) echo "fake pulumi: unexpected command $*" >&2; exit 2 ;;
+esac
+"""
+
+
+# --- static checks --------------------------------------------------------------------------
+
+
+def test_the_scripts_exist() -> None:
+    names = {path.name for path in SCRIPTS}
+    assert {"test.sh", "deploy.sh", "lib.sh", "run"} <= names
+
+
+def test_shellcheck_passes() -> None:
+    proc = subprocess.run(
+        [tool("shellcheck"), "-x", *[str(path.relative_to(REPO_ROOT)) for path in SCRIPTS]],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("path", [p for p in SCRIPTS if p.name != "lib.sh"], ids=lambda p: p.name)
+def test_runnable_scripts_are_strict_and_executable(path: Path) -> None:
+    assert path.stat().st_mode & stat.S_IXUSR, f"{path} is not executable"
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("#!/usr/bin/env bash\n")
+    assert "\nset -euo pipefail\n" in text
+
+
+# --- test.sh through .ci/run ----------------------------------------------------------------
+
+
+def run_ci(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [BASH, str(REPO_ROOT / ".ci" / "run"), *args],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_ci_run_fails_when_pytest_collects_nothing(tmp_path: Path) -> None:
+    # From another working directory: .ci/run must find the repository by itself.
+    proc = run_ci(["tests/infra/test_infra_config.py", "-k", "zzz_no_test_has_this_name_zzz"], cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "pytest collected no tests: that is a failure, not a pass" in proc.stderr
+    assert "==> apt packages:" in proc.stdout
+    assert "==> ruff check ." in proc.stdout
+
+
+def test_ci_run_passes_pytest_arguments_through_and_reports_ruff(tmp_path: Path) -> None:
+    selected = "tests/infra/test_infra_config.py::test_the_ssm_parameter_is_per_stack"
+    proc = run_ci([selected, "-q"], cwd=tmp_path)
+    assert f"==> pytest {selected} -q" in proc.stdout
+    assert "1 passed" in proc.stdout
+    # The exit status follows ruff on the whole repository (pytest passed): check both ways.
+    ruff_ok = subprocess.run([tool("ruff"), "check", "-q", "."], cwd=REPO_ROOT, capture_output=True).returncode == 0
+    if ruff_ok:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert proc.stdout.rstrip().endswith("==> all checks passed")
+    else:
+        assert proc.returncode == 1
+        assert proc.stderr.rstrip().endswith("FAILED: ruff")
+
+
+# --- deploy.sh ------------------------------------------------------------------------------
+
+
+def test_deploy_without_the_pulumi_cli_prints_one_line(tmp_path: Path) -> None:
+    # A PATH with bash, coreutils and python, and certainly no pulumi.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("bash", "env", "dirname", "cat", "head", "mkdir", "rm", "sed", "tr", "base64", "sha256sum"):
+        found = shutil.which(name)
+        assert found, name
+        (bin_dir / name).symlink_to(found)
+    (bin_dir / "python3").symlink_to(sys.executable)
+    home = tmp_path / "home"
+    home.mkdir()
+    proc = subprocess.run(
+        [str(bin_dir / "bash"), str(REPO_ROOT / "scripts" / "deploy.sh"), "--yes"],
+        env={"PATH": str(bin_dir), "HOME": str(home)},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "pulumi CLI is missing" in lines[0]
+    assert "curl -fsSL https://get.pulumi.com | sh" in lines[0]
+    assert "https://www.pulumi.com/docs/install/" in lines[0]
+    assert list(home.iterdir()) == [], "deploy.sh wrote files before finding the CLI"
+
+
+@dataclass
+class Deploy:
+    home: Path
+    xdg: Path
+    state: Path
+    bin_dir: Path
+
+    @property
+    def passphrase(self) -> Path:
+        return self.xdg / "llmhost" / "passphrase"
+
+    def calls(self) -> list[str]:
+        log = self.state / "calls.log"
+        return log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+
+    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PULUMI_", "AWS_", "HCLOUD_")) and k not in ("STACK", "XDG_CONFIG_HOME")
+        }
+        # The fake first, and no real pulumi anywhere on the PATH.
+        system = [p for p in base.get("PATH", "").split(os.pathsep) if p and not Path(p, "pulumi").exists()]
+        path = [str(self.bin_dir), *system]
+        return subprocess.run(
+            [BASH, str(REPO_ROOT / "scripts" / "deploy.sh"), *args],
+            env={
+                **base,
+                "PATH": os.pathsep.join(path),
+                "HOME": str(self.home),
+                "XDG_CONFIG_HOME": str(self.xdg),
+                "FAKE_PULUMI_DIR": str(self.state),
+                **env,
+            },
+            cwd=self.home,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+
+@pytest.fixture(scope="module")
+def venv_ready() -> None:
+    """Install requirements.txt once, with the real environment (pip's own config)."""
+    subprocess.run([BASH, str(REPO_ROOT / "scripts" / "venv.sh"), "requirements.txt"], check=True, timeout=900)
+
+
+@pytest.fixture
+def deploy(tmp_path: Path, venv_ready: None) -> Deploy:
+    setup = Deploy(home=tmp_path / "home", xdg=tmp_path / "xdg", state=tmp_path / "state", bin_dir=tmp_path / "bin")
+    for directory in (setup.home, setup.xdg, setup.state, setup.bin_dir):
+        directory.mkdir()
+    fake = setup.bin_dir / "pulumi"
+    fake.write_text(FAKE_PULUMI, encoding="utf-8")
+    fake.chmod(0o755)
+    set_stack_config(setup, {"llmhost:target": {"value": "ssh", "secret": False}})
+    return setup
+
+
+def set_stack_config(setup: Deploy, config: dict[str, object]) -> None:
+    (setup.state / "config.json").write_text(json.dumps(config), encoding="utf-8")
+
+
+def test_deploy_for_a_newcomer_logs_in_locally_and_keeps_a_passphrase(deploy: Deploy) -> None:
+    proc = deploy.run("--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert deploy.calls() == [
+        "whoami --non-interactive",
+        "login --local --non-interactive",
+        "whoami --verbose --non-interactive",
+        "stack select dev --create --non-interactive",
+        "config --stack dev --json --non-interactive",
+        "up --stack dev --yes",
+    ]
+    assert deploy.passphrase.is_file()
+    assert stat.S_IMODE(deploy.passphrase.stat().st_mode) == 0o600
+    secret = deploy.passphrase.read_text(encoding="utf-8")
+    assert len(secret) >= 40
+    assert (deploy.state / "up-passphrase-file").read_text(encoding="utf-8").strip() == str(deploy.passphrase)
+    (notice,) = [line for line in proc.stdout.splitlines() if str(deploy.passphrase) in line]
+    assert "keep it" in notice
+    assert "preflight: target ssh needs no cloud credentials" in proc.stdout
+
+    # Second run: already logged in, same passphrase, stack name from STACK.
+    proc = deploy.run(STACK="prod")
+    assert proc.returncode == 0, proc.stderr
+    assert "login --local --non-interactive" not in deploy.calls()[6:]
+    assert deploy.calls()[-1] == "up --stack prod"
+    assert deploy.passphrase.read_text(encoding="utf-8") == secret
+
+
+def test_deploy_keeps_a_cloud_login_and_needs_no_passphrase(deploy: Deploy) -> None:
+    (deploy.state / "backend").write_text("https://api.pulumi.com\n", encoding="utf-8")
+    proc = deploy.run()
+    assert proc.returncode == 0, proc.stderr
+    assert not any(call.startswith("login") for call in deploy.calls())
+    assert not deploy.passphrase.exists()
+    assert (deploy.state / "up-passphrase-file").read_text(encoding="utf-8").strip() == ""
+
+
+def test_deploy_respects_a_passphrase_the_user_set(deploy: Deploy) -> None:
+    proc = deploy.run(PULUMI_CONFIG_PASSPHRASE="chosen by the user")
+    assert proc.returncode == 0, proc.stderr
+    assert not deploy.passphrase.exists()
+
+
+def test_deploy_stops_before_pulumi_up_when_credentials_are_missing(deploy: Deploy) -> None:
+    set_stack_config(deploy, {"llmhost:target": {"value": "hetzner", "secret": False}})
+    proc = deploy.run("--yes")
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[-1].startswith("Hetzner Cloud token not found")
+    assert "Traceback" not in proc.stderr
+    assert not any(call.startswith("up") for call in deploy.calls())
+
+
+def test_deploy_finds_a_cli_installed_but_not_yet_on_path(deploy: Deploy) -> None:
+    # get.pulumi.com installs into ~/.pulumi/bin and edits the shell profile; the shell that
+    # ran the installer does not see it yet.
+    installed = deploy.home / ".pulumi" / "bin"
+    installed.mkdir(parents=True)
+    shutil.move(str(deploy.bin_dir / "pulumi"), installed / "pulumi")
+    proc = deploy.run("--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert deploy.calls()[-1] == "up --stack dev --yes"
