@@ -16,6 +16,7 @@ from bootstrap import layout
 from bootstrap.caddyfile import render_caddyfile
 from bootstrap.cloudinit import render_user_data
 from bootstrap.compose import render_compose
+from bootstrap.idle import render_idle_script, render_idle_service, render_idle_timer
 from bootstrap.install_script import render_install_sh
 from bootstrap.proxy_env import render_proxy_env
 from bootstrap.spec import Spec
@@ -76,6 +77,10 @@ def render_bundle(spec: Spec) -> Bundle:
         layout.PROXY_ENV_FILE: BundleFile(render_proxy_env(spec), mode=0o600),
         UNIT_FILE: BundleFile(render_service_unit(spec)),
     }
+    if spec.idle_stop_minutes is not None:
+        files[layout.IDLE_SCRIPT] = BundleFile(render_idle_script(spec), mode=0o755)
+        files[layout.IDLE_SERVICE] = BundleFile(render_idle_service(spec))
+        files[layout.IDLE_TIMER] = BundleFile(render_idle_timer())
     digest = _digest(files)
     files[layout.INSTALL_SCRIPT] = BundleFile(render_install_sh(spec, digest), mode=0o755)
     files[layout.USER_DATA_FILE] = BundleFile(render_user_data(spec, files), mode=0o600)

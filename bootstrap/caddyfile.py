@@ -168,6 +168,9 @@ def render_caddyfile(spec: Spec) -> str:
         + _json_body('{"error":"unauthorized: send Authorization: Bearer <api key>"}')
         + " 401"
     )
+    # Only requests that passed the key check get here: mark their access-log entry, so the
+    # idle check (bootstrap/idle.py) can tell them from scanners, redirects and preflights.
+    add(f"\t\tlog_append {layout.AUTH_LOG_FIELD} {layout.AUTH_LOG_VALUE}")
     add("")
 
     # --- the runtime: unbuffered, no timeout, its own CORS and Host checks neutralised

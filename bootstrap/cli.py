@@ -40,6 +40,7 @@ OPTION_FOR_FIELD = {
     "model_volume_id": "--volume-id",
     "keep_alive": "--keep-alive",
     "compress": "--compress",
+    "idle_stop_minutes": "--idle-stop-minutes",
 }
 
 
@@ -142,6 +143,13 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--compress", default="auto", help="user data gzip+base64: auto (default, only over 16 KB), always, never"
     )
+    group.add_argument(
+        "--idle-stop-minutes",
+        type=int,
+        metavar="N",
+        help=f"power off after N minutes without an authenticated request ({layout.MIN_IDLE_STOP_MINUTES}-"
+        f"{layout.MAX_IDLE_STOP_MINUTES}; on EC2 with shutdown behaviour stop, the instance stops)",
+    )
 
 
 @dataclass(frozen=True)
@@ -174,6 +182,7 @@ def spec_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Envir
         "upstream": args.upstream,
         "model_volume_id": args.volume_id,
         "compress": args.compress,
+        "idle_stop_minutes": args.idle_stop_minutes,
     }
     fields.update(options.overrides or {})
     try:

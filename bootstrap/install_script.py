@@ -45,6 +45,7 @@ def conditions(spec: Spec) -> dict[str, bool]:
         "ssm": spec.ssm_parameter is not None,
         "ollama": spec.runtime == "ollama",
         "llamacpp": spec.runtime == "llamacpp",
+        "idle": spec.idle_stop_minutes is not None,
     }
 
 
@@ -101,6 +102,11 @@ def header_values(spec: Spec, bundle_digest: str) -> dict[str, str | tuple[str, 
         "READY_FILE": layout.READY_FILE,
         "UNIT_NAME": layout.UNIT_NAME,
         "UNIT_PATH": layout.UNIT_PATH,
+        "SYSTEMD_DIR": layout.SYSTEMD_DIR,
+        "IDLE_SERVICE": layout.IDLE_SERVICE,
+        "IDLE_TIMER": layout.IDLE_TIMER,
+        "IDLE_MINUTES": str(spec.idle_stop_minutes or ""),
+        "INSTALL_LOCK": layout.INSTALL_LOCK,
         "PROJECT": layout.COMPOSE_PROJECT,
         "RUNTIME_SERVICE": layout.RUNTIME_SERVICE,
         "KEYS_VAR": layout.KEYS_ENV_VAR,

@@ -18,8 +18,16 @@ MODELS_DIR = f"{STATE_DIR}/models"
 READY_FILE = f"{STATE_DIR}/ready.json"
 """Written by install.sh only after the first model produced a token."""
 INSTALL_LOG = "/var/log/llmhost-install.log"
+INSTALL_LOCK = f"{STATE_DIR}/install.lock"
+"""install.sh holds a shared flock on it while it runs; idle stop never powers off then."""
+SYSTEMD_DIR = "/etc/systemd/system"
 UNIT_NAME = "llmhost.service"
-UNIT_PATH = f"/etc/systemd/system/{UNIT_NAME}"
+UNIT_PATH = f"{SYSTEMD_DIR}/{UNIT_NAME}"
+IDLE_SERVICE = "llmhost-idle.service"
+"""Runs IDLE_SCRIPT once; started by IDLE_TIMER (only when idle stop is configured)."""
+IDLE_TIMER = "llmhost-idle.timer"
+IDLE_CHECK_MINUTES = 5
+"""How often the idle check runs: the server stops at most this long after the idle window ends."""
 COMPOSE_PROJECT = "llmhost"
 MODELS_FS_LABEL = "llmhost-models"
 """ext4 label install.sh gives a blank model volume (find it with blkid -L)."""
@@ -29,6 +37,7 @@ COMPOSE_FILE = "compose.yaml"
 CADDYFILE = "Caddyfile"
 INSTALL_SCRIPT = "install.sh"
 PROXY_ENV_FILE = "proxy.env"
+IDLE_SCRIPT = "idle-stop.sh"
 USER_DATA_FILE = "user-data.yaml"
 
 # --- containers ---------------------------------------------------------------------
@@ -38,6 +47,13 @@ KEYS_ENV_VAR = "LLMHOST_API_KEYS"
 """Proxy environment variable holding the accepted API keys, joined by KEY_SEPARATOR."""
 KEY_SEPARATOR = "|"
 """Keys are [A-Za-z0-9_-] only, so '|' never occurs in one and doubles as regex alternation."""
+AUTH_LOG_FIELD = "llmhost_auth"
+AUTH_LOG_VALUE = "ok"
+"""Field and value the proxy adds to the access-log entry of every request that passed the key check.
+
+The idle check counts these entries. Status codes cannot tell: a port-80 redirect, a CORS
+preflight or an oversize body is answered before the key check with a status other than 401.
+"""
 ADMIN_ENV_VAR = "CADDY_ADMIN"
 """Caddy admin listener; inside the container it stays on localhost:2019."""
 DEFAULT_ADMIN = "localhost:2019"
@@ -87,6 +103,9 @@ CADDY_IMAGE = "caddy"
 
 IP_DNS_SUFFIX = "sslip.io"
 """Wildcard DNS service mapping 1-2-3-4.sslip.io to 1.2.3.4 (used when there is no domain)."""
+
+MIN_IDLE_STOP_MINUTES = 10
+MAX_IDLE_STOP_MINUTES = 7 * 24 * 60
 
 USER_DATA_LIMIT = 16 * 1024
 """AWS refuses raw user data above 16 KB; Hetzner allows 32 KiB."""

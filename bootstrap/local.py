@@ -82,7 +82,13 @@ def local_spec(args: argparse.Namespace, folder: Path) -> Spec:
         kept = parse_keys(existing.read_text(encoding="utf-8"))
         if kept:
             overrides["api_keys"] = kept
-    for option, value in (("--site", args.site), ("--domain", args.domain), ("--volume-id", args.volume_id)):
+    server_only = (
+        ("--site", args.site),
+        ("--domain", args.domain),
+        ("--volume-id", args.volume_id),
+        ("--idle-stop-minutes", args.idle_stop_minutes),
+    )
+    for option, value in server_only:
         if value:
             raise UsageError(f"{option}: not used in local mode; the site is {LOCAL_SITE}")
     return spec_from_args(args, os.environ, SpecOptions(overrides=overrides))

@@ -151,6 +151,16 @@ def validate_upstream(upstream: str) -> None:
         raise SpecError("upstream", f"{upstream!r} has an invalid host", allowed)
 
 
+def validate_idle_stop_minutes(minutes: object) -> None:
+    """At least 10 minutes: a server must stay up long enough after a start for a client to reach it."""
+    lo, hi = layout.MIN_IDLE_STOP_MINUTES, layout.MAX_IDLE_STOP_MINUTES
+    allowed = f"use {lo} to {hi} minutes ({hi} = 7 days), or leave it unset to never stop"
+    if isinstance(minutes, bool) or not isinstance(minutes, int):
+        raise SpecError("idle_stop_minutes", f"{minutes!r} is not a whole number of minutes", allowed)
+    if not lo <= minutes <= hi:
+        raise SpecError("idle_stop_minutes", f"{minutes} is out of range", allowed)
+
+
 def _is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
@@ -201,6 +211,8 @@ class Spec:
     compress: str = "auto"
     """user-data.yaml: gzip+base64 the files when the raw size would pass the limit."""
     user_data_limit: int = layout.USER_DATA_LIMIT
+    idle_stop_minutes: int | None = None
+    """Power the server off after this many minutes without an authenticated request (EC2: stop)."""
 
     def __post_init__(self) -> None:
         _one_of("runtime", self.runtime, list(layout.RUNTIMES))
@@ -281,6 +293,8 @@ class Spec:
         _one_of("compress", self.compress, COMPRESS_MODES)
         if self.listen_address is not None and not _is_ip(self.listen_address):
             raise SpecError("listen_address", f"{self.listen_address!r} is not an IP address", "use e.g. 127.0.0.1")
+        if self.idle_stop_minutes is not None:
+            validate_idle_stop_minutes(self.idle_stop_minutes)
         if not re.match(r"^[a-z0-9][a-z0-9_-]{0,62}$", self.compose_project):
             raise SpecError(
                 "compose_project",

@@ -57,7 +57,7 @@ find_volume() {
 
 mount_volume() {
   local rc=0 uuid
-  wait_for 24 "volume $VOLUME_ID" find_volume
+  wait_for 60 "volume $VOLUME_ID" find_volume # attached after the instance runs
   blkid -p "$DEV" >/dev/null 2>&1 || rc=$?
   if ((rc == 2)); then # nothing found: a blank volume
     log "volume: formatting blank $DEV"
@@ -193,6 +193,20 @@ PY
 }
 
 #endif
+#if idle
+# Idle stop: the timer runs the idle script, which powers off after IDLE_MINUTES without an
+# authenticated request. Installed early, so that a server whose install fails still stops.
+idle_timer() {
+  local u changed=''
+  for u in "$IDLE_SERVICE" "$IDLE_TIMER"; do
+    if install_file "$R$INSTALL_DIR/$u" "$R$SYSTEMD_DIR/$u" 0644; then changed=1; fi
+  done
+  if [[ $changed ]]; then systemctl daemon-reload; fi
+  systemctl is-enabled -q "$IDLE_TIMER" || systemctl enable --now "$IDLE_TIMER"
+  log "idle stop: on, after $IDLE_MINUTES min without an authenticated request"
+}
+
+#endif
 start_service() {
   local was=''
   if install_file "$R$INSTALL_DIR/$UNIT_NAME" "$R$UNIT_PATH" 0644; then
@@ -275,6 +289,16 @@ install_all() {
 #endif
   docker_ready
   auto_upgrades
+#if idle
+  idle_timer
+#else
+  if [[ -e $R$SYSTEMD_DIR/$IDLE_TIMER ]]; then # a previous bundle had idle stop
+    systemctl disable --now "$IDLE_TIMER"
+    rm -f "$R$SYSTEMD_DIR/$IDLE_TIMER" "$R$SYSTEMD_DIR/$IDLE_SERVICE"
+    systemctl daemon-reload
+    log "idle stop: off, $IDLE_TIMER removed"
+  fi
+#endif
 #if ssm
   refresh_keys
 #endif
@@ -290,12 +314,17 @@ install_all() {
 }
 
 main() {
+  [[ $R || $EUID == 0 ]] || die "run as root"
   if [[ -z ${LLMHOST_TEED:-} ]]; then # run again, all output copied to the log
     mkdir -p "$R${INSTALL_LOG%/*}"
+#if idle
+    mkdir -p "$R${INSTALL_LOCK%/*}" # held (shared) while running: idle stop never powers off then
+    LLMHOST_TEED=1 flock -s -o "$R$INSTALL_LOCK" bash "$0" "$@" 2>&1 | tee -a "$R$INSTALL_LOG"
+#else
     LLMHOST_TEED=1 bash "$0" "$@" 2>&1 | tee -a "$R$INSTALL_LOG"
+#endif
     exit
   fi
-  [[ $R || $EUID == 0 ]] || die "run as root"
   TMP=$(mktemp -d)
   trap 'rm -rf "$TMP"' EXIT
   cd "$R$INSTALL_DIR"

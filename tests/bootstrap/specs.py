@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 from bootstrap.spec import Spec
@@ -31,3 +32,12 @@ def matrix() -> list[tuple[str, Spec]]:
         name = f"{runtime}-{'gpu' if gpu else 'cpu'}-{'domain' if domain else 'ip'}-{'ssm' if ssm else 'inline'}"
         specs.append((name, spec))
     return specs
+
+
+def idle_matrix() -> list[tuple[str, Spec]]:
+    """Idle stop on the largest bundles of the matrix (it adds a script and two units)."""
+    return [
+        (f"{name}-idle", dataclasses.replace(spec, idle_stop_minutes=60))
+        for name, spec in matrix()
+        if name.endswith(("cpu-ip-inline", "gpu-ip-ssm"))
+    ]

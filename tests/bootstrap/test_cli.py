@@ -120,6 +120,9 @@ def test_ssm_parameter_leaves_no_key_in_any_file(tmp_path: Path) -> None:
         (["--image-version", "ollama"], {}, "--image-version", "COMPONENT=VERSION"),
         (["--image-version", "ollama=latest"], {}, "--image-version", "not a pinned tag"),
         (["--max-body-mb", "many"], {}, "--max-body-mb", "invalid int value"),
+        (["--idle-stop-minutes", "5"], {}, "--idle-stop-minutes", "5 is out of range; use 10 to 10080 minutes"),
+        (["--idle-stop-minutes", "10081"], {}, "--idle-stop-minutes", "out of range; use 10 to 10080 minutes"),
+        (["--idle-stop-minutes", "1h"], {}, "--idle-stop-minutes", "invalid int value"),
         (["--bogus"], {}, "--bogus", "unrecognized arguments"),
     ],
 )
@@ -142,3 +145,16 @@ def test_secret_value_is_not_echoed_in_errors(tmp_path: Path) -> None:
     result = run_cli("render", "--out", str(tmp_path / "o"), "--api-key-env", "K", env={"K": secret})
     assert result.returncode == 2
     assert secret not in result.stderr
+
+
+def test_idle_stop_minutes_adds_the_idle_files(tmp_path: Path) -> None:
+    out = tmp_path / "idle"
+    result = run_cli("render", "--out", str(out), "--idle-stop-minutes", "90")
+    assert result.returncode == 0, result.stderr
+    idle_files = {layout.IDLE_SCRIPT, layout.IDLE_SERVICE, layout.IDLE_TIMER}
+    assert {p.name for p in out.iterdir()} == EXPECTED_FILES | idle_files
+    assert stat.S_IMODE((out / layout.IDLE_SCRIPT).stat().st_mode) == 0o755
+    assert "readonly IDLE_MINUTES=90\n" in (out / layout.IDLE_SCRIPT).read_text()
+    shipped = decoded_files((out / layout.USER_DATA_FILE).read_text())
+    for name in idle_files:
+        assert shipped[f"{layout.INSTALL_DIR}/{name}"] == (out / name).read_text()

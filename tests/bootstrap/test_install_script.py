@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from bootstrap import layout
+from bootstrap.idle import render_idle_script, render_idle_service, render_idle_timer
 from bootstrap.install_script import (
     DOCKER_KEY_FINGERPRINT,
     conditions,
@@ -127,8 +128,20 @@ elif name == "dpkg":
 elif name == "systemctl":
     words = [a for a in args if not a.startswith("-")]
     verb, units = words[0], words[1:]
+    if verb in ("poweroff", "reboot", "halt"):
+        fail(f"stand-in: install.sh must never {verb}", 99)
     if verb == "is-active":
         sys.exit(0 if active(units[0]) else 3)
+    if verb == "is-enabled":
+        sys.exit(0 if os.path.exists(st("enabled", units[0])) else 1)
+    if verb == "disable":
+        for path in [st("enabled", units[0])] + ([st("active", units[0])] if "--now" in args else []):
+            if os.path.exists(path):
+                os.remove(path)
+        sys.exit(0)
+    unit_file = os.path.join(root, "etc/systemd/system", units[0]) if units else ""
+    if verb in ("enable", "start", "restart") and units[0] != "docker" and not os.path.exists(unit_file):
+        fail(f"Failed to {verb} unit: Unit {units[0]} not found.", 5)
     if verb == "enable":
         put(st("enabled", units[0]), "")
     if verb in ("start", "restart") or "--now" in args:
@@ -209,6 +222,22 @@ elif name == "docker":
         fail("no configuration file provided: not found", 1)
     if rest[0] == "pull":
         put(st("images"), "pulled\n")
+        probe = env.get("FAKE_LOCK_PROBE")
+        if probe:  # what the idle check would see now: flock(2), exclusive, non-blocking
+            import fcntl
+            try:
+                fd = os.open(probe, os.O_RDONLY)
+            except FileNotFoundError:
+                seen = "absent"
+            else:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    seen = "free"
+                except BlockingIOError:
+                    seen = "held"
+                os.close(fd)
+            with open(os.path.join(ctl, "lock_probe"), "a") as f:
+                f.write(seen + "\n")
         sys.exit(0)
     if rest[:2] != ["exec", "-T"]:
         fail(f"docker: stand-in does not support {rest}", 125)
@@ -261,6 +290,8 @@ REAL_PATHS = (
     "/etc/apt/keyrings/docker.asc",
     "/etc/apt/apt.conf.d/20auto-upgrades",
     "/etc/fstab",
+    f"{layout.SYSTEMD_DIR}/{layout.IDLE_SERVICE}",
+    f"{layout.SYSTEMD_DIR}/{layout.IDLE_TIMER}",
 )
 
 
@@ -271,8 +302,9 @@ def spec_for(
     ssm: bool = False,
     volume: str | None = None,
     models: tuple[str, ...] | None = None,
+    idle: int | None = None,
 ) -> Spec:
-    kwargs: dict = {"runtime": runtime, "gpu": gpu, "model_volume_id": volume}
+    kwargs: dict = {"runtime": runtime, "gpu": gpu, "model_volume_id": volume, "idle_stop_minutes": idle}
     kwargs["models"] = models or ((GGUF,) if runtime == "llamacpp" else ("gemma3:1b", "qwen3"))
     if ssm:
         kwargs["ssm_parameter"] = "/llmhost/dev/api-keys"
@@ -365,6 +397,12 @@ class Host:
         env.chmod(0o600)
         (d / layout.INSTALL_SCRIPT).write_text(render_install_sh(spec, digest))
         (d / layout.UNIT_NAME).write_text(render_service_unit(spec))
+        # Without idle stop the bundle has none of these; an earlier bundle's copies stay, as
+        # they would after an upload (install.sh must not rely on their absence).
+        if spec.idle_stop_minutes is not None:
+            (d / layout.IDLE_SCRIPT).write_text(render_idle_script(spec))
+            (d / layout.IDLE_SERVICE).write_text(render_idle_service(spec))
+            (d / layout.IDLE_TIMER).write_text(render_idle_timer())
 
     def add_device(self, volume_id: str, *, formatted: bool = False) -> Path:
         """A block device (a file) and its udev by-id link, named the way each cloud names it."""
@@ -606,14 +644,15 @@ def test_shellcheck_clean_for_every_variant(tmp_path: Path) -> None:
     shellcheck = shutil.which("shellcheck")
     assert shellcheck, "shellcheck is not installed: the test setup must install it (apt-get install shellcheck)"
     files = []
-    for runtime, gpu, ssm, volume in itertools.product(
-        ("ollama", "llamacpp"), (False, True), (False, True), (False, True)
+    for runtime, gpu, ssm, volume, idle in itertools.product(
+        ("ollama", "llamacpp"), (False, True), (False, True), (False, True), (False, True)
     ):
-        spec = spec_for(runtime, gpu=gpu, ssm=ssm, volume=AWS_VOLUME if volume else None)
-        path = tmp_path / f"install-{runtime}-gpu{int(gpu)}-ssm{int(ssm)}-volume{int(volume)}.sh"
+        spec = spec_for(runtime, gpu=gpu, ssm=ssm, volume=AWS_VOLUME if volume else None, idle=60 if idle else None)
+        name = f"install-{runtime}-gpu{int(gpu)}-ssm{int(ssm)}-volume{int(volume)}-idle{int(idle)}.sh"
+        path = tmp_path / name
         path.write_text(render_install_sh(spec, DIGEST))
         files.append(str(path))
-    assert len(files) == 16
+    assert len(files) == 32
     proc = subprocess.run([shellcheck, "-s", "bash", "-f", "gcc", *files], capture_output=True, text=True, timeout=300)
     assert (proc.returncode, proc.stdout + proc.stderr) == (0, "")
 
@@ -746,8 +785,8 @@ def test_missing_volume_fails_after_waiting(host_factory) -> None:
     host = host_factory(spec_for("ollama", volume=AWS_VOLUME))
     run = host.run()
     assert run.returncode != 0
-    assert f"waiting for volume {AWS_VOLUME} (1/24)" in run.stdout
-    assert f"FAILED: volume {AWS_VOLUME}: not ready after 24 tries" in run.stdout
+    assert f"waiting for volume {AWS_VOLUME} (1/60)" in run.stdout
+    assert f"FAILED: volume {AWS_VOLUME}: not ready after 60 tries" in run.stdout
     assert not host.ready.exists()
     assert run.called("mkfs.ext4") == []
 
@@ -918,3 +957,65 @@ def test_refresh_keys_with_inline_keys_changes_nothing(host_factory) -> None:
     assert run.calls == []
     assert "keys: inline" in run.stdout
     assert host.snapshot() == before
+
+
+# ---------------------------------------------------------------------------------------
+# Idle stop (the check itself runs in tests/bootstrap/test_idle.py)
+# ---------------------------------------------------------------------------------------
+IDLE_MINUTES = 45
+
+
+def test_idle_stop_timer_is_enabled_once_and_a_rerun_changes_nothing(host_factory) -> None:
+    host = host_factory(spec_for("ollama", ssm=True, volume=AWS_VOLUME, idle=IDLE_MINUTES))
+    host.add_device(AWS_VOLUME)
+    lock = host.root / layout.INSTALL_LOCK.lstrip("/")
+    first = ok(host.run(FAKE_LOCK_PROBE=str(lock)))
+    systemd = host.root / layout.SYSTEMD_DIR.lstrip("/")
+    assert (systemd / layout.IDLE_SERVICE).read_text() == render_idle_service(host.spec)
+    assert (systemd / layout.IDLE_TIMER).read_text() == render_idle_timer()
+    assert first.called("systemctl", "enable", "--now", layout.IDLE_TIMER)
+    assert f"idle stop: on, after {IDLE_MINUTES} min without an authenticated request" in first.stdout
+    # Installed before the long steps, so a server whose install fails later still stops ...
+    calls = [json.dumps(c) for c in first.calls]
+    enable = calls.index(json.dumps(["systemctl", "enable", "--now", layout.IDLE_TIMER]))
+    assert enable < next(i for i, c in enumerate(first.calls) if c[0] == "docker" and "pull" in c)
+    # ... and install.sh held its lock while it pulled, so the check could not power off then.
+    assert (host.ctl / "lock_probe").read_text() == "held\n"
+
+    before = host.snapshot()
+    second = ok(host.run(FAKE_LOCK_PROBE=str(lock)))
+    assert host.snapshot() == before
+    assert_quiet_second_run(second)
+    enables = [c for c in first.calls + second.calls if c[:2] == ["systemctl", "enable"] and layout.IDLE_TIMER in c]
+    assert len(enables) == 1
+    assert (host.ctl / "lock_probe").read_text() == "held\nheld\n"
+    assert not [c for c in first.calls + second.calls if "poweroff" in c]
+
+
+def test_bundle_without_idle_stop_has_no_timer_and_no_lock(host_factory) -> None:
+    host = host_factory(spec_for("ollama"))
+    lock = host.root / layout.INSTALL_LOCK.lstrip("/")
+    run = ok(host.run(FAKE_LOCK_PROBE=str(lock)))
+    assert [c for c in run.calls if layout.IDLE_TIMER in c or layout.IDLE_SERVICE in c] == []
+    assert (host.ctl / "lock_probe").read_text() == "absent\n"
+    assert not (host.root / layout.SYSTEMD_DIR.lstrip("/") / layout.IDLE_TIMER).exists()
+
+
+def test_turning_idle_stop_off_removes_the_timer(host_factory) -> None:
+    host = host_factory(spec_for("ollama", idle=IDLE_MINUTES))
+    ok(host.run())
+    systemd = host.root / layout.SYSTEMD_DIR.lstrip("/")
+    assert (systemd / layout.IDLE_TIMER).exists()
+    host.write_bundle(spec_for("ollama"), digest="sha256:" + "cd" * 32)
+    second = ok(host.run())
+    assert second.called("systemctl", "disable", "--now", layout.IDLE_TIMER)
+    assert second.called("systemctl", "daemon-reload")
+    assert not (systemd / layout.IDLE_TIMER).exists()
+    assert not (systemd / layout.IDLE_SERVICE).exists()
+    assert f"idle stop: off, {layout.IDLE_TIMER} removed" in second.stdout
+
+    before = host.snapshot()
+    third = ok(host.run())
+    assert host.snapshot() == before
+    assert_quiet_second_run(third)
+    assert third.called("systemctl", "disable") == []

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bootstrap import layout
 from tests.tools import REPO
 
@@ -108,7 +110,11 @@ def test_no_start_renders_without_docker(tmp_path: Path) -> None:
     assert (tmp_path / "local" / layout.COMPOSE_FILE).is_file()
 
 
-def test_server_only_options_are_refused(tmp_path: Path) -> None:
-    result = run_local(tmp_path, "--domain", "llm.example.com", "--no-start", path="/usr/bin:/bin")
+@pytest.mark.parametrize(
+    ("option", "value"), [("--domain", "llm.example.com"), ("--idle-stop-minutes", "60"), ("--volume-id", "vol-1")]
+)
+def test_server_only_options_are_refused(tmp_path: Path, option: str, value: str) -> None:
+    result = run_local(tmp_path, option, value, "--no-start", path="/usr/bin:/bin")
     assert result.returncode == 2
-    assert "--domain: not used in local mode" in result.stderr
+    assert f"{option}: not used in local mode" in result.stderr
+    assert not (tmp_path / "local").exists()

@@ -51,6 +51,11 @@ def spec(**fields: object) -> Spec:
         ({"keep_alive": "forever"}, "keep_alive", "not a duration"),
         ({"model_volume_id": "vol 1"}, "model_volume_id", "not a volume id"),
         ({"compress": "zstd"}, "compress", "use one of"),
+        ({"idle_stop_minutes": 9}, "idle_stop_minutes", "9 is out of range; use 10 to 10080 minutes"),
+        ({"idle_stop_minutes": 10081}, "idle_stop_minutes", "out of range"),
+        ({"idle_stop_minutes": 0}, "idle_stop_minutes", "out of range"),
+        ({"idle_stop_minutes": "60"}, "idle_stop_minutes", "not a whole number of minutes"),
+        ({"idle_stop_minutes": True}, "idle_stop_minutes", "not a whole number of minutes"),
     ],
 )
 def test_invalid_field_names_field_problem_and_allowed(fields: dict[str, object], field: str, fragment: str) -> None:
@@ -120,3 +125,8 @@ def test_images_are_pinned_and_upgradable_by_one_setting() -> None:
     assert spec(runtime="llamacpp", models=("a/b",), gpu=True).runtime_image.startswith(
         "ghcr.io/ggml-org/llama.cpp:server-cuda-b"
     )
+
+
+@pytest.mark.parametrize("minutes", [None, 10, 60, 10080])
+def test_idle_stop_minutes_bounds(minutes: int | None) -> None:
+    assert spec(idle_stop_minutes=minutes).idle_stop_minutes == minutes

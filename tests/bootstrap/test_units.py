@@ -75,7 +75,7 @@ def test_volume_orders_the_start_after_its_mount() -> None:
     assert parse(render_service_unit(spec))["Unit"]["RequiresMountsFor"] == layout.MODELS_DIR
 
 
-def _private_root(tmp_path: Path) -> Path:
+def private_root(tmp_path: Path) -> Path:
     """A filesystem root for `systemd-analyze verify --root`.
 
     Why: plain `verify` checks the unit against this machine, where `docker` may not be
@@ -100,16 +100,18 @@ def _private_root(tmp_path: Path) -> Path:
         stub = root / "usr/bin" / name
         stub.write_text("#!/bin/sh\nexit 0\n")
         stub.chmod(0o755)
-    (root / "etc/systemd/system").mkdir(parents=True)
+    (root / layout.SYSTEMD_DIR.lstrip("/")).mkdir(parents=True)
     return root
 
 
-def _verify(root: Path, text: str) -> tuple[int, str]:
+def verify_units(root: Path, units: dict[str, str]) -> tuple[int, str]:
+    """Install each unit (name -> text) in the root's SYSTEMD_DIR and verify them together."""
     tool = shutil.which("systemd-analyze")
     assert tool, "systemd-analyze is not installed: the test setup must install systemd"
-    (root / layout.UNIT_PATH.lstrip("/")).write_text(text)
+    for name, text in units.items():
+        (root / layout.SYSTEMD_DIR.lstrip("/") / name).write_text(text)
     proc = subprocess.run(
-        [tool, "verify", f"--root={root}", layout.UNIT_NAME],
+        [tool, "verify", f"--root={root}", *units],
         capture_output=True,
         text=True,
         timeout=60,
@@ -118,15 +120,19 @@ def _verify(root: Path, text: str) -> tuple[int, str]:
     return proc.returncode, (proc.stdout + proc.stderr).strip()
 
 
+def _verify(root: Path, text: str) -> tuple[int, str]:
+    return verify_units(root, {layout.UNIT_NAME: text})
+
+
 @pytest.mark.parametrize("name", list(specs()))
 def test_systemd_analyze_verify(tmp_path: Path, name: str) -> None:
-    root = _private_root(tmp_path)
+    root = private_root(tmp_path)
     assert _verify(root, render_service_unit(specs()[name])) == (0, "")
 
 
 def test_verify_setup_would_catch_a_broken_unit(tmp_path: Path) -> None:
     """Control: the same setup reports a misspelt key and a missing executable."""
-    root = _private_root(tmp_path)
+    root = private_root(tmp_path)
     good = render_service_unit(Spec(api_keys=(KEY,)))
     _, output = _verify(root, good.replace("RemainAfterExit=", "RemainAfterExitt="))
     assert "Unknown key" in output and "RemainAfterExitt" in output

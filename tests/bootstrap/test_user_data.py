@@ -16,11 +16,11 @@ from bootstrap import layout
 from bootstrap.bundle import render_bundle
 from bootstrap.cloudinit import render_user_data
 from bootstrap.spec import Spec, SpecError
-from tests.bootstrap.specs import KEY_A, matrix
+from tests.bootstrap.specs import KEY_A, idle_matrix, matrix
 from tests.tools import SCHEMAS, tool
 
 CLOUD_CONFIG_SCHEMA = json.loads((SCHEMAS / "cloud-config-v1.json").read_text())
-MATRIX = matrix()
+MATRIX = matrix() + idle_matrix()
 
 
 def decoded_files(user_data: str) -> dict[str, str]:

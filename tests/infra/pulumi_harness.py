@@ -72,13 +72,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state.update(handler(args))
         return f"{args.name}-id", state
 
-    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         self.calls.append(args)
         handler = self.call_handlers.get(args.token)
         if handler is None:
             # An unanswered call would silently return {}: make the test say what it expects.
             raise AssertionError(f"unexpected provider call {args.token}; pass calls={{token: handler}}")
-        return handler(args), None
+        return handler(args), []
 
 
 class RecordingMonitor(MockMonitor):
@@ -116,6 +116,7 @@ class ProgramRun:
     resources: list[MockResourceArgs]
     calls: list[MockCallArgs]
     log: list[logging.LogRecord] = field(default_factory=list)
+    options: dict[str, pulumi.ResourceOptions] = field(default_factory=dict)
 
     @property
     def types(self) -> list[str]:
@@ -141,12 +142,28 @@ def run_program(
     calls: Mapping[str, CallHandler] | None = None,
     resources: Mapping[str, ResourceHandler] | None = None,
     program_dir: Path = INFRA_DIR,
+    mocks: RecordingMocks | None = None,
 ) -> ProgramRun:
-    """Run ``program_dir`` as the Pulumi CLI would; exceptions (RunError...) propagate."""
+    """Run ``program_dir`` as the Pulumi CLI would; exceptions (RunError...) propagate.
+
+    Pass your own ``mocks`` to look at what was registered even when the program raises.
+    Resource options (ignore_changes, retain_on_delete ...) never reach the engine's mock,
+    so a stack transformation records them: ``ProgramRun.options[name]``.
+    """
     full = _full_config(config or {})
     pulumi.runtime.set_all_config(full, [key if ":" in key else f"{PROJECT}:{key}" for key in secret_keys])
 
-    mocks = RecordingMocks(calls=calls, resources=resources)
+    if mocks is None:
+        mocks = RecordingMocks(calls=calls, resources=resources)
+    options: dict[str, pulumi.ResourceOptions] = {}
+
+    def record_options(args: pulumi.ResourceTransformationArgs) -> None:
+        options[args.name] = args.opts
+
+    def program() -> None:
+        pulumi.runtime.register_stack_transformation(record_options)
+        runpy.run_path(str(program_dir), run_name="__main__")
+
     monitor = RecordingMonitor(mocks)
     handler = _ListHandler()
     logger = logging.getLogger(f"llmhost.tests.pulumi.{id(handler)}")
@@ -181,7 +198,7 @@ def run_program(
         monitor.stack_outputs = None
 
         os.chdir(program_dir)
-        loop.run_until_complete(run_in_stack(lambda: runpy.run_path(str(program_dir), run_name="__main__")))
+        loop.run_until_complete(run_in_stack(program))
     finally:
         os.chdir(cwd)
         executor.shutdown(wait=True)
@@ -198,6 +215,7 @@ def run_program(
         resources=list(mocks.resources),
         calls=list(mocks.calls),
         log=handler.records,
+        options=options,
     )
 
 

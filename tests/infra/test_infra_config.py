@@ -81,8 +81,10 @@ def test_lists_are_given_as_json() -> None:
     spec = settings.spec
     assert spec.models == ("gemma3:1b", "qwen3:0.6b")
     assert spec.origins == ("https://app.example.com", "http://localhost:3000")
-    assert spec.api_keys == (KEY, KEY2)
-    assert spec.ssm_parameter is None, "inline keys replace the SSM parameter"
+    # On AWS the keys go into the SSM SecureString, never into the bundle.
+    assert spec.api_keys == ()
+    assert spec.ssm_parameter == "/llmhost/dev/api-keys"
+    assert settings.aws is not None and settings.aws.api_keys == (KEY, KEY2)
 
 
 def test_a_single_bare_value_is_a_list_of_one() -> None:
@@ -95,7 +97,7 @@ def test_scalars_are_parsed() -> None:
         {
             "runtime": "llamacpp",
             "models": '["ggml-org/gemma-3-1b-it-GGUF:Q4_K_M"]',
-            "gpu": "true",
+            "instanceType": "g5.xlarge",
             "domain": "llm.example.com",
             "tls": "acme",
             "acmeEmail": "ops@example.com",
@@ -191,7 +193,8 @@ def test_unknown_keys_are_only_checked_when_the_caller_lists_the_present_keys() 
 def test_every_spec_field_an_operator_sets_has_a_config_key() -> None:
     spec_fields = {f.name for f in dataclasses.fields(Spec)}
     assert set(cfg.FIELD_KEYS) <= spec_fields, "FIELD_KEYS names a field Spec does not have"
-    assert set(cfg.FIELD_KEYS.values()) | {"target"} == set(cfg.KEYS), "a key without a field, or the reverse"
+    keys = set(cfg.FIELD_KEYS.values()) | {"target"} | set(cfg.AWS_KEYS)
+    assert keys == set(cfg.KEYS), "a key without a field, or the reverse"
 
 
 def test_a_spec_error_on_a_field_no_key_sets_is_an_internal_error() -> None:
@@ -199,3 +202,40 @@ def test_a_spec_error_on_a_field_no_key_sets_is_an_internal_error() -> None:
     assert isinstance(err, pulumi.RunError)
     assert not isinstance(err, ConfigError)
     assert str(err) == "llmhost internal error: upstream: bad; use host:port"
+
+
+# --- the AWS target's own keys ----------------------------------------------------------------
+
+
+def test_aws_defaults() -> None:
+    aws = read({}).aws
+    assert aws is not None
+    assert (aws.instance.name, aws.instance.arch, aws.instance.gpu) == ("m7g.large", "arm64", False)
+    assert aws.volume_size_gib == cfg.DEFAULT_VOLUME_GIB
+    assert aws.allowed_cidrs == ("0.0.0.0/0", "::/0")
+    assert aws.admin_cidrs == ()
+    assert (aws.ssh_public_key, aws.hosted_zone_id, aws.subnet_id, aws.api_keys) == (None, None, None, None)
+    assert aws.retain_volume is False
+
+
+def test_cidrs_are_canonical_and_a_bare_address_is_one_host() -> None:
+    aws = read({"adminCidrs": '["198.51.100.7", "2001:DB8::/32"]', "allowedCidrs": "203.0.113.0/24"}).aws
+    assert aws is not None
+    assert aws.admin_cidrs == ("198.51.100.7/32", "2001:db8::/32")
+    assert aws.allowed_cidrs == ("203.0.113.0/24",)
+
+
+def test_the_gpu_follows_the_instance_type() -> None:
+    assert read({"instanceType": "g6.xlarge"}).spec.gpu is True
+    assert read({"instanceType": "g6.xlarge", "gpu": "true"}).spec.gpu is True
+    assert read({"instanceType": "m7i.large"}).spec.gpu is False
+
+
+def test_the_volume_must_hold_the_models() -> None:
+    err = error_for({"models": '["gemma3:27b", "llama3.1:70b"]', "volumeSize": "50"})
+    assert str(err).startswith("llmhost:volumeSize: 50 GiB is smaller than the ~")
+    assert read({"models": '["gemma3:27b"]', "volumeSize": "30"}).aws is not None
+
+
+def test_other_targets_have_no_aws_settings() -> None:
+    assert read({"target": "ssh", "apiKeys": f'["{KEY}"]'}).aws is None

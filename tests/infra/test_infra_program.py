@@ -13,15 +13,11 @@ import yaml
 from bootstrap import layout
 from bootstrap.bundle import render_bundle
 from bootstrap.spec import Spec
-from tests.infra.pulumi_harness import INFRA_DIR, REPO_ROOT, ProgramRun
+from tests.infra import aws_mocks
+from tests.infra.pulumi_harness import INFRA_DIR, REPO_ROOT, ProgramRun, RecordingMocks
 
 Run = Callable[..., ProgramRun]
 KEY = "k" * 32
-
-
-def expected_bundle(spec: Spec) -> tuple[str, int]:
-    bundle = render_bundle(spec)
-    return bundle.digest, len(bundle.files[layout.USER_DATA_FILE].content.encode("utf-8"))
 
 
 # --- the harness itself: proves the assertions below can fail --------------------------------
@@ -80,88 +76,78 @@ def test_the_harness_runs_the_directory_like_the_pulumi_cli(pulumi_program: Run,
 # --- the program --------------------------------------------------------------------------
 
 
-def test_default_config_renders_the_bundle_and_exports_it(pulumi_program: Run) -> None:
-    run = pulumi_program({})
-    digest, user_data_bytes = expected_bundle(Spec(ssm_parameter="/llmhost/dev/api-keys"))
-    assert run.outputs == {
-        "target": "aws",
-        "runtime": "ollama",
-        "models": ["gemma3:1b"],
-        "siteAddress": "https://localhost",
-        "bundleDigest": digest,
-        "userDataBytes": user_data_bytes,
+def aws(pulumi_program: Run, config: dict[str, str], **kwargs: object) -> ProgramRun:
+    return pulumi_program(config, calls=aws_mocks.CALLS, resources=aws_mocks.RESOURCES, **kwargs)
+
+
+def test_default_config_builds_the_aws_server_and_exports_every_output(pulumi_program: Run) -> None:
+    run = aws(pulumi_program, {})
+    assert set(run.outputs) == {
+        "endpoint",
+        "apiKey",
+        "instanceId",
+        "publicIp",
+        "sshCommand",
+        "healthCheckCommand",
+        "monthlyCostEstimate",
+        "runtime",
+        "models",
     }
-    assert 0 < user_data_bytes <= layout.USER_DATA_LIMIT
-    assert run.secret_outputs == set()
-
-
-def test_the_program_creates_no_resources_yet(pulumi_program: Run) -> None:
-    run = pulumi_program({})
-    # The root Stack never reaches Mocks.new_resource; anything else would be a placeholder.
-    assert [t for t in run.types if t != "pulumi:pulumi:Stack"] == []
-    assert run.calls == []
-
-
-def test_config_values_reach_the_outputs(pulumi_program: Run) -> None:
-    config = {
-        "target": "ssh",
-        "models": '["gemma3:1b", "qwen3:0.6b"]',
-        "domain": "llm.example.com",
-        "allowedOrigins": '["https://app.example.com"]',
-        "apiKeys": f'["{KEY}"]',
-    }
-    run = pulumi_program(config, secret_keys=("apiKeys",))
+    assert run.outputs["models"] == ["gemma3:1b"]
+    assert run.types.count("llmhost:aws:ModelServer") == 1
+    # The instance runs exactly the bundle rendered from the same config, address and volume.
     spec = Spec(
-        models=("gemma3:1b", "qwen3:0.6b"),
-        domain="llm.example.com",
-        origins=("https://app.example.com",),
-        api_keys=(KEY,),
+        ssm_parameter="/llmhost/dev/api-keys", public_ip=aws_mocks.PUBLIC_IP, model_volume_id="llmhost-models-id"
     )
-    digest, user_data_bytes = expected_bundle(spec)
-    assert run.outputs["target"] == "ssh"
-    assert run.outputs["models"] == ["gemma3:1b", "qwen3:0.6b"]
-    assert run.outputs["siteAddress"] == "llm.example.com"
-    assert (run.outputs["bundleDigest"], run.outputs["userDataBytes"]) == (digest, user_data_bytes)
-    assert KEY not in repr(run.outputs), "an API key leaked into a stack output"
-    assert run.messages() == []
+    instance = next(r for r in run.resources if r.typ == "aws:ec2/instance:Instance")
+    assert instance.inputs["userData"] == render_bundle(spec).files[layout.USER_DATA_FILE].content
 
 
-def test_the_stack_name_picks_the_ssm_parameter(pulumi_program: Run) -> None:
-    run = pulumi_program({}, stack="prod")
-    assert run.outputs["bundleDigest"] == expected_bundle(Spec(ssm_parameter="/llmhost/prod/api-keys"))[0]
+def test_the_stack_name_picks_the_ssm_parameter_and_tags(pulumi_program: Run) -> None:
+    run = aws(pulumi_program, {}, stack="prod")
+    parameter = next(r for r in run.resources if r.typ == "aws:ssm/parameter:Parameter")
+    assert parameter.inputs["name"] == "/llmhost/prod/api-keys"
+    instance = next(r for r in run.resources if r.typ == "aws:ec2/instance:Instance")
+    assert instance.inputs["tags"]["llmhost:stack"] == "prod"
 
 
 def test_plain_text_api_keys_are_warned_about(pulumi_program: Run) -> None:
-    run = pulumi_program({"target": "local", "apiKeys": f'["{KEY}"]'})
+    run = aws(pulumi_program, {"apiKeys": f'["{KEY}"]'})
     (message,) = run.messages()
     assert message.startswith("llmhost:apiKeys is stored in plain text")
+    assert not aws(pulumi_program, {"apiKeys": f'["{KEY}"]'}, secret_keys=("apiKeys",)).messages()
 
 
 def test_config_does_not_leak_between_runs(pulumi_program: Run) -> None:
-    assert pulumi_program({"models": '["qwen3:0.6b"]'}).outputs["models"] == ["qwen3:0.6b"]
-    assert pulumi_program({}).outputs["models"] == ["gemma3:1b"]
+    assert aws(pulumi_program, {"models": '["qwen3:0.6b"]'}).outputs["models"] == ["qwen3:0.6b"]
+    assert aws(pulumi_program, {}).outputs["models"] == ["gemma3:1b"]
 
 
 @pytest.mark.parametrize(
-    ("config", "key"),
+    ("config", "key", "fragment"),
     [
-        ({"models": '["Not A Model!"]'}, "llmhost:models"),
-        ({"allowedOrigins": '["https://app.example.com/"]'}, "llmhost:allowedOrigins"),
-        ({"runtime": "vllm"}, "llmhost:runtime"),
-        ({"target": "gcp"}, "llmhost:target"),
-        ({"target": "hetzner"}, "llmhost:apiKeys"),
-        ({"modles": '["gemma3:1b"]'}, "llmhost:modles"),
+        ({"models": '["Not A Model!"]'}, "llmhost:models", "not an Ollama model reference"),
+        ({"allowedOrigins": '["https://app.example.com/"]'}, "llmhost:allowedOrigins", "not an origin"),
+        ({"runtime": "vllm"}, "llmhost:runtime", "use one of"),
+        ({"target": "gcp"}, "llmhost:target", "use one of"),
+        ({"target": "hetzner"}, "llmhost:apiKeys", "no key is configured"),
+        ({"target": "hetzner", "apiKeys": f'["{KEY}"]'}, "llmhost:target", "not available in this version yet"),
+        ({"target": "local", "apiKeys": f'["{KEY}"]'}, "llmhost:target", "make local"),
+        ({"modles": '["gemma3:1b"]'}, "llmhost:modles", "did you mean llmhost:models"),
     ],
 )
 def test_bad_config_stops_the_program_with_a_run_error_naming_the_key(
-    pulumi_program: Run, config: dict[str, str], key: str
+    pulumi_program: Run, config: dict[str, str], key: str, fragment: str
 ) -> None:
+    mocks = RecordingMocks(calls=aws_mocks.CALLS, resources=aws_mocks.RESOURCES)
     with pytest.raises(pulumi.RunError) as info:
-        pulumi_program(config)
+        pulumi_program(config, mocks=mocks)
     # pulumi-language-python-exec prints str(RunError) alone, so this is all the user sees.
     message = str(info.value)
     assert message.startswith(f"{key}: ")
+    assert fragment in message
     assert "\n" not in message
+    assert mocks.resources == []
 
 
 # --- the project file ------------------------------------------------------------------------

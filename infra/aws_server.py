@@ -1,0 +1,331 @@
+"""The AWS target: one EC2 server that runs the bundle, and nothing it does not need.
+
+What each resource is for:
+- security group: 443 (and 80, for the certificate) from allowedCidrs, 22 only from
+  adminCidrs; never a runtime port;
+- IAM role + instance profile: Session Manager (a shell without SSH) and read access to
+  exactly one SSM parameter, the API keys (plus decrypt with the key that protects it);
+- SSM SecureString with the keys: the instance reads it at boot, so no key is in user data;
+- Elastic IP, allocated first: the public name is known when the user data is rendered and
+  stays the same across instance replacements;
+- a separate encrypted gp3 volume for the models: it outlives the instance;
+- the instance: pinned AMI (a new AMI release does not replace it), IMDSv2 with hop limit 2
+  (containers sit one hop further), encrypted root, the bundle's cloud-config, replaced
+  when the bundle changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from bootstrap import layout
+from bootstrap.bundle import render_bundle
+from bootstrap.spec import Spec
+from infra import naming, prices
+from infra.config import AwsSettings
+
+COMPONENT_TYPE = "llmhost:aws:ModelServer"
+MODELS_DEVICE = "/dev/sdf"
+"""Attachment name; Nitro instances expose it as NVMe, found by volume id (install.sh)."""
+SSM_MANAGED_POLICY = "AmazonSSMManagedInstanceCore"
+SSH_USER = "ubuntu"
+GENERATED_KEY_LENGTH = 43
+
+
+@dataclass(frozen=True)
+class AwsServerArgs:
+    stack: str
+    spec: Spec
+    """Validated, with the SSM parameter set; the public IP and volume id are filled in here."""
+    settings: AwsSettings
+
+
+def ingress_rules(settings: AwsSettings) -> list[aws.ec2.SecurityGroupIngressArgs]:
+    """443 and 80 from allowedCidrs, 22 from adminCidrs: the only ways in."""
+    v4 = [c for c in settings.allowed_cidrs if ":" not in c]
+    v6 = [c for c in settings.allowed_cidrs if ":" in c]
+    rules = [
+        aws.ec2.SecurityGroupIngressArgs(
+            description=description,
+            protocol="tcp",
+            from_port=port,
+            to_port=port,
+            cidr_blocks=v4 or None,
+            ipv6_cidr_blocks=v6 or None,
+        )
+        for port, description in ((443, "HTTPS to the proxy"), (80, "HTTP: certificate issuance and redirect"))
+    ]
+    if settings.admin_cidrs:
+        admin_v4 = [c for c in settings.admin_cidrs if ":" not in c]
+        admin_v6 = [c for c in settings.admin_cidrs if ":" in c]
+        rules.append(
+            aws.ec2.SecurityGroupIngressArgs(
+                description="SSH from adminCidrs",
+                protocol="tcp",
+                from_port=22,
+                to_port=22,
+                cidr_blocks=admin_v4 or None,
+                ipv6_cidr_blocks=admin_v6 or None,
+            )
+        )
+    return rules
+
+
+def assume_role_policy() -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+    )
+
+
+def keys_policy(parameter_arn: str, kms_key_arn: str, region: str) -> str:
+    """Read exactly one parameter; decrypt only through SSM, only with its key."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "ReadApiKeys", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameter_arn},
+                {
+                    "Sid": "DecryptApiKeys",
+                    "Effect": "Allow",
+                    "Action": "kms:Decrypt",
+                    "Resource": kms_key_arn,
+                    "Condition": {"StringEquals": {"kms:ViaService": f"ssm.{region}.amazonaws.com"}},
+                },
+            ],
+        }
+    )
+
+
+def server_spec(spec: Spec, public_ip: str, volume_id: str) -> Spec:
+    return dataclasses.replace(spec, public_ip=public_ip, model_volume_id=volume_id)
+
+
+def user_data(spec: Spec, public_ip: str, volume_id: str) -> str:
+    return render_bundle(server_spec(spec, public_ip, volume_id)).files[layout.USER_DATA_FILE].content
+
+
+class AwsModelServer(pulumi.ComponentResource):
+    endpoint: pulumi.Output[str]
+    api_key: pulumi.Output[str]
+    instance_id: pulumi.Output[str]
+    public_ip: pulumi.Output[str]
+    ssh_command: pulumi.Output[str]
+    health_check_command: pulumi.Output[str]
+    monthly_cost_estimate: dict[str, object]
+
+    def __init__(self, name: str, args: AwsServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        settings, spec, stack = args.settings, args.spec, args.stack
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        tags = naming.server_tags(stack)
+        assert spec.ssm_parameter, "the AWS target keeps the keys in SSM"
+
+        # --- placement: a subnet in a zone that offers the instance type ------------------------
+        if settings.subnet_id:
+            subnet = aws.ec2.get_subnet_output(id=settings.subnet_id, opts=invoke)
+            subnet_id: pulumi.Output[str] = subnet.id
+            zone = subnet.availability_zone
+            vpc_id = subnet.vpc_id
+        else:
+            vpc_id = aws.ec2.get_vpc_output(default=True, opts=invoke).id
+            offered = aws.ec2.get_instance_type_offerings_output(
+                location_type="availability-zone",
+                filters=[
+                    aws.ec2.GetInstanceTypeOfferingsFilterArgs(name="instance-type", values=[settings.instance.name])
+                ],
+                opts=invoke,
+            ).locations
+            subnets = aws.ec2.get_subnets_output(
+                filters=[
+                    aws.ec2.GetSubnetsFilterArgs(name="vpc-id", values=[vpc_id]),
+                    aws.ec2.GetSubnetsFilterArgs(name="default-for-az", values=["true"]),
+                    aws.ec2.GetSubnetsFilterArgs(name="availability-zone", values=offered),
+                ],
+                opts=invoke,
+            ).ids
+            subnet_id = subnets.apply(_first_subnet(settings.instance.name))
+            zone = aws.ec2.get_subnet_output(id=subnet_id, opts=invoke).availability_zone
+
+        # --- who may connect ---------------------------------------------------------------------
+        group = aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            description=f"llmhost {stack}: HTTPS in, SSH from adminCidrs only",
+            vpc_id=vpc_id,
+            ingress=ingress_rules(settings),
+            egress=[
+                aws.ec2.SecurityGroupEgressArgs(
+                    description="pulls: packages, images, models, certificates",
+                    protocol="-1",
+                    from_port=0,
+                    to_port=0,
+                    cidr_blocks=["0.0.0.0/0"],
+                    ipv6_cidr_blocks=["::/0"],
+                )
+            ],
+            tags=tags,
+            opts=child,
+        )
+
+        # --- the API keys: given, or generated once and kept in state ---------------------------
+        if settings.api_keys:
+            keys = pulumi.Output.secret(list(settings.api_keys))
+        else:
+            generated = random.RandomPassword(f"{name}-api-key", length=GENERATED_KEY_LENGTH, special=False, opts=child)
+            keys = pulumi.Output.secret(generated.result.apply(lambda value: [value]))
+        parameter = aws.ssm.Parameter(
+            f"{name}-api-keys",
+            name=spec.ssm_parameter,
+            type="SecureString",
+            value=keys.apply(lambda values: ",".join(values)),
+            description=f"llmhost {stack}: API keys accepted by the proxy (comma-separated)",
+            tags=tags,
+            opts=child,
+        )
+
+        # --- the instance's identity: Session Manager + that one parameter -----------------------
+        role = aws.iam.Role(f"{name}-role", assume_role_policy=assume_role_policy(), tags=tags, opts=child)
+        partition = aws.get_partition_output(opts=invoke).partition
+        aws.iam.RolePolicyAttachment(
+            f"{name}-ssm-core",
+            role=role.name,
+            policy_arn=partition.apply(lambda p: f"arn:{p}:iam::aws:policy/{SSM_MANAGED_POLICY}"),
+            opts=child,
+        )
+        region = aws.get_region_output(opts=invoke).region
+        ssm_key = aws.kms.get_key_output(key_id="alias/aws/ssm", opts=invoke).arn
+        aws.iam.RolePolicy(
+            f"{name}-read-api-keys",
+            role=role.id,
+            policy=pulumi.Output.all(parameter.arn, ssm_key, region).apply(lambda a: keys_policy(a[0], a[1], a[2])),
+            opts=child,
+        )
+        profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, tags=tags, opts=child)
+
+        # --- a stable address, known before the user data is rendered ----------------------------
+        address = aws.ec2.Eip(f"{name}-ip", domain="vpc", tags=tags, opts=child)
+
+        # --- the models volume, which outlives instances -----------------------------------------
+        volume = aws.ebs.Volume(
+            f"{name}-models",
+            availability_zone=zone,
+            size=settings.volume_size_gib,
+            type="gp3",
+            encrypted=True,
+            tags=naming.server_tags(stack, naming.ROLE_MODELS_VOLUME),
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=settings.retain_volume),
+        )
+
+        key_name = None
+        if settings.ssh_public_key:
+            key_name = aws.ec2.KeyPair(
+                f"{name}-ssh", public_key=settings.ssh_public_key, tags=tags, opts=child
+            ).key_name
+
+        ami = aws.ssm.get_parameter_output(name=settings.instance.ami_parameter, opts=invoke).value
+        instance = aws.ec2.Instance(
+            f"{name}-server",
+            ami=ami,
+            instance_type=settings.instance.name,
+            subnet_id=subnet_id,
+            availability_zone=zone,
+            vpc_security_group_ids=[group.id],
+            iam_instance_profile=profile.name,
+            key_name=key_name,
+            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2
+            ),
+            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
+                encrypted=True,
+                volume_type="gp3",
+                volume_size=settings.instance.root_volume_gib,
+                delete_on_termination=True,
+            ),
+            user_data=pulumi.Output.all(address.public_ip, volume.id).apply(lambda a: user_data(spec, a[0], a[1])),
+            user_data_replace_on_change=True,
+            instance_initiated_shutdown_behavior="stop",
+            tags=tags,
+            volume_tags=tags,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # Pinned: the AMI is resolved at create time; a newer release must not
+                # replace a running server (`pulumi up --replace` upgrades on purpose).
+                ignore_changes=["ami"],
+                # One server owns the models volume and the address: the old one goes first.
+                delete_before_replace=True,
+                depends_on=[parameter],
+            ),
+        )
+        aws.ec2.VolumeAttachment(
+            f"{name}-models-attachment",
+            device_name=MODELS_DEVICE,
+            volume_id=volume.id,
+            instance_id=instance.id,
+            stop_instance_before_detaching=True,
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+        aws.ec2.EipAssociation(
+            f"{name}-ip-association",
+            allocation_id=address.allocation_id,
+            instance_id=instance.id,
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+        if settings.hosted_zone_id and spec.domain:
+            aws.route53.Record(
+                f"{name}-dns",
+                zone_id=settings.hosted_zone_id,
+                name=spec.domain,
+                type="A",
+                ttl=300,
+                records=[address.public_ip],
+                opts=child,
+            )
+
+        self.public_ip = address.public_ip
+        self.instance_id = instance.id
+        self.endpoint = address.public_ip.apply(lambda ip: server_spec(spec, ip, "vol-0").public_url)
+        self.api_key = pulumi.Output.secret(keys.apply(lambda values: values[0]))
+        if settings.ssh_public_key and settings.admin_cidrs:
+            self.ssh_command = address.public_ip.apply(lambda ip: f"ssh {SSH_USER}@{ip}")
+        else:
+            self.ssh_command = pulumi.Output.all(instance.id, region).apply(
+                lambda a: f"aws ssm start-session --target {a[0]} --region {a[1]}"
+            )
+        self.health_check_command = pulumi.Output.from_input(f"python -m checks --stack {stack} --wait 1200")
+        self.monthly_cost_estimate = prices.monthly_estimate(
+            settings.instance.name, settings.volume_size_gib, settings.instance.root_volume_gib
+        )
+        self.register_outputs(
+            {
+                "endpoint": self.endpoint,
+                "apiKey": self.api_key,
+                "instanceId": self.instance_id,
+                "publicIp": self.public_ip,
+                "sshCommand": self.ssh_command,
+                "healthCheckCommand": self.health_check_command,
+                "monthlyCostEstimate": self.monthly_cost_estimate,
+            }
+        )
+
+
+def _first_subnet(instance_type: str):  # type: ignore[no-untyped-def]
+    def pick(ids: list[str]) -> str:
+        if not ids:
+            raise pulumi.RunError(
+                f"llmhost:subnetId: no default-VPC subnet is in a zone that offers {instance_type}; "
+                "set llmhost:subnetId to a public subnet, or pick another llmhost:instanceType"
+            )
+        return sorted(ids)[0]
+
+    return pick
