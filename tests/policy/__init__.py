@@ -1,0 +1,1 @@
+"""Tests for policy/: the llmhost-security CrossGuard pack."""
