@@ -39,19 +39,24 @@ def cloud_init_schema(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([tool("cloud-init"), "schema", "-c", str(path)], capture_output=True, text=True, check=False)
 
 
-@pytest.mark.parametrize(("name", "spec"), MATRIX, ids=[n for n, _ in MATRIX])
-def test_user_data_valid_and_small(name: str, spec: Spec, tmp_path: Path) -> None:
-    bundle = render_bundle(spec)
-    user_data = bundle.files[layout.USER_DATA_FILE].content
+def assert_valid_user_data(user_data: str, tmp_path: Path, limit: int = layout.USER_DATA_LIMIT) -> dict[str, str]:
+    """Both validators and the size limit; returns the files it writes (decoded)."""
     assert user_data.startswith("#cloud-config\n")
-    assert len(user_data.encode()) <= layout.USER_DATA_LIMIT
+    assert len(user_data.encode()) <= limit
     jsonschema.Draft4Validator(CLOUD_CONFIG_SCHEMA).validate(yaml.safe_load(user_data))
     path = tmp_path / "user-data.yaml"
     path.write_text(user_data)
     result = cloud_init_schema(path)
     assert result.returncode == 0, result.stdout + result.stderr
+    return decoded_files(user_data)
+
+
+@pytest.mark.parametrize(("name", "spec"), MATRIX, ids=[n for n, _ in MATRIX])
+def test_user_data_valid_and_small(name: str, spec: Spec, tmp_path: Path) -> None:
+    bundle = render_bundle(spec)
+    user_data = bundle.files[layout.USER_DATA_FILE].content
     # It writes exactly the bundle's server files and runs install.sh.
-    files = decoded_files(user_data)
+    files = assert_valid_user_data(user_data, tmp_path)
     expected = {f"{layout.INSTALL_DIR}/{n}": f.content for n, f in bundle.server_files.items()}
     assert files == expected
     assert yaml.safe_load(user_data)["runcmd"] == [["bash", f"{layout.INSTALL_DIR}/{layout.INSTALL_SCRIPT}"]]

@@ -13,14 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pulumi
 import pytest
-import yaml
 
 from bootstrap import layout
 from infra.instance_types import GPU_AMI_PARAMETER, UBUNTU_AMI_PARAMETER
-from tests.bootstrap.test_user_data import CLOUD_CONFIG_SCHEMA, cloud_init_schema, decoded_files
+from tests.bootstrap.test_user_data import assert_valid_user_data
 from tests.infra import aws_mocks
 from tests.infra.pulumi_harness import ProgramRun, RecordingMocks
 
@@ -112,13 +110,7 @@ def test_user_data_is_the_validated_bundle_without_keys(
     config, _ = MATRIX[case]
     run = aws_program(config, secret_keys=("apiKeys",))
     user_data = one(run, "aws:ec2/instance:Instance")["userData"]
-    assert len(user_data.encode()) <= layout.USER_DATA_LIMIT
-    jsonschema.Draft4Validator(CLOUD_CONFIG_SCHEMA).validate(yaml.safe_load(user_data))
-    path = tmp_path / "user-data.yaml"
-    path.write_text(user_data)
-    result = cloud_init_schema(path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    files = decoded_files(user_data)
+    files = assert_valid_user_data(user_data, tmp_path)
     everything = user_data + "".join(files.values())
     for key in (KEY_ONE, KEY_TWO, aws_mocks.GENERATED_KEY):
         assert key not in everything
