@@ -183,6 +183,11 @@ def render_caddyfile(spec: Spec) -> str:
     add("\t\t\tflush_interval -1")
     add("\t\t\ttransport http {")
     add("\t\t\t\tdial_timeout 5s")
+    if spec.runtime == "llamacpp":
+        # llama-server closes the connection after every streamed answer while advertising
+        # keep-alive; a pooled connection then fails the next POST with 502 (Caddy does not
+        # retry a POST). One fresh loopback connection per request avoids it.
+        add("\t\t\t\tkeepalive off")
     add("\t\t\t}")
     add("\t\t}")
     add("\t}")

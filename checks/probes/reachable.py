@@ -1,0 +1,87 @@
+"""reachable: the runtime answers through the proxy, and which API it speaks.
+
+Ollama: ``GET /api/version`` -> ``{"version": ...}``. OpenAI-style (llama.cpp): ``GET /v1/models``
+-> ``{"data": [...]}``. With ``--api auto``, Ollama when /api/version answers JSON with a
+version, else OpenAI-style when /v1/models answers. A proxy whose runtime is down answers
+502; llama.cpp answers 503 while it loads its model: both are critical.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checks.errors import ProbeFailure, http_error_detail, one_line
+from checks.probes.context import ProbeContext, parse_json
+from checks.result import ProbeResult, Status, critical, ok
+
+NAME = "reachable"
+VERSION_PATH = "/api/version"
+MODELS_PATH = "/v1/models"
+
+
+async def probe(ctx: ProbeContext) -> ProbeResult:
+    if ctx.state.unreachable:
+        ctx.state.runtime_down = ctx.state.unreachable
+        return critical(NAME, ctx.state.unreachable)
+    try:
+        result = await _probe(ctx)
+    except ProbeFailure as failure:
+        ctx.state.runtime_down = str(failure)
+        raise
+    if result.status is Status.CRITICAL:
+        ctx.state.runtime_down = result.detail
+    return result
+
+
+async def _probe(ctx: ProbeContext) -> ProbeResult:
+    api = ctx.state.api
+    if api == "ollama":
+        version = _version(await ctx.get_json(VERSION_PATH))
+        if version is None:
+            return critical(NAME, f"GET {VERSION_PATH} answered JSON without a version: is this Ollama?")
+        return _ollama_ok(ctx, version)
+    if api == "openai":
+        return _openai_ok(ctx, await ctx.get_json(MODELS_PATH))
+
+    # auto: Ollama first, then OpenAI-style.
+    response = await ctx.request("GET", VERSION_PATH)
+    if response.status_code in (401, 403) or response.status_code >= 500:
+        return critical(NAME, http_error_detail(response, response.content, f"GET {VERSION_PATH}"))
+    tried = f"GET {VERSION_PATH}: HTTP {response.status_code}"
+    if response.status_code == 200:
+        try:
+            version = _version(parse_json(response.content, f"GET {VERSION_PATH}"))
+        except ProbeFailure:
+            version = None
+            tried = f"GET {VERSION_PATH}: not JSON"
+        if version is not None:
+            ctx.state.api = "ollama"
+            return _ollama_ok(ctx, version)
+        tried = f"GET {VERSION_PATH}: no version"
+    models = await ctx.request("GET", MODELS_PATH)
+    if models.status_code != 200:
+        detail = http_error_detail(models, models.content, f"GET {MODELS_PATH}")
+        return critical(NAME, f"neither Ollama nor an OpenAI-style API answers ({tried}; {detail})")
+    payload = parse_json(models.content, f"GET {MODELS_PATH}")
+    ctx.state.api = "openai"
+    return _openai_ok(ctx, payload)
+
+
+def _version(payload: Any) -> str | None:
+    if isinstance(payload, dict) and isinstance(payload.get("version"), str) and payload["version"]:
+        return str(payload["version"])
+    return None
+
+
+def _ollama_ok(ctx: ProbeContext, version: str) -> ProbeResult:
+    ctx.state.version = version
+    return ok(NAME, f"Ollama {one_line(version, 40)} answers (GET {VERSION_PATH})", api="ollama", version=version)
+
+
+def _openai_ok(ctx: ProbeContext, payload: Any) -> ProbeResult:
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, list):
+        return critical(NAME, f"GET {MODELS_PATH} answered JSON without a 'data' list: not an OpenAI-style API")
+    count = len(data)
+    return ok(NAME, f"OpenAI-style API answers (GET {MODELS_PATH}: {count} model{'s' if count != 1 else ''})",
+              api="openai", models=count)

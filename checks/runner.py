@@ -1,0 +1,140 @@
+"""Run the probes of one target, many targets with a bounded pool, or poll until healthy (--wait).
+
+Async (httpx.AsyncClient): 200 targets are 200 coroutines waiting on sockets, gated by a
+semaphore, not 200 threads. Every probe result is timed here, its detail forced to one line
+and stripped of the target's key; an unexpected exception in a probe becomes a critical
+result with a one-line reason, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import httpx
+
+from checks.errors import ProbeFailure, one_line, redact
+from checks.probes import PROBES, ProbeContext, skip_reason
+from checks.result import ProbeResult, RunReport, Status, TargetReport, critical, skipped
+from checks.targets import Target
+from checks.transport import make_client
+
+Progress = Callable[[str], None]
+TransportFactory = Callable[[Target], httpx.AsyncBaseTransport | None]
+DEFAULT_INTERVAL = 5.0
+PASSING = (Status.OK, Status.WARN)
+
+
+def utc_now() -> tuple[str, float]:
+    now = datetime.now(UTC)
+    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z"), now.timestamp()
+
+
+async def check_target(target: Target, transport: TransportFactory | None = None) -> TargetReport:
+    """Every probe of one target, in order; never raises."""
+    started_at, started_unix = utc_now()
+    t0 = time.perf_counter()
+    results: list[ProbeResult] = []
+    async with make_client(target, transport(target) if transport else None) as client:
+        ctx = ProbeContext(target, client)
+        for name, probe in PROBES:
+            t = time.perf_counter()
+            reason = skip_reason(name, target, ctx.state)
+            result = skipped(name, reason) if reason else await _run(name, probe, ctx)
+            results.append(_finish(result, name, t, target))
+    return TargetReport(
+        target=target.name,
+        started_at=started_at,
+        started_unix=started_unix,
+        duration_ms=_ms(t0),
+        checks=tuple(results),
+    )
+
+
+async def _run(name: str, probe: Callable[[ProbeContext], object], ctx: ProbeContext) -> ProbeResult:
+    try:
+        return await probe(ctx)  # type: ignore[misc]
+    except ProbeFailure as failure:
+        return critical(name, str(failure))
+    except httpx.HTTPError as exc:
+        return critical(name, ctx.transport_error(exc))
+    except Exception as exc:  # a bug or an answer nobody foresaw: report it, do not crash
+        return critical(name, f"unexpected error in the {name} probe: {type(exc).__name__}: {one_line(exc, 200)}")
+
+
+def _finish(result: ProbeResult, name: str, t0: float, target: Target) -> ProbeResult:
+    detail = one_line(redact(result.detail, [target.api_key])) or result.status.value
+    metrics = {k: redact(v, [target.api_key]) if isinstance(v, str) else v for k, v in result.metrics.items()}
+    return dataclasses.replace(result, name=name, detail=detail, duration_ms=_ms(t0), metrics=metrics)
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 1)
+
+
+def failing_summary(report: TargetReport) -> str:
+    """The first non-passing probe and its detail, plus how many others fail: for progress lines."""
+    failing = [c for c in report.checks if c.status not in PASSING and c.status is not Status.SKIPPED]
+    if not failing:
+        return "nothing could be evaluated yet"
+    first = failing[0]
+    more = f" (+{len(failing) - 1} more: {', '.join(c.name for c in failing[1:])})" if len(failing) > 1 else ""
+    return f"{first.name} {first.status.value}: {first.detail}{more}"
+
+
+async def check_until(
+    target: Target,
+    wait: float,
+    interval: float = DEFAULT_INTERVAL,
+    progress: Progress | None = None,
+    transport: TransportFactory | None = None,
+) -> TargetReport:
+    """Poll until no probe is critical (ok or warn) and something was evaluated, or ``wait`` runs out."""
+    start = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
+        report = await check_target(target, transport)
+        elapsed = time.monotonic() - start
+        if report.status in PASSING:
+            if progress and attempt > 1:
+                progress(f"{target.name}: {report.status.value} after {elapsed:.0f} s ({attempt} attempts)")
+            return report
+        remaining = wait - elapsed
+        if remaining <= 0:
+            if progress:
+                progress(f"{target.name}: gave up after {elapsed:.0f} s ({attempt} attempts): "
+                         f"{failing_summary(report)}")
+            return report
+        pause = min(interval, remaining)
+        if progress:
+            progress(f"{target.name}: waiting, {elapsed:.0f} s elapsed, still failing: {failing_summary(report)}; "
+                     f"next try in {pause:.0f} s")
+        await asyncio.sleep(pause)
+
+
+async def check_all(
+    targets: list[Target],
+    *,
+    concurrency: int,
+    wait: float | None = None,
+    interval: float = DEFAULT_INTERVAL,
+    progress: Progress | None = None,
+    transport: TransportFactory | None = None,
+) -> RunReport:
+    """Every target, at most ``concurrency`` at a time; reports in the order of ``targets``."""
+    started_at, _ = utc_now()
+    t0 = time.perf_counter()
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(target: Target) -> TargetReport:
+        async with gate:
+            if wait is not None:
+                return await check_until(target, wait, interval, progress, transport)
+            return await check_target(target, transport)
+
+    reports = await asyncio.gather(*(one(t) for t in targets))
+    return RunReport(started_at=started_at, duration_ms=_ms(t0), targets=tuple(reports))

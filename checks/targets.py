@@ -1,0 +1,496 @@
+"""One target's options, from the command line, a --targets YAML file or a stack's outputs.
+
+A target is everything one check needs: the URL, the key (read from an environment
+variable or a file, never from argv), the model, the API flavour, thresholds, and for
+``--diagnose`` the SSH and AWS coordinates. Every error is a ``UsageError`` with one line
+naming the option (``--timeout`` on the command line, ``timeout`` in a targets file).
+
+Stack outputs (``pulumi stack output --json --show-secrets``, see infra/__main__.py):
+``endpoint`` -> url, ``apiKey`` -> key, ``runtime`` -> api (ollama / openai for llamacpp),
+``models[0]`` -> model (Ollama only: llama.cpp serves one model under its file name),
+``publicIp`` / ``sshCommand`` -> SSH host and user, ``instanceId`` (+ region) -> AWS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import ssl
+import subprocess
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from checks.errors import UsageError, one_line
+
+API_CHOICES = ("auto", "ollama", "openai")
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_TOKENS = 16
+DEFAULT_CONCURRENCY = 32
+PULUMI_TIMEOUT = 120.0
+PULUMI_INSTALL_HINT = "install it (curl -fsSL https://get.pulumi.com | sh) or pass a saved copy with --outputs-file"
+
+
+@dataclasses.dataclass(frozen=True)
+class Thresholds:
+    """When a passing probe becomes a warning (or a critical)."""
+
+    cert_warn_days: float = 14.0
+    cert_critical_days: float = 3.0
+    min_tokens_per_second: float = 2.0
+    max_load_seconds: float = 20.0
+
+
+@dataclasses.dataclass(frozen=True)
+class SshOptions:
+    host: str | None = None
+    user: str = "ubuntu"
+    port: int = 22
+    identity: str | None = None
+    known_hosts: str | None = None
+    host_key: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """Everything one check needs. ``api_key`` is never part of repr, logs or reports."""
+
+    name: str
+    url: str
+    api_key: str | None = dataclasses.field(default=None, repr=False)
+    model: str | None = None
+    api: str = "auto"
+    origin: str | None = None
+    ca_file: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    prompt: str | None = None
+    expect: str | None = None
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    thresholds: Thresholds = Thresholds()
+    ssh: SshOptions = SshOptions()
+    region: str | None = None
+    instance_id: str | None = None
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+
+    @property
+    def https(self) -> bool:
+        return urlsplit(self.url).scheme == "https"
+
+
+# --- the options a target takes (command line and targets file alike) ------------------------
+TARGET_KEYS = (
+    "name", "url", "stack", "outputs_file", "api_key_env", "api_key_file", "model", "api", "origin",
+    "ca_file", "timeout", "prompt", "expect", "max_tokens", "min_tokens_per_second", "max_load_seconds",
+    "cert_warn_days", "cert_critical_days", "ssh_host", "ssh_user", "ssh_port", "identity", "known_hosts",
+    "host_key", "region",
+)
+PATH_KEYS = ("outputs_file", "api_key_file", "ca_file", "identity", "known_hosts")
+"""In a targets file these are relative to the file's folder."""
+
+
+class Namer:
+    """How an option is called in messages: ``--api-key-env`` (command line) or ``api_key_env`` (file)."""
+
+    def __init__(self, cli: bool, where: str = "") -> None:
+        self.cli = cli
+        self.where = where
+
+    def __call__(self, key: str) -> str:
+        return "--" + key.replace("_", "-") if self.cli else key
+
+    def error(self, message: str) -> UsageError:
+        return UsageError(f"{self.where}{message}" if self.where else message)
+
+
+def _number(raw: Any, key: str, name: Namer, *, minimum: float, integer: bool = False) -> float:
+    if isinstance(raw, bool):
+        raise name.error(f"{name(key)}: expected a number, got {raw!r}")
+    try:
+        value = int(raw) if integer else float(raw)
+    except (TypeError, ValueError):
+        kind = "a whole number" if integer else "a number"
+        raise name.error(f"{name(key)}: expected {kind}, got {one_line(repr(raw), 60)}") from None
+    if value < minimum or value != value:
+        raise name.error(f"{name(key)}: must be at least {minimum:g}, got {value:g}")
+    return value
+
+
+def _text(raw: Any, key: str, name: Namer) -> str:
+    if not isinstance(raw, str | int | float) or isinstance(raw, bool) or str(raw).strip() == "":
+        raise name.error(f"{name(key)}: expected a non-empty text value")
+    return str(raw).strip()
+
+
+def check_url(url: str, name: Namer, key: str = "url") -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise name.error(f"{name(key)}: {one_line(url, 100)!r} is not an http(s) URL with a host")
+    if parts.username or parts.password:
+        raise name.error(f"{name(key)}: do not put credentials in the URL; use --api-key-env or --api-key-file")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise name.error(f"{name(key)}: invalid port in {one_line(url, 100)!r}") from None
+    if parts.query or parts.fragment:
+        raise name.error(f"{name(key)}: the URL must not have a query or fragment")
+    return url.rstrip("/")
+
+
+def check_origin(origin: str, name: Namer) -> str:
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise name.error(f"{name('origin')}: {one_line(origin, 100)!r} is not an origin (scheme://host[:port])")
+    return origin.rstrip("/")
+
+
+def check_ca_file(path: str, name: Namer) -> str:
+    if not Path(path).is_file():
+        raise name.error(f"{name('ca_file')} {path}: no such file")
+    try:
+        ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, OSError, ValueError) as err:
+        raise name.error(f"{name('ca_file')} {path}: not a PEM CA certificate ({one_line(err, 120)})") from None
+    return path
+
+
+def read_key(options: Mapping[str, Any], name: Namer, environ: Mapping[str, str]) -> str | None:
+    var, path = options.get("api_key_env"), options.get("api_key_file")
+    if var and path:
+        raise name.error(f"give only one of {name('api_key_env')} and {name('api_key_file')}")
+    if var:
+        value = environ.get(str(var), "").strip()
+        if not value:
+            raise name.error(f"{name('api_key_env')} {var}: the variable is not set or empty")
+        return value
+    if path:
+        try:
+            value = Path(str(path)).read_text(encoding="utf-8").strip()
+        except OSError as err:
+            raise name.error(f"{name('api_key_file')} {path}: cannot read it ({err.strerror or err})") from None
+        except UnicodeDecodeError:
+            raise name.error(f"{name('api_key_file')} {path}: not a text file") from None
+        if not value:
+            raise name.error(f"{name('api_key_file')} {path}: the file is empty")
+        if "\n" in value:
+            raise name.error(f"{name('api_key_file')} {path}: expected one key on one line")
+        return value
+    return None
+
+
+# --- stack outputs ----------------------------------------------------------------------------
+OutputsRunner = Callable[[str], dict[str, Any]]
+
+
+def find_project_dir(start: Path | None = None) -> Path:
+    """The folder with Pulumi.yaml: the current one or a parent, else this checkout's root."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "Pulumi.yaml").is_file():
+            return folder
+    checkout = Path(__file__).resolve().parent.parent
+    return checkout if (checkout / "Pulumi.yaml").is_file() else here
+
+
+def pulumi_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The caller's environment, plus the passphrase file `make deploy` created for local state."""
+    env = dict(environ)
+    env.setdefault("PULUMI_SKIP_UPDATE_CHECK", "true")
+    if "PULUMI_CONFIG_PASSPHRASE" not in env and "PULUMI_CONFIG_PASSPHRASE_FILE" not in env:
+        config_home = Path(env.get("XDG_CONFIG_HOME") or Path(env.get("HOME", "~")).expanduser() / ".config")
+        passphrase = config_home / "llmhost" / "passphrase"
+        if passphrase.is_file():
+            env["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(passphrase)
+    return env
+
+
+def run_pulumi_outputs(stack: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``pulumi stack output --json --show-secrets --stack NAME`` in the project folder."""
+    environ = os.environ if environ is None else environ
+    pulumi = shutil.which("pulumi", path=environ.get("PATH"))
+    if pulumi is None:
+        raise UsageError(f"--stack {stack}: the pulumi CLI is not installed; {PULUMI_INSTALL_HINT}")
+    argv = [pulumi, "stack", "output", "--json", "--show-secrets", "--stack", stack]
+    try:
+        proc = subprocess.run(
+            argv, cwd=find_project_dir(), env=pulumi_env(environ), capture_output=True, text=True,
+            timeout=PULUMI_TIMEOUT, stdin=subprocess.DEVNULL, check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise UsageError(f"--stack {stack}: pulumi stack output did not finish within {PULUMI_TIMEOUT:g} s") from None
+    except OSError as err:
+        raise UsageError(f"--stack {stack}: cannot run pulumi ({err.strerror or err})") from None
+    if proc.returncode != 0:
+        lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+        reason = one_line(lines[-1], 200) if lines else "no message"
+        raise UsageError(f"--stack {stack}: pulumi stack output failed (exit {proc.returncode}): {reason}")
+    return parse_outputs(proc.stdout, f"--stack {stack}")
+
+
+def parse_outputs(text: str, where: str) -> dict[str, Any]:
+    try:
+        outputs = json.loads(text)
+    except ValueError as err:
+        raise UsageError(
+            f"{where}: not the JSON of `pulumi stack output --json` ({err.msg} at line {err.lineno})"
+        ) from None
+    if not isinstance(outputs, dict):
+        raise UsageError(f"{where}: expected a JSON object of stack outputs")
+    return outputs
+
+
+def load_outputs_file(path: str, name: Namer) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise name.error(f"{name('outputs_file')} {path}: cannot read it ({err.strerror or err})") from None
+    except UnicodeDecodeError:
+        raise name.error(f"{name('outputs_file')} {path}: not a text file") from None
+    try:
+        return parse_outputs(text, f"{name('outputs_file')} {path}")
+    except UsageError as err:
+        raise name.error(str(err)) from None
+
+
+_SSH_COMMAND = re.compile(r"^ssh\s+(?:-\S+\s+\S+\s+)*(?:(?P<user>[^@\s]+)@)?(?P<host>[^\s]+)")
+_REGION = re.compile(r"--region\s+(?P<region>[a-z0-9-]+)")
+
+
+def options_from_outputs(outputs: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Target options implied by a stack's outputs (explicit options override them)."""
+    endpoint = outputs.get("endpoint")
+    if not isinstance(endpoint, str) or not endpoint:
+        raise UsageError(f"{where}: the stack has no 'endpoint' output (has `pulumi up` run for it?)")
+    options: dict[str, Any] = {"url": endpoint}
+    key = outputs.get("apiKey")
+    if isinstance(key, str) and key:
+        if key == "[secret]":
+            raise UsageError(
+                f"{where}: apiKey is hidden; the outputs must come from `pulumi stack output --json --show-secrets`"
+            )
+        options["api_key"] = key
+    runtime = outputs.get("runtime")
+    if runtime == "ollama":
+        options["api"] = "ollama"
+        models = outputs.get("models")
+        if isinstance(models, list) and models and isinstance(models[0], str):
+            options["model"] = models[0]
+    elif runtime == "llamacpp":
+        options["api"] = "openai"
+    ssh_command = outputs.get("sshCommand")
+    if isinstance(ssh_command, str) and (match := _SSH_COMMAND.match(ssh_command.strip())):
+        options["ssh_host"] = match["host"]
+        if match["user"]:
+            options["ssh_user"] = match["user"]
+    elif not ssh_command and isinstance(outputs.get("publicIp"), str) and outputs["publicIp"]:
+        options["ssh_host_fallback"] = outputs["publicIp"]
+    if isinstance(ssh_command, str) and (match := _REGION.search(ssh_command)):
+        options["region"] = match["region"]
+    if isinstance(outputs.get("instanceId"), str) and outputs["instanceId"]:
+        options["instance_id"] = outputs["instanceId"]
+    return options
+
+
+# --- building a target ------------------------------------------------------------------------
+def build_target(
+    options: Mapping[str, Any],
+    name: Namer,
+    *,
+    environ: Mapping[str, str] | None = None,
+    outputs_runner: OutputsRunner = run_pulumi_outputs,
+) -> Target:
+    """Validate one target's options (None = not given) and read its key."""
+    environ = os.environ if environ is None else environ
+    given = {k: v for k, v in options.items() if v is not None}
+    sources = [k for k in ("url", "stack", "outputs_file") if k in given]
+    if not sources:
+        raise name.error(f"give {name('url')} URL, {name('stack')} NAME or {name('outputs_file')} FILE")
+    if "stack" in given and "outputs_file" in given:
+        raise name.error(f"give only one of {name('stack')} and {name('outputs_file')}")
+
+    implied: dict[str, Any] = {}
+    if "stack" in given:
+        stack = _text(given["stack"], "stack", name)
+        try:
+            implied = options_from_outputs(outputs_runner(stack), f"{name('stack')} {stack}")
+        except UsageError as err:
+            raise name.error(str(err)) from None
+    elif "outputs_file" in given:
+        path = str(given["outputs_file"])
+        where = f"{name('outputs_file')} {path}"
+        try:
+            implied = options_from_outputs(load_outputs_file(path, Namer(name.cli)), where)
+        except UsageError as err:
+            raise name.error(str(err)) from None
+    merged = {**implied, **given}
+
+    url = check_url(_text(merged["url"], "url", name), name)
+    api = str(merged.get("api", "auto"))
+    if api not in API_CHOICES:
+        raise name.error(f"{name('api')}: {api!r} is not one of {', '.join(API_CHOICES)}")
+    key = read_key(given, name, environ) if ("api_key_env" in given or "api_key_file" in given) else None
+    if key is None:
+        key = implied.get("api_key")
+    expect = merged.get("expect")
+    prompt = merged.get("prompt")
+    if expect is not None:
+        expect = str(expect)
+        if prompt is None:
+            raise name.error(f"{name('expect')} needs {name('prompt')}: the pattern is matched against its answer")
+        try:
+            re.compile(expect)
+        except re.error as err:
+            raise name.error(f"{name('expect')}: invalid regular expression ({err})") from None
+    thresholds = Thresholds(
+        cert_warn_days=_number(merged.get("cert_warn_days", Thresholds.cert_warn_days), "cert_warn_days", name,
+                               minimum=0),
+        cert_critical_days=_number(merged.get("cert_critical_days", Thresholds.cert_critical_days),
+                                   "cert_critical_days", name, minimum=0),
+        min_tokens_per_second=_number(merged.get("min_tokens_per_second", Thresholds.min_tokens_per_second),
+                                      "min_tokens_per_second", name, minimum=0),
+        max_load_seconds=_number(merged.get("max_load_seconds", Thresholds.max_load_seconds), "max_load_seconds",
+                                 name, minimum=0),
+    )
+    if thresholds.cert_critical_days > thresholds.cert_warn_days:
+        raise name.error(f"{name('cert_critical_days')} must not exceed {name('cert_warn_days')}")
+    ssh = SshOptions(
+        host=str(merged.get("ssh_host") or merged.get("ssh_host_fallback") or "") or None,
+        user=_text(merged.get("ssh_user", "ubuntu"), "ssh_user", name),
+        port=int(_number(merged.get("ssh_port", 22), "ssh_port", name, minimum=1, integer=True)),
+        identity=_existing(merged.get("identity"), "identity", name),
+        known_hosts=_existing(merged.get("known_hosts"), "known_hosts", name),
+        host_key=str(merged["host_key"]) if merged.get("host_key") else None,
+    )
+    region = merged.get("region") or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or None
+    target = Target(
+        name=str(merged.get("name") or url),
+        url=url,
+        api_key=key,
+        model=_text(merged["model"], "model", name) if merged.get("model") is not None else None,
+        api=api,
+        origin=check_origin(str(merged["origin"]), name) if merged.get("origin") else None,
+        ca_file=check_ca_file(str(merged["ca_file"]), name) if merged.get("ca_file") else None,
+        timeout=_number(merged.get("timeout", DEFAULT_TIMEOUT), "timeout", name, minimum=0.05),
+        prompt=_text(prompt, "prompt", name) if prompt is not None else None,
+        expect=expect,
+        max_tokens=int(_number(merged.get("max_tokens", DEFAULT_MAX_TOKENS), "max_tokens", name, minimum=1,
+                               integer=True)),
+        thresholds=thresholds,
+        ssh=ssh,
+        region=str(region) if region else None,
+        instance_id=str(merged["instance_id"]) if merged.get("instance_id") else None,
+    )
+    if target.port > 65535:
+        raise name.error(f"{name('url')}: port {target.port} is out of range")
+    return target
+
+
+def _existing(value: Any, key: str, name: Namer) -> str | None:
+    if value is None or value == "":
+        return None
+    if not Path(str(value)).is_file():
+        raise name.error(f"{name(key)} {value}: no such file")
+    return str(value)
+
+
+# --- targets file -------------------------------------------------------------------------------
+def load_targets_file(
+    path: str,
+    cli_defaults: Mapping[str, Any],
+    *,
+    environ: Mapping[str, str] | None = None,
+    outputs_runner: OutputsRunner = run_pulumi_outputs,
+) -> list[Target]:
+    """A YAML list of targets (or ``{defaults: {...}, targets: [...]}``); see the README.
+
+    Precedence for each option: the target's entry, then the file's ``defaults``, then the
+    same option on the command line, then the built-in default.
+    """
+    where = f"--targets {path}: "
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise UsageError(f"--targets {path}: cannot read it ({err.strerror or err})") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--targets {path}: not a text file") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise UsageError(f"--targets {path}: invalid YAML{at}: {one_line(problem, 120)}") from None
+    defaults: Mapping[str, Any] = {}
+    if isinstance(document, dict):
+        unknown = sorted(set(document) - {"defaults", "targets"})
+        if unknown:
+            raise UsageError(f"{where}unknown top-level key {unknown[0]!r} (expected 'defaults' and 'targets')")
+        defaults = document.get("defaults") or {}
+        entries = document.get("targets")
+        if not isinstance(defaults, dict):
+            raise UsageError(f"{where}'defaults' must be a mapping of options")
+    else:
+        entries = document
+    if not isinstance(entries, list) or not entries:
+        raise UsageError(f"{where}expected a non-empty list of targets")
+    base = Path(path).resolve().parent
+    defaults = _normalise(defaults, base, f"{where}defaults: ")
+    if "name" in defaults or any(k in defaults for k in ("url", "stack", "outputs_file")):
+        raise UsageError(f"{where}defaults: name, url, stack and outputs_file belong to each target")
+    targets: list[Target] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries, start=1):
+        label = f"{where}target #{index}"
+        if isinstance(entry, dict) and entry.get("name"):
+            label += f" ({one_line(entry['name'], 60)})"
+        if not isinstance(entry, dict):
+            raise UsageError(f"{label}: expected a mapping of options")
+        options = _layer(_layer({k: v for k, v in cli_defaults.items() if v is not None}, defaults),
+                         _normalise(entry, base, f"{label}: "))
+        target = build_target(options, Namer(False, f"{label}: "), environ=environ, outputs_runner=outputs_runner)
+        if target.name in seen:
+            raise UsageError(f"{label}: another target has the same name {target.name!r}; give each a unique name")
+        seen.add(target.name)
+        targets.append(target)
+    return targets
+
+
+EXCLUSIVE = (("api_key_env", "api_key_file"),)
+"""Options where setting one in a more specific layer replaces the other from a less specific one."""
+
+
+def _layer(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for group in EXCLUSIVE:
+        if any(over.get(k) is not None for k in group):
+            for k in group:
+                merged.pop(k, None)
+    merged.update(over)
+    return merged
+
+
+def _normalise(entry: Mapping[Any, Any], base: Path, where: str) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for raw_key, value in entry.items():
+        key = str(raw_key).replace("-", "_")
+        if key == "api_key":
+            raise UsageError(f"{where}api_key: keys do not go in files like this one; use api_key_env or api_key_file")
+        if key not in TARGET_KEYS:
+            raise UsageError(f"{where}unknown option {str(raw_key)!r}")
+        if key in PATH_KEYS and value is not None:
+            value = str(base / Path(str(value)).expanduser())
+        options[key] = value
+    return options

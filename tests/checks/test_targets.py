@@ -1,0 +1,145 @@
+"""Target options: the targets file (YAML), stack outputs, keys from the environment or a file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from checks.errors import UsageError
+from checks.targets import Namer, build_target, load_targets_file, options_from_outputs, parse_outputs, pulumi_env
+
+ENV = {"PROD_KEY": "p" * 32, "STAGING_KEY": "s" * 32}
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "targets.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_list_of_targets_with_defaults_and_cli_fallbacks(tmp_path: Path) -> None:
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "staging").write_text("f" * 32 + "\n")
+    path = write(tmp_path, """
+defaults:
+  timeout: 7
+  api-key-env: PROD_KEY
+targets:
+  - name: prod
+    url: https://llm.example.com
+    model: gemma3:1b
+    origin: https://app.example.com
+  - name: staging
+    url: http://10.0.0.5:8080/
+    api_key_file: keys/staging
+    api: openai
+    timeout: 3
+""")
+    targets = load_targets_file(path, {"timeout": "30", "max_tokens": "8"}, environ=ENV)
+    prod, staging = targets
+    assert (prod.name, prod.url, prod.api_key, prod.timeout, prod.max_tokens) == (
+        "prod", "https://llm.example.com", "p" * 32, 7.0, 8)
+    assert prod.origin == "https://app.example.com" and prod.model == "gemma3:1b"
+    assert (staging.url, staging.api_key, staging.api, staging.timeout) == (
+        "http://10.0.0.5:8080", "f" * 32, "openai", 3.0)
+    assert "p" * 32 not in repr(prod), "the key must not appear in repr"
+
+
+def test_a_bare_list_works_and_name_defaults_to_url(tmp_path: Path) -> None:
+    targets = load_targets_file(write(tmp_path, "- url: http://127.0.0.1:1\n- url: http://127.0.0.1:2\n"), {})
+    assert [t.name for t in targets] == ["http://127.0.0.1:1", "http://127.0.0.1:2"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "expected a non-empty list of targets"),
+        ("targets: [\n", "invalid YAML at line"),
+        ("- url: http://127.0.0.1\n  urll: x\n", "target #1: unknown option 'urll'"),
+        ("- name: a\n  url: http://127.0.0.1\n  api_key: sekrit\n", "target #1 (a): api_key: keys do not go"),
+        ("- url: http://127.0.0.1\n- name: b\n", "target #2 (b): give url URL, stack NAME or outputs_file FILE"),
+        ("- url: http://127.0.0.1\n  timeout: fast\n", "target #1: timeout: expected a number"),
+        ("- url: http://127.0.0.1\n  api_key_env: NOPE\n", "target #1: api_key_env NOPE: the variable is not set"),
+        ("- name: a\n  url: http://127.0.0.1\n- name: a\n  url: http://127.0.0.2\n", "same name 'a'"),
+        ("defaults:\n  url: http://127.0.0.1\ntargets:\n  - name: a\n", "defaults: name, url, stack"),
+        ("other: 1\n", "unknown top-level key 'other'"),
+        ("- just a string\n", "target #1: expected a mapping"),
+    ],
+)
+def test_targets_file_errors_are_one_line_naming_the_entry(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(UsageError) as caught:
+        load_targets_file(path, {}, environ=ENV)
+    line = str(caught.value)
+    assert line.startswith(f"--targets {path}: ")
+    assert message in line and "\n" not in line
+
+
+def test_stack_entries_use_the_outputs_runner(tmp_path: Path) -> None:
+    asked: list[str] = []
+
+    def runner(stack: str) -> dict[str, Any]:
+        asked.append(stack)
+        return {"endpoint": f"https://{stack}.example.com", "apiKey": "o" * 32, "runtime": "llamacpp",
+                "models": ["ggml-org/gemma-3-270m-GGUF"]}
+
+    targets = load_targets_file(write(tmp_path, "- stack: dev\n- stack: prod\n  name: production\n"), {},
+                                environ={}, outputs_runner=runner)
+    assert asked == ["dev", "prod"]
+    assert [(t.name, t.url, t.api, t.model, t.api_key) for t in targets] == [
+        ("https://dev.example.com", "https://dev.example.com", "openai", None, "o" * 32),
+        ("production", "https://prod.example.com", "openai", None, "o" * 32),
+    ]
+
+
+OUTPUTS = {
+    "endpoint": "https://203-0-113-10.sslip.io",
+    "apiKey": "a" * 40,
+    "instanceId": "i-0abc",
+    "publicIp": "203.0.113.10",
+    "sshCommand": "aws ssm start-session --target i-0abc --region eu-central-1",
+    "runtime": "ollama",
+    "models": ["gemma3:1b", "llama3.2:1b"],
+}
+
+
+def test_outputs_map_to_options() -> None:
+    options = options_from_outputs(OUTPUTS, "--stack dev")
+    assert options["url"] == OUTPUTS["endpoint"] and options["api_key"] == OUTPUTS["apiKey"]
+    assert options["model"] == "gemma3:1b" and options["api"] == "ollama"
+    assert options["region"] == "eu-central-1" and options["instance_id"] == "i-0abc"
+    assert "ssh_host" not in options, "an SSM session command is not SSH"
+    target = build_target({"stack": "dev"}, Namer(True), environ={}, outputs_runner=lambda s: OUTPUTS)
+    assert target.ssh.host is None, "SSH is not open on a server reached through SSM"
+    assert target.region == "eu-central-1" and target.instance_id == "i-0abc"
+    bare = build_target({"stack": "dev"}, Namer(True), environ={"AWS_REGION": "us-east-2"},
+                        outputs_runner=lambda s: {k: v for k, v in OUTPUTS.items() if k != "sshCommand"})
+    assert (bare.ssh.host, bare.ssh.user, bare.region) == ("203.0.113.10", "ubuntu", "us-east-2")
+
+
+def test_ssh_command_gives_host_and_user() -> None:
+    options = options_from_outputs({**OUTPUTS, "sshCommand": "ssh admin@198.51.100.7"}, "x")
+    assert (options["ssh_host"], options["ssh_user"]) == ("198.51.100.7", "admin")
+
+
+def test_explicit_options_override_outputs() -> None:
+    target = build_target({"stack": "dev", "model": "llama3.2:1b", "api_key_env": "PROD_KEY", "ssh_host": "h"},
+                          Namer(True), environ=ENV, outputs_runner=lambda s: OUTPUTS)
+    assert target.model == "llama3.2:1b" and target.api_key == "p" * 32 and target.ssh.host == "h"
+
+
+def test_outputs_must_be_a_json_object() -> None:
+    with pytest.raises(UsageError, match="expected a JSON object"):
+        parse_outputs(json.dumps([1]), "x")
+
+
+def test_pulumi_env_adds_the_deploy_passphrase_file(tmp_path: Path) -> None:
+    (tmp_path / "llmhost").mkdir()
+    (tmp_path / "llmhost" / "passphrase").write_text("x")
+    env = pulumi_env({"XDG_CONFIG_HOME": str(tmp_path)})
+    assert env["PULUMI_CONFIG_PASSPHRASE_FILE"] == str(tmp_path / "llmhost" / "passphrase")
+    assert "PULUMI_CONFIG_PASSPHRASE_FILE" not in pulumi_env({"XDG_CONFIG_HOME": str(tmp_path),
+                                                              "PULUMI_CONFIG_PASSPHRASE": "mine"})

@@ -1,0 +1,41 @@
+"""Fixtures shared by every test folder: the real llama.cpp server (tests/llama_server.py).
+
+Session-scoped: loading Gemma 3 270M takes about 2 s, and one server answers every test that
+asks for it (``-np 1``: requests queue, timings stay per request).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.llama_server import MODEL_ALIAS, LlamaServer, LlamaServerUnavailable, run_llama_server
+from tests.proxy_harness import ProxyOptions, RunningProxy, run_proxy
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
+    """A real llama-server with the real model, without an API key, as the bundle runs it."""
+    try:
+        with run_llama_server(tmp_path_factory.mktemp("llama-server")) as server:
+            yield server
+    except LlamaServerUnavailable as err:  # a broken setup fails, it never skips
+        pytest.fail(str(err), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def llama_server_proxy(llama_server: LlamaServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProxy]:
+    """The bundle's real Caddyfile for runtime=llamacpp, HTTPS with Caddy's internal CA, in front of it."""
+    options = ProxyOptions(runtime="llamacpp", model=MODEL_ALIAS)
+    with run_proxy(tmp_path_factory.mktemp("llama-proxy"), llama_server.host_port, options, scheme="https") as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def llama_server_proxy_ca(llama_server_proxy: RunningProxy) -> str:
+    """Root of that Caddy's internal CA: what a user passes as --ca-file."""
+    root = Path(llama_server_proxy.caddy.env["HOME"]) / "data/caddy/pki/authorities/local/root.crt"
+    assert root.is_file(), root
+    return str(root)
