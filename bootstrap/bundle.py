@@ -18,6 +18,7 @@ from bootstrap.cloudinit import render_user_data
 from bootstrap.compose import render_compose
 from bootstrap.idle import render_idle_script, render_idle_service, render_idle_timer
 from bootstrap.install_script import render_install_sh
+from bootstrap.key_rotation import render_keys_service, render_keys_timer, render_proxy_run_script
 from bootstrap.proxy_env import render_proxy_env
 from bootstrap.spec import Spec
 from bootstrap.units import render_service_unit
@@ -41,6 +42,15 @@ class Bundle:
     def server_files(self) -> dict[str, BundleFile]:
         """The files that go into layout.INSTALL_DIR on a server (all but the user data)."""
         return {name: f for name, f in self.files.items() if name != layout.USER_DATA_FILE}
+
+    @property
+    def files_without_keys(self) -> dict[str, BundleFile]:
+        """The server files minus proxy.env: for user data when the keys travel another way.
+
+        On Hetzner the keys go over SSH (bootstrap/remote.py), so that rotating them never
+        changes the user data, which would replace the server.
+        """
+        return {name: f for name, f in self.server_files.items() if name != layout.PROXY_ENV_FILE}
 
     def write(self, out_dir: Path) -> list[Path]:
         """Write every file, each atomically with its final mode set before it appears."""
@@ -76,7 +86,11 @@ def render_bundle(spec: Spec) -> Bundle:
         layout.CADDYFILE: BundleFile(render_caddyfile(spec)),
         layout.PROXY_ENV_FILE: BundleFile(render_proxy_env(spec), mode=0o600),
         UNIT_FILE: BundleFile(render_service_unit(spec)),
+        layout.PROXY_RUN_SCRIPT: BundleFile(render_proxy_run_script()),
     }
+    if spec.ssm_parameter:
+        files[layout.KEYS_SERVICE] = BundleFile(render_keys_service())
+        files[layout.KEYS_TIMER] = BundleFile(render_keys_timer())
     if spec.idle_stop_minutes is not None:
         files[layout.IDLE_SCRIPT] = BundleFile(render_idle_script(spec), mode=0o755)
         files[layout.IDLE_SERVICE] = BundleFile(render_idle_service(spec))

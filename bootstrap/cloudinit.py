@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import gzip
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bootstrap import layout, yamlio
@@ -19,6 +20,20 @@ from bootstrap.spec import Spec, SpecError
 class _File(Protocol):
     content: str
     mode: int
+
+
+@dataclass(frozen=True)
+class SshHostKey:
+    """An Ed25519 host key made before the server exists, so its public half can be pinned.
+
+    cloud-init installs it in place of the keys it would generate (``ssh_keys``), and the
+    deployer connects with exactly this key pinned: no trust on first use. The private half
+    makes the user data a secret.
+    """
+
+    private_openssh: str = field(repr=False)
+    public: str
+    """OpenSSH public key line: ``ssh-ed25519 AAAA...``."""
 
 
 def _entry(name: str, file: _File, compressed: bool) -> dict[str, Any]:
@@ -37,18 +52,23 @@ def _entry(name: str, file: _File, compressed: bool) -> dict[str, Any]:
     return entry
 
 
-def _document(files: Mapping[str, _File], compressed: bool) -> str:
-    document = {
-        "write_files": [_entry(name, file, compressed) for name, file in files.items()],
-        "runcmd": [["bash", f"{layout.INSTALL_DIR}/{layout.INSTALL_SCRIPT}"]],
-    }
+def _document(files: Mapping[str, _File], compressed: bool, host_key: SshHostKey | None) -> str:
+    document: dict[str, Any] = {}
+    if host_key is not None:
+        document["ssh_deletekeys"] = True
+        document["ssh_keys"] = {
+            "ed25519_private": host_key.private_openssh.strip() + "\n",
+            "ed25519_public": host_key.public.strip(),
+        }
+    document["write_files"] = [_entry(name, file, compressed) for name, file in files.items()]
+    document["runcmd"] = [["bash", f"{layout.INSTALL_DIR}/{layout.INSTALL_SCRIPT}"]]
     return "#cloud-config\n" + yamlio.dump(document)
 
 
-def render_user_data(spec: Spec, files: Mapping[str, _File]) -> str:
+def render_user_data(spec: Spec, files: Mapping[str, _File], *, ssh_host_key: SshHostKey | None = None) -> str:
     """The cloud-config for ``files`` (name -> content/mode), within spec.user_data_limit."""
     if spec.compress != "always":
-        plain = _document(files, compressed=False)
+        plain = _document(files, compressed=False, host_key=ssh_host_key)
         if spec.compress == "never" or len(plain.encode()) <= spec.user_data_limit:
             if len(plain.encode()) > spec.user_data_limit:
                 raise SpecError(
@@ -57,7 +77,7 @@ def render_user_data(spec: Spec, files: Mapping[str, _File]) -> str:
                     "use compress auto or always",
                 )
             return plain
-    packed = _document(files, compressed=True)
+    packed = _document(files, compressed=True, host_key=ssh_host_key)
     if len(packed.encode()) > spec.user_data_limit:
         raise SpecError(
             "models",

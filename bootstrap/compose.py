@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bootstrap import layout, yamlio
+from bootstrap.key_rotation import proxy_run_argv
 from bootstrap.spec import Spec, is_gguf_url
 
 NETWORK = "llmhost"
@@ -83,9 +84,11 @@ def _proxy_service(spec: Spec) -> dict[str, Any]:
         "restart": "unless-stopped",
         "depends_on": {layout.RUNTIME_SERVICE: {"condition": "service_started"}},
         "ports": [f"{bind}80:80", f"{bind}443:443", f"{bind}443:443/udp"],
-        "env_file": [layout.PROXY_ENV_FILE],
+        # The keys are read from proxy.env by proxy-run.sh at each start and reload, never
+        # through env_file (frozen at container creation): see bootstrap/key_rotation.py.
+        "command": proxy_run_argv(),
         "volumes": [
-            f"./{layout.CADDYFILE}:/etc/caddy/Caddyfile:ro",
+            f"./:{layout.PROXY_BUNDLE_DIR}:ro",
             "caddy_data:/data",
             "caddy_config:/config",
         ],

@@ -21,6 +21,7 @@ import shlex
 from importlib import resources
 
 from bootstrap import layout
+from bootstrap.key_rotation import proxy_reload_argv
 from bootstrap.spec import Spec, SpecError
 
 DOCKER_KEY_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
@@ -109,6 +110,11 @@ def header_values(spec: Spec, bundle_digest: str) -> dict[str, str | tuple[str, 
         "INSTALL_LOCK": layout.INSTALL_LOCK,
         "PROJECT": layout.COMPOSE_PROJECT,
         "RUNTIME_SERVICE": layout.RUNTIME_SERVICE,
+        "PROXY_SERVICE": layout.PROXY_SERVICE,
+        "PROXY_RELOAD": proxy_reload_argv(),
+        "PROXY_RELOAD_HINT": f"docker compose -p {layout.COMPOSE_PROJECT} logs {layout.PROXY_SERVICE}",
+        "KEYS_SERVICE": layout.KEYS_SERVICE,
+        "KEYS_TIMER": layout.KEYS_TIMER,
         "KEYS_VAR": layout.KEYS_ENV_VAR,
         "KEY_SEP": layout.KEY_SEPARATOR,
         "KEY_MIN": str(layout.MIN_KEY_LENGTH),

@@ -27,6 +27,7 @@ on the root disk and start re-downloading every model.
 from __future__ import annotations
 
 from bootstrap import layout
+from bootstrap.key_rotation import refresh_keys_command
 from bootstrap.spec import Spec
 
 START_TIMEOUT = "30min"
@@ -41,11 +42,6 @@ def compose_command(*args: str) -> str:
     Compose finds ``compose.yaml`` (layout.COMPOSE_FILE, its default name) in the working dir.
     """
     return " ".join(("docker", "compose", "--project-name", layout.COMPOSE_PROJECT, *args))
-
-
-def refresh_keys_command() -> str:
-    """The ExecStartPre line's command: install.sh's key refresh, run by bash (no exec bit needed)."""
-    return f"/bin/bash {layout.INSTALL_DIR}/{layout.INSTALL_SCRIPT} refresh-keys"
 
 
 def render_service_unit(spec: Spec) -> str:

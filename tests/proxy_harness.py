@@ -119,7 +119,7 @@ class RenderedProxy:
     directory: Path
     caddyfile: Path
     env: dict[str, str]
-    """KEY=VALUE pairs of proxy.env (what docker compose passes to the Caddy container)."""
+    """KEY=VALUE pairs of proxy.env (what proxy-run.sh gives Caddy in the container)."""
 
 
 def parse_env_file(text: str) -> dict[str, str]:
@@ -201,16 +201,20 @@ def caddy_validate(caddyfile: Path, home: Path, *, wrapper: Sequence[str] = ()) 
 class CaddyProcess:
     """One ``caddy run``; stdout (the JSON access log) and stderr go to files we can read any time."""
 
-    def __init__(self, caddyfile: Path, env: dict[str, str], port: int, workdir: Path) -> None:
+    def __init__(
+        self, caddyfile: Path, env: dict[str, str], port: int, workdir: Path, argv: Sequence[str] | None = None
+    ) -> None:
         self.caddyfile = caddyfile
         self.env = env
         self.port = port
         self.stdout_path = workdir / "caddy.stdout.log"
         self.stderr_path = workdir / "caddy.stderr.log"
+        self.argv = list(argv or [tool("caddy"), "run", "--config", str(caddyfile), "--adapter", "caddyfile"])
+        """What starts it; the key-rotation tests start it through the bundle's proxy-run.sh."""
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> CaddyProcess:
-        argv = [tool("caddy"), "run", "--config", str(self.caddyfile), "--adapter", "caddyfile"]
+        argv = self.argv
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self._proc = subprocess.Popen(
                 argv, env=self.env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=self.caddyfile.parent

@@ -1,11 +1,12 @@
 # Body: bootstrap/templates/install.sh. Usage: bash install.sh [install|refresh-keys]
+# refresh-keys: (SSM: fetch the keys;) reload the running proxy when they changed.
 # Idempotent. Status lines start with "[llmhost"; all output also goes to INSTALL_LOG.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 R=${LLMHOST_ROOT:-} # a test root; empty on a server
 WAIT=${LLMHOST_WAIT_INTERVAL:-5}
 T0=$(date +%s)
-PHASES=() CHANGED='' RESTART_DOCKER='' APT_UPDATED='' OLD_DIGEST='' VERSION='' reply=''
+PHASES=() CHANGED='' RESTART_DOCKER='' APT_UPDATED='' OLD_DIGEST='' VERSION='' reply='' MODE=install
 
 log() { echo "[llmhost $(date -u +%T)] $*"; }
 die() { log "FAILED: $*" >&2; exit 1; }
@@ -160,7 +161,7 @@ imds() { # IMDSv2: a session token first
 refresh_keys() {
   local region=${AWS_REGION:-} raw out
   [[ $region ]] || region=$(imds placement/region)
-  log "keys: reading SSM $SSM_PARAMETER ($region)"
+  [[ $MODE != install ]] || log "keys: reading SSM $SSM_PARAMETER ($region)"
   if command -v aws >/dev/null; then
     raw=$(aws ssm get-parameter --region "$region" --name "$SSM_PARAMETER" --with-decryption \
       --query Parameter.Value --output text)
@@ -188,8 +189,19 @@ os.chmod(path, 0o600)
 print(len(keys), "keys", "changed" if new != old else "unchanged")
 PY
   )
-  log "keys: $out in $PROXY_ENV"
+  # The timer runs this every minute: log only what changed.
+  [[ $MODE == install || $out == *" changed" ]] && log "keys: $out in $PROXY_ENV"
   [[ $out != *" changed" ]] || CHANGED=1
+}
+
+keys_timer() {
+  local u changed=''
+  for u in "$KEYS_SERVICE" "$KEYS_TIMER"; do
+    if install_file "$R$INSTALL_DIR/$u" "$R$SYSTEMD_DIR/$u" 0644; then changed=1; fi
+  done
+  if [[ $changed ]]; then systemctl daemon-reload; fi
+  systemctl is-enabled -q "$KEYS_TIMER" || systemctl enable --now "$KEYS_TIMER"
+  log "keys: $KEYS_TIMER looks for rotated keys in SSM"
 }
 
 #endif
@@ -207,6 +219,24 @@ idle_timer() {
 }
 
 #endif
+# Rotation: Caddy reloads gracefully with the keys now in proxy.env (bootstrap/key_rotation.py)
+reload_proxy() {
+  if [[ -z $(dc ps --status running --quiet "$PROXY_SERVICE" 2>/dev/null) ]]; then
+    log "keys: proxy not running; it reads $PROXY_ENV at start"
+    return
+  fi
+  dc exec -T "$PROXY_SERVICE" "${PROXY_RELOAD[@]}" >/dev/null || die "keys: proxy reload failed ($PROXY_RELOAD_HINT)"
+  log "keys: proxy reloaded with the keys in $PROXY_ENV"
+}
+
+refresh_keys_and_reload() {
+#if ssm
+  refresh_keys
+  [[ $CHANGED ]] || return 0
+#endif
+  reload_proxy
+}
+
 start_service() {
   local was=''
   if install_file "$R$INSTALL_DIR/$UNIT_NAME" "$R$UNIT_PATH" 0644; then
@@ -301,6 +331,7 @@ install_all() {
 #endif
 #if ssm
   refresh_keys
+  keys_timer
 #endif
   dc pull --quiet || die "images: docker compose pull failed"
   phase images_pulled
@@ -328,13 +359,10 @@ main() {
   TMP=$(mktemp -d)
   trap 'rm -rf "$TMP"' EXIT
   cd "$R$INSTALL_DIR"
-  case ${1:-install} in
+  MODE=${1:-install}
+  case $MODE in
     install) install_all ;;
-#if ssm
-    refresh-keys) refresh_keys ;;
-#else
-    refresh-keys) log "keys: inline in $PROXY_ENV" ;;
-#endif
+    refresh-keys) refresh_keys_and_reload ;;
     *) die "usage: bash $0 [install|refresh-keys]" ;;
   esac
 }

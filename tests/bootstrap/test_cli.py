@@ -23,6 +23,7 @@ EXPECTED_FILES = {
     layout.USER_DATA_FILE,
     layout.PROXY_ENV_FILE,
     layout.UNIT_NAME,
+    layout.PROXY_RUN_SCRIPT,
 }
 
 
@@ -92,6 +93,7 @@ def test_ssm_parameter_leaves_no_key_in_any_file(tmp_path: Path) -> None:
         "render", "--out", str(out), "--ssm-parameter", "/llmhost/dev/api-keys", env={"LLMHOST_KEY": KEY_ONE}
     )
     assert result.returncode == 0, result.stderr
+    assert {p.name for p in out.iterdir()} == EXPECTED_FILES | {layout.KEYS_SERVICE, layout.KEYS_TIMER}
     texts = {p.name: p.read_text() for p in out.iterdir()}
     texts.update({f"user-data:{k}": v for k, v in decoded_files(texts[layout.USER_DATA_FILE]).items()})
     for name, text in texts.items():

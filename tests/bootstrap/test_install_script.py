@@ -34,6 +34,7 @@ from bootstrap.install_script import (
     select_sections,
     template,
 )
+from bootstrap.key_rotation import render_keys_service, render_keys_timer
 from bootstrap.spec import Spec, SpecError
 from bootstrap.units import render_service_unit
 
@@ -239,9 +240,17 @@ elif name == "docker":
             with open(os.path.join(ctl, "lock_probe"), "a") as f:
                 f.write(seen + "\n")
         sys.exit(0)
+    if rest[:4] == ["ps", "--status", "running", "--quiet"]:
+        if rest[4:] == ["proxy"] and active("llmhost.service"):
+            print("3f2a9c1d0b7e")
+        sys.exit(0)
     if rest[:2] != ["exec", "-T"]:
         fail(f"docker: stand-in does not support {rest}", 125)
     service, cmd = rest[2], rest[3:]
+    if service == "proxy" and active("llmhost.service"):
+        if cmd != ["sh", "/etc/llmhost/proxy-run.sh", "reload"]:
+            fail(f"docker: stand-in does not support proxy exec {cmd}", 126)
+        sys.exit(0)
     if service != "runtime" or not active("llmhost.service"):
         fail(f'service "{service}" is not running', 1)
     models = st("models")
@@ -399,6 +408,9 @@ class Host:
         (d / layout.UNIT_NAME).write_text(render_service_unit(spec))
         # Without idle stop the bundle has none of these; an earlier bundle's copies stay, as
         # they would after an upload (install.sh must not rely on their absence).
+        if spec.ssm_parameter:
+            (d / layout.KEYS_SERVICE).write_text(render_keys_service())
+            (d / layout.KEYS_TIMER).write_text(render_keys_timer())
         if spec.idle_stop_minutes is not None:
             (d / layout.IDLE_SCRIPT).write_text(render_idle_script(spec))
             (d / layout.IDLE_SERVICE).write_text(render_idle_service(spec))
@@ -637,7 +649,7 @@ def test_render_refuses_a_bad_digest_and_a_volume_without_directory() -> None:
 def test_default_script_is_lean() -> None:
     """It shares 16 KB of cloud-init user data with the other bundle files."""
     size = len(render_install_sh(Spec(api_keys=(KEY_A,)), DIGEST).encode())
-    assert size < 9 * 1024, size
+    assert size < 9.5 * 1024, size
 
 
 def test_shellcheck_clean_for_every_variant(tmp_path: Path) -> None:
@@ -898,8 +910,11 @@ def test_refresh_keys_only_fetches_keys(host_factory) -> None:
     host = host_factory(spec_for("ollama", ssm=True))
     rotated = "rotated_key_ZZZZZZZZZZZZZZZZZZZZZZ"
     run = ok(host.run("refresh-keys", FAKE_SSM_VALUE=rotated, AWS_REGION="us-east-1"))
+    # The keys changed, so it looks for a running proxy to reload: before the install there is
+    # not even Docker.
     assert {c[0] for c in run.calls} == {"aws"}
     assert run.called("aws", "--region", "us-east-1")
+    assert "keys: proxy not running" in run.stdout
     env_file = host.install_dir / layout.PROXY_ENV_FILE
     assert env_file.read_text().endswith(f"{layout.KEYS_ENV_VAR}={rotated}\n")
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
@@ -950,13 +965,47 @@ def test_ssm_without_aws_cli_uses_boto3(host_factory) -> None:
     assert not [k for k in SSM_KEYS if k in run.stdout + host.log.read_text()]
 
 
-def test_refresh_keys_with_inline_keys_changes_nothing(host_factory) -> None:
+def test_inline_refresh_keys_reloads_the_running_proxy_and_nothing_else(host_factory) -> None:
+    """Hetzner/SSH: the deployer replaced proxy.env, then runs refresh-keys: one proxy reload."""
     host = host_factory(spec_for("ollama"))
+    ok(host.run())
     before = host.snapshot()
     run = ok(host.run("refresh-keys"))
-    assert run.calls == []
-    assert "keys: inline" in run.stdout
+    assert [c[4:] for c in run.calls if c[0] == "docker"] == [
+        ["ps", "--status", "running", "--quiet", "proxy"],
+        ["exec", "-T", "proxy", "sh", "/etc/llmhost/proxy-run.sh", "reload"],
+    ]
+    assert [c for c in run.calls if c[0] != "docker"] == []  # no systemctl restart, no pull
+    assert "keys: proxy reloaded" in run.stdout
     assert host.snapshot() == before
+
+
+def test_inline_refresh_keys_with_the_proxy_stopped_only_says_so(host_factory) -> None:
+    host = host_factory(spec_for("ollama"))
+    ok(host.run())
+    (host.root / "var/lib/fake/active" / layout.UNIT_NAME).unlink()  # the service was stopped
+    run = ok(host.run("refresh-keys"))
+    assert [c[4:] for c in run.calls] == [["ps", "--status", "running", "--quiet", "proxy"]]
+    assert "keys: proxy not running; it reads proxy.env at start" in run.stdout
+
+
+def test_ssm_timer_reloads_only_when_the_parameter_changed(host_factory) -> None:
+    """AWS: llmhost-keys.timer runs refresh-keys every minute; a quiet no-op until a rotation."""
+    host = host_factory(spec_for("ollama", ssm=True))
+    ok(host.run(AWS_REGION="us-east-1"))
+    assert (host.root / layout.SYSTEMD_DIR.lstrip("/") / layout.KEYS_TIMER).is_file()
+    same = ok(host.run("refresh-keys", AWS_REGION="us-east-1"))
+    assert [c[0] for c in same.calls] == ["aws"]
+    assert same.stdout == ""  # every minute: nothing in the log unless something changed
+    rotated = "rotated_key_ZZZZZZZZZZZZZZZZZZZZZZ"
+    run = ok(host.run("refresh-keys", FAKE_SSM_VALUE=rotated, AWS_REGION="us-east-1"))
+    assert [c[4:] for c in run.calls if c[0] == "docker"] == [
+        ["ps", "--status", "running", "--quiet", "proxy"],
+        ["exec", "-T", "proxy", "sh", "/etc/llmhost/proxy-run.sh", "reload"],
+    ]
+    assert not run.called("systemctl")
+    assert "keys: 1 keys changed" in run.stdout and "keys: proxy reloaded" in run.stdout
+    assert rotated not in run.stdout + host.log.read_text()
 
 
 # ---------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 
 from bootstrap import layout
 from bootstrap.install_script import render_install_sh
+from bootstrap.key_rotation import render_keys_service, render_keys_timer
 from bootstrap.spec import Spec
 from bootstrap.units import render_service_unit
 
@@ -67,7 +68,23 @@ def test_ssm_refreshes_keys_before_every_start() -> None:
     # '-': a brief SSM outage at boot keeps the last keys instead of failing the start.
     assert service["ExecStartPre"] == f"-/bin/bash {script} refresh-keys"
     # ... and the rendered install.sh of that spec implements the subcommand.
-    assert "    refresh-keys) refresh_keys ;;\n" in render_install_sh(spec, "sha256:00")
+    rendered = render_install_sh(spec, "sha256:00")
+    assert "    refresh-keys) refresh_keys_and_reload ;;\n" in rendered
+    assert "refresh_keys_and_reload() {\n  refresh_keys\n" in rendered
+
+
+def test_ssm_keys_timer_runs_the_refresh_every_minute(tmp_path) -> None:
+    """AWS: a rotated SSM parameter reaches the proxy within layout.KEYS_CHECK_SECONDS."""
+    service = parse(render_keys_service())
+    timer = parse(render_keys_timer())
+    assert service["Service"]["ExecStart"] == f"/bin/bash {layout.INSTALL_DIR}/{layout.INSTALL_SCRIPT} refresh-keys"
+    assert service["Service"]["Type"] == "oneshot"
+    assert timer["Timer"]["OnUnitActiveSec"] == f"{layout.KEYS_CHECK_SECONDS}s"
+    assert timer["Install"]["WantedBy"] == "timers.target"
+    code, output = verify_units(
+        private_root(tmp_path), {layout.KEYS_SERVICE: render_keys_service(), layout.KEYS_TIMER: render_keys_timer()}
+    )
+    assert (code, output) == (0, "")
 
 
 def test_volume_orders_the_start_after_its_mount() -> None:

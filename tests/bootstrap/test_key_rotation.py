@@ -1,0 +1,224 @@
+"""Key rotation end to end: a real Caddy with the rendered bundle, rotated by the real install.sh.
+
+The server side is exactly what a host runs, minus Docker (which cannot run here): the bundle
+written into ``<root>/opt/llmhost``, Caddy started through the bundle's ``proxy-run.sh`` (the
+proxy container's command), and ``install.sh refresh-keys`` (what the SSH deployer runs after
+replacing proxy.env, and what AWS's llmhost-keys.timer runs every minute). The one stand-in
+is ``docker``: ``compose ps`` reports the proxy as running, and ``compose exec proxy ...``
+runs the command against the same folder, as the container's read-only bind mount of
+``/opt/llmhost`` at ``/etc/llmhost`` would. The SSM variant has an ``aws`` stand-in that
+answers ``ssm get-parameter`` with the rotated value.
+
+What must hold: the old key gets 401 and the new one 200 right after the command returns;
+the Caddy process is the same one (nothing restarted); a stream that was running during the
+reload finishes; no key is printed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bootstrap import layout
+from bootstrap.bundle import render_bundle
+from bootstrap.spec import Spec
+from tests.fakes.ollama import run_fake_ollama
+from tests.proxy_harness import (
+    LOOPBACK,
+    CaddyProcess,
+    RenderedProxy,
+    caddy_env,
+    free_port,
+    loopback_copy,
+    raw_request,
+)
+from tests.tools import tool
+
+OLD = "old_key_" + "o" * 32
+NEW = "new_key_" + "n" * 32
+SSM_PARAMETER = "/llmhost/dev/api-keys"
+
+DOCKER_STANDIN = r"""#!/bin/sh
+# docker stand-in: the "proxy container" is the Caddy this test started from the same folder.
+echo "$*" >>"$FAKE_CALLS"
+[ "$1 $2 $3" = "compose --project-name llmhost" ] || exit 125
+shift 3
+case $1 in
+  ps) echo 3f2a9c1d0b7e ;;
+  exec)
+    [ "$2 $3 $4 $5 $6" = "-T proxy sh /etc/llmhost/proxy-run.sh reload" ] || exit 126
+    LLMHOST_PROXY_DIR=$LLMHOST_ROOT/opt/llmhost exec sh "$LLMHOST_ROOT/opt/llmhost/proxy-run.sh" reload ;;
+  *) exit 125 ;;
+esac
+"""
+AWS_STANDIN = """#!/bin/sh
+echo "aws $*" >>"$FAKE_CALLS"
+printf '%s\\n' "$FAKE_SSM_VALUE"
+"""
+
+
+def write_env(path: Path, keys: tuple[str, ...]) -> None:
+    """proxy.env as install.sh or the SSH deployer leave it: replaced atomically, 0600."""
+    tmp = path.with_name(".proxy.env.tmp")
+    tmp.write_text(f"# llmhost proxy environment\n{layout.KEYS_ENV_VAR}={layout.KEY_SEPARATOR.join(keys)}\n")
+    tmp.chmod(0o600)
+    os.replace(tmp, path)
+
+
+def status(port: int, key: str) -> int:
+    return httpx.get(f"http://{LOOPBACK}:{port}/api/tags", headers={"Authorization": f"Bearer {key}"}).status_code
+
+
+@pytest.mark.parametrize("source", ["inline", "ssm"])
+def test_rotation_reaches_the_running_proxy_without_a_restart(tmp_path: Path, source: str) -> None:
+    port, admin = free_port(), free_port()
+    root = tmp_path / "root"
+    install_dir = root / layout.INSTALL_DIR.lstrip("/")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "docker").write_text(DOCKER_STANDIN)
+    (bindir / "aws").write_text(AWS_STANDIN)
+    for name in ("docker", "aws"):
+        (bindir / name).chmod(0o755)
+    (bindir / "caddy").symlink_to(tool("caddy"))
+    calls = tmp_path / "calls.log"
+
+    with run_fake_ollama(token_delay=0.05) as fake:
+        keys = {"ssm_parameter": SSM_PARAMETER} if source == "ssm" else {"api_keys": (OLD,)}
+        spec = Spec(site=f"http://{LOOPBACK}:{port}", upstream=fake.host_port, **keys)  # type: ignore[arg-type]
+        render_bundle(spec).write(install_dir)
+        # The shipped Caddyfile plus `default_bind 127.0.0.1` (loopback_copy proves nothing else changed).
+        patched = loopback_copy(RenderedProxy(install_dir, install_dir / layout.CADDYFILE, {}))
+        os.replace(patched, install_dir / layout.CADDYFILE)
+        if source == "ssm":
+            write_env(install_dir / layout.PROXY_ENV_FILE, (OLD,))  # what the first boot fetched
+
+        env = caddy_env(
+            tmp_path / "home",
+            {"PATH": f"{bindir}:/usr/bin:/bin", "LLMHOST_PROXY_DIR": str(install_dir)},
+            admin=f"{LOOPBACK}:{admin}",
+        )
+        argv = ["sh", str(install_dir / layout.PROXY_RUN_SCRIPT), "run"]
+        caddy = CaddyProcess(install_dir / layout.CADDYFILE, env, port, tmp_path, argv=argv).start()
+        try:
+            pid = caddy.pid
+            assert (status(port, OLD), status(port, NEW)) == (200, 401)
+
+            # A generation in flight across the reload: about 2 s of tokens.
+            fake.tokens = tuple(f"t{i} " for i in range(40))
+            lines: list[str] = []
+
+            def stream() -> None:
+                with httpx.stream(
+                    "POST",
+                    f"http://{LOOPBACK}:{port}/api/generate",
+                    json={"model": "gemma3:1b", "prompt": "count"},
+                    headers={"Authorization": f"Bearer {OLD}"},
+                    timeout=30,
+                ) as response:
+                    lines.extend(response.iter_lines())
+
+            streaming = threading.Thread(target=stream)
+            streaming.start()
+            while not fake.streams or len(fake.streams[-1]) < 3:
+                assert streaming.is_alive(), "the stream ended before the rotation"
+                threading.Event().wait(0.02)
+
+            if source == "inline":
+                write_env(install_dir / layout.PROXY_ENV_FILE, (NEW,))  # what the SSH upload does
+            run_env = {**env, "LLMHOST_ROOT": str(root), "FAKE_CALLS": str(calls), "AWS_REGION": "us-east-1"}
+            run_env["FAKE_SSM_VALUE"] = NEW
+            result = subprocess.run(
+                ["bash", str(install_dir / layout.INSTALL_SCRIPT), "refresh-keys"],
+                env=run_env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert "keys: proxy reloaded" in result.stdout
+
+            assert (status(port, OLD), status(port, NEW)) == (401, 200)
+            assert caddy.pid == pid and caddy._proc is not None and caddy._proc.poll() is None
+
+            streaming.join(timeout=30)
+            assert not streaming.is_alive()
+            assert '"done":true' in lines[-1].replace(" ", ""), lines[-3:]
+            assert len(lines) == 41  # every token, then the final line: the reload cut nothing
+
+            seen = result.stdout + result.stderr + (root / layout.INSTALL_LOG.lstrip("/")).read_text()
+            assert OLD not in seen and NEW not in seen
+            made = calls.read_text().splitlines()
+            assert made[-2:] == [
+                "compose --project-name llmhost ps --status running --quiet proxy",
+                "compose --project-name llmhost exec -T proxy sh /etc/llmhost/proxy-run.sh reload",
+            ]
+            assert (source == "ssm") == any(line.startswith("aws ssm get-parameter") for line in made)
+        finally:
+            caddy.stop()
+
+
+def test_a_missing_key_file_fails_closed(tmp_path: Path) -> None:
+    """Hetzner before the keys arrive over SSH: no proxy.env at all, and every request gets 401."""
+    port, admin = free_port(), free_port()
+    install_dir = tmp_path / "opt"
+    with run_fake_ollama() as fake:
+        spec = Spec(site=f"http://{LOOPBACK}:{port}", upstream=fake.host_port, api_keys=(OLD,))
+        bundle = render_bundle(spec)
+        for name, file in bundle.files_without_keys.items():
+            install_dir.mkdir(exist_ok=True)
+            (install_dir / name).write_text(file.content)
+        assert not (install_dir / layout.PROXY_ENV_FILE).exists()
+        patched = loopback_copy(RenderedProxy(install_dir, install_dir / layout.CADDYFILE, {}))
+        os.replace(patched, install_dir / layout.CADDYFILE)
+        env = caddy_env(
+            tmp_path / "home",
+            {"PATH": f"{Path(tool('caddy')).parent}:/usr/bin:/bin", "LLMHOST_PROXY_DIR": str(install_dir)},
+            admin=f"{LOOPBACK}:{admin}",
+        )
+        argv = ["sh", str(install_dir / layout.PROXY_RUN_SCRIPT), "run"]
+        caddy = CaddyProcess(install_dir / layout.CADDYFILE, env, port, tmp_path, argv=argv).start()
+        try:
+            assert status(port, OLD) == 401
+            # An empty bearer token, sent raw (httpx refuses to send a trailing blank).
+            assert raw_request(port, "GET", "/api/tags", [("Authorization", "Bearer ")])[0] == 401
+            assert httpx.get(f"http://{LOOPBACK}:{port}/api/tags").status_code == 401
+            assert fake.requests == []
+        finally:
+            caddy.stop()
+
+
+def test_proxy_run_refuses_an_unknown_command(tmp_path: Path) -> None:
+    script = tmp_path / layout.PROXY_RUN_SCRIPT
+    script.write_text(render_bundle(Spec(api_keys=(OLD,))).files[layout.PROXY_RUN_SCRIPT].content)
+    result = subprocess.run(["sh", str(script), "stop"], capture_output=True, text=True, timeout=10, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"usage: sh {script} run|reload"
+
+
+def test_proxy_run_is_posix_sh_clean(tmp_path: Path) -> None:
+    """The Caddy image has busybox sh only: the script must be plain POSIX sh."""
+    script = tmp_path / layout.PROXY_RUN_SCRIPT
+    script.write_text(render_bundle(Spec(api_keys=(OLD,))).files[layout.PROXY_RUN_SCRIPT].content)
+    result = subprocess.run(
+        [tool("shellcheck"), "-s", "sh", str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_the_proxy_container_reads_keys_through_the_script_not_env_file() -> None:
+    """env_file would freeze the keys at container creation: a restart would revive old ones."""
+    import yaml
+
+    bundle = render_bundle(Spec(api_keys=(OLD,)))
+    proxy = yaml.safe_load(bundle.files[layout.COMPOSE_FILE].content)["services"][layout.PROXY_SERVICE]
+    assert "env_file" not in proxy and "environment" not in proxy
+    assert f"./:{layout.PROXY_BUNDLE_DIR}:ro" in proxy["volumes"]
+    assert proxy["command"] == ["sh", f"{layout.PROXY_BUNDLE_DIR}/{layout.PROXY_RUN_SCRIPT}", "run"]
+    assert OLD not in bundle.files[layout.COMPOSE_FILE].content
