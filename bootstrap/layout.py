@@ -18,6 +18,12 @@ MODELS_DIR = f"{STATE_DIR}/models"
 READY_FILE = f"{STATE_DIR}/ready.json"
 """Written by install.sh only after the first model produced a token."""
 INSTALL_LOG = "/var/log/llmhost-install.log"
+DEPLOYED_DIGEST_FILE = f"{INSTALL_DIR}/.bundle-digest"
+"""Bundle digest of the last install.sh run over SSH that succeeded (bootstrap/remote.py).
+
+Written only after install.sh exited 0 and removed before each new run, so an interrupted
+or failed install is never mistaken for an installed bundle.
+"""
 INSTALL_LOCK = f"{STATE_DIR}/install.lock"
 """install.sh holds a shared flock on it while it runs; idle stop never powers off then."""
 SYSTEMD_DIR = "/etc/systemd/system"

@@ -8,9 +8,9 @@ status, the readiness report, the compose project's containers and the last log 
 runtime and the proxy, the install log, disk and memory). The host key is **pinned**: it must
 be in the ``known_hosts`` file given, or be the ``host_key`` given ("ssh-ed25519 AAAA..."), or,
 when neither is given, in the user's own ``~/.ssh/known_hosts`` (as ``ssh`` would). An unknown
-or different key is refused (paramiko's RejectPolicy); a key is never added. Each command has
-its own time limit, and its failure (not installed, non-zero exit, timeout) is recorded in its
-entry; only a failure to log in stops the collection.
+or different key is refused; a key is never added (the login is bootstrap/ssh_client.py, the
+same as the deploy's). Each command has its own time limit, and its failure (not installed,
+non-zero exit, timeout) is recorded in its entry; only a failure to log in stops the collection.
 
 ``collect_aws``: without SSH, through the EC2 API (boto3): the instance's state, its system and
 instance status checks, and the last lines of its console output (cloud-init writes its
@@ -26,15 +26,13 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import logging
 import re
 import shlex
 import time
-from pathlib import Path
 from typing import Any
 
-from bootstrap import layout
-from checks.errors import describe_os_error, one_line
+from bootstrap import layout, ssh_client
+from checks.errors import one_line
 from infra import naming
 
 REDACTED = "[redacted]"
@@ -43,14 +41,6 @@ MAX_OUTPUT_CHARS = 16_000
 LOG_LINES = 50
 CONSOLE_LINES = 80
 COMPOSE = f"docker compose --project-name {layout.COMPOSE_PROJECT}"
-
-# paramiko logs handshake failures with tracebacks; in a program that configured no logging
-# (python -m checks) Python's last-resort handler would print them on stderr. A handler on
-# paramiko's logger prevents that; our one-line errors say the same thing. A program that
-# configures logging still receives the records.
-_PARAMIKO_LOG = logging.getLogger("paramiko")
-if not any(isinstance(h, logging.NullHandler) for h in _PARAMIKO_LOG.handlers):
-    _PARAMIKO_LOG.addHandler(logging.NullHandler())
 
 
 class DiagnoseError(Exception):
@@ -117,134 +107,19 @@ def remote_command(command: Command, seconds: int) -> str:
     return f"{line} 2>&1"
 
 
-def _parse_host_key(text: str) -> tuple[str, Any]:
-    """'ssh-ed25519 AAAA... [comment]' (or a known_hosts line 'host ssh-ed25519 AAAA...')."""
-    import paramiko
-
-    fields = text.split()
-    if len(fields) >= 3 and not fields[0].startswith(("ssh-", "ecdsa-", "sk-")):
-        fields = fields[1:]  # a known_hosts line: drop the host pattern
-    if len(fields) < 2:
-        raise DiagnoseError(f"--host-key: expected 'ssh-ed25519 AAAA...', got {one_line(text, 60)!r}")
-    key_type, data = fields[0], fields[1]
-    try:
-        key = paramiko.PKey.from_type_string(key_type, base64.b64decode(data, validate=True))
-    except (binascii.Error, ValueError, paramiko.SSHException) as err:
-        raise DiagnoseError(f"--host-key: not a valid {key_type} public key ({one_line(err, 120)})") from None
-    return key_type, key
-
-
-def _fingerprint(key: Any) -> str:
-    return f"{key.get_name()} {key.fingerprint}"
-
-
-def _known_name(host: str, port: int) -> str:
-    """How known_hosts names a host: ``host`` on port 22, ``[host]:port`` otherwise."""
-    return host if port == 22 else f"[{host}]:{port}"
-
-
-def _host_key_policy() -> Any:
-    import paramiko
-
-    class Refuse(paramiko.RejectPolicy):
-        """RejectPolicy, with the offered key kept for the error message."""
-
-        def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
-            raise _UnknownHostKey(hostname, key)
-
-    return Refuse()
-
-
-class _UnknownHostKey(Exception):
-    def __init__(self, hostname: str, key: Any) -> None:
-        super().__init__(hostname)
-        self.hostname = hostname
-        self.key = key
-
-
 def _connect(
     host: str, user: str, port: int, identity: str | None, known_hosts: str | None, host_key: str | None,
     timeout: float,
 ) -> Any:
-    import paramiko
-
-    where = f"{user}@{host}:{port}"
-    client = paramiko.SSHClient()
-    client.set_missing_host_key_policy(_host_key_policy())
-    pinned_from: str
-    if host_key:
-        key_type, key = _parse_host_key(host_key)
-        client.get_host_keys().add(_known_name(host, port), key_type, key)
-        pinned_from = "--host-key"
-    if known_hosts:
-        try:
-            client.load_host_keys(known_hosts)
-        except OSError as err:
-            raise DiagnoseError(f"--known-hosts {known_hosts}: cannot read it ({err.strerror or err})") from None
-        pinned_from = f"--known-hosts {known_hosts}" if not host_key else f"--host-key and --known-hosts {known_hosts}"
-    if not host_key and not known_hosts:
-        try:
-            client.load_system_host_keys()
-        except OSError as err:
-            raise DiagnoseError(f"~/.ssh/known_hosts: cannot read it ({err.strerror or err})") from None
-        pinned_from = "~/.ssh/known_hosts"
-    if identity and not Path(identity).expanduser().is_file():
-        raise DiagnoseError(f"--identity {identity}: no such file")
+    """Log in through bootstrap.ssh_client (the deploy's login, same pins and refusals)."""
+    target = ssh_client.SshTarget(
+        host=host, user=user, port=port, identity=identity, known_hosts=known_hosts, host_key=host_key,
+        timeout=timeout,
+    )
     try:
-        client.connect(
-            hostname=host,
-            port=port,
-            username=user,
-            key_filename=str(Path(identity).expanduser()) if identity else None,
-            # With --identity only that key; without, what ssh would try (the agent, ~/.ssh/id_*).
-            allow_agent=identity is None,
-            look_for_keys=identity is None,
-            timeout=timeout,
-            banner_timeout=timeout,
-            auth_timeout=timeout,
-            channel_timeout=timeout,
-        )
-    except _UnknownHostKey as unknown:
-        client.close()
-        raise DiagnoseError(
-            f"SSH host key of {_known_name(host, port)} is not pinned ({pinned_from} has none): refused "
-            f"the offered {_fingerprint(unknown.key)}; after checking it out of band, pin it with --host-key "
-            f"'<type> <base64>' or a --known-hosts file"
-        ) from None
-    except paramiko.BadHostKeyException as bad:
-        client.close()
-        raise DiagnoseError(
-            f"SSH host key MISMATCH for {_known_name(host, port)}: it offered {_fingerprint(bad.key)}, "
-            f"{pinned_from} pins {_fingerprint(bad.expected_key)}: refused (a different server, or one rebuilt "
-            f"since it was pinned: check before re-pinning)"
-        ) from None
-    except paramiko.PasswordRequiredException:
-        client.close()
-        raise DiagnoseError(
-            f"--identity {identity}: the key is encrypted; load it into ssh-agent and leave --identity out"
-        ) from None
-    except paramiko.AuthenticationException as err:
-        client.close()
-        which = f"the key {identity}" if identity else "the agent's and ~/.ssh keys"
-        raise DiagnoseError(
-            f"SSH login as {user} refused by {host}:{port} ({one_line(err, 120)}): {which} is not authorized "
-            f"for {user} there; check --identity and --ssh-user"
-        ) from None
-    except paramiko.ssh_exception.NoValidConnectionsError as err:
-        client.close()
-        first = next(iter(err.errors.values()), err)
-        raise DiagnoseError(f"SSH: {describe_os_error(first, host, port, timeout)}") from None
-    except (paramiko.SSHException, EOFError) as err:
-        client.close()
-        why = one_line(err, 200) or type(err).__name__
-        raise DiagnoseError(f"SSH handshake with {host}:{port} failed: {why}") from None
-    except OSError as err:  # TimeoutError, refused, unreachable
-        client.close()
-        raise DiagnoseError(f"SSH: {describe_os_error(err, host, port, timeout)}") from None
-    except ValueError as err:  # e.g. a key file in a format paramiko does not read
-        client.close()
-        raise DiagnoseError(f"SSH to {where}: {one_line(err, 200)}") from None
-    return client
+        return ssh_client.connect(target).client
+    except ssh_client.SshError as err:
+        raise DiagnoseError(str(err)) from None
 
 
 def run_command(client: Any, command: Command, seconds: float) -> str:

@@ -108,3 +108,30 @@ def test_too_big_even_compressed_is_a_clear_error() -> None:
     with pytest.raises(SpecError) as caught:
         render_bundle(Spec(api_keys=(KEY_A,), user_data_limit=2000))
     assert "even compressed" in caught.value.render()
+
+
+def test_pinned_host_key_and_no_keys_for_hetzner(tmp_path: Path) -> None:
+    """Hetzner: the host key is made before the server (so it can be pinned) and the API keys
+    travel over SSH instead, so the user data holds the host key and no proxy.env."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from bootstrap.cloudinit import SshHostKey
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    ).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    spec = Spec(api_keys=(KEY_A,), public_ip="203.0.113.9", model_volume_id="12345678", user_data_limit=32 * 1024)
+    bundle = render_bundle(spec)
+    host_key = SshHostKey(private_openssh=private, public=public)
+    assert private not in repr(host_key)
+    user_data = render_user_data(spec, bundle.files_without_keys, ssh_host_key=host_key)
+    files = assert_valid_user_data(user_data, tmp_path, limit=32 * 1024)
+    assert f"{layout.INSTALL_DIR}/{layout.PROXY_ENV_FILE}" not in files
+    assert KEY_A not in user_data + "".join(files.values())
+    document = yaml.safe_load(user_data)
+    assert document["ssh_keys"] == {"ed25519_private": private.strip() + "\n", "ed25519_public": public}
+    assert document["ssh_deletekeys"] is True
+    assert set(files) == {f"{layout.INSTALL_DIR}/{name}" for name in bundle.files_without_keys}
