@@ -20,6 +20,7 @@ from pathlib import Path
 from bootstrap import layout
 from bootstrap.bundle import render_bundle
 from bootstrap.cli import SpecOptions, UsageError, add_spec_options, spec_from_args
+from bootstrap.key_rotation import proxy_reload_argv
 from bootstrap.proxy_env import parse_keys
 from bootstrap.spec import Spec
 
@@ -132,6 +133,10 @@ def start(folder: Path, spec: Spec, run: Runner = subprocess.run) -> None:
     print(f"[1/{steps}] starting the runtime and the proxy", flush=True)
     if run(_compose(folder, "up", "-d", "--remove-orphans"), check=False).returncode != 0:
         raise DockerUnavailable("`docker compose up` failed: see its output above")
+    # A re-run with new keys or a new Caddyfile leaves the compose config unchanged, so `up`
+    # keeps the running proxy: reload it (graceful; a no-op when nothing changed).
+    if run(_compose(folder, "exec", "-T", layout.PROXY_SERVICE, *proxy_reload_argv()), check=False).returncode != 0:
+        raise DockerUnavailable("reloading the proxy failed: see `docker compose logs proxy`")
     print(f"[2/{steps}] waiting for the runtime", flush=True)
     _wait_for_runtime(folder, spec, run)
     if spec.runtime == "ollama":

@@ -90,6 +90,9 @@ def test_starts_pulls_prints_url_and_key_and_keeps_the_key(tmp_path: Path) -> No
     assert len(key) >= layout.MIN_KEY_LENGTH
     calls = (tmp_path / "calls").read_text().splitlines()
     assert any(c.endswith("up -d --remove-orphans") for c in calls)
+    # The proxy reloads right after `up`, so a re-run's new keys or Caddyfile take effect.
+    up = next(i for i, c in enumerate(calls) if c.endswith("up -d --remove-orphans"))
+    assert calls[up + 1].endswith("exec -T proxy sh /etc/llmhost/proxy-run.sh reload")
     assert any(c.endswith("exec -T runtime ollama pull gemma3:1b") for c in calls)
     folder = tmp_path / "local"
     compose = (folder / layout.COMPOSE_FILE).read_text()
