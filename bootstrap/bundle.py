@@ -95,7 +95,9 @@ def render_bundle(spec: Spec) -> Bundle:
         files[layout.IDLE_SCRIPT] = BundleFile(render_idle_script(spec), mode=0o755)
         files[layout.IDLE_SERVICE] = BundleFile(render_idle_service(spec))
         files[layout.IDLE_TIMER] = BundleFile(render_idle_timer())
-    digest = _digest(files)
+    # install.sh embeds the digest, so the digest covers install.sh rendered without it: the
+    # model list and every other install-time setting live only there (not in compose.yaml).
+    digest = _digest({**files, layout.INSTALL_SCRIPT: BundleFile(render_install_sh(spec, "0" * 64))})
     files[layout.INSTALL_SCRIPT] = BundleFile(render_install_sh(spec, digest), mode=0o755)
     files[layout.USER_DATA_FILE] = BundleFile(render_user_data(spec, files), mode=0o600)
     return Bundle(files=files, digest=digest)

@@ -1,4 +1,5 @@
-"""``python -m bootstrap``: render the bundle, or run it on this machine with Docker.
+"""``python -m bootstrap``: render the bundle, run it on this machine with Docker (``local``), or
+install it on an existing server over SSH (``apply``, bootstrap/apply.py).
 
 Bad input ends with exit code 2 and one line on stderr that names the option, says what
 was wrong and what is allowed; nothing is written. Keys are read from environment
@@ -205,16 +206,20 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m bootstrap", description="Render and run the llmhost server bundle.")
+    parser = _Parser(
+        prog="python -m bootstrap",
+        description="Render the llmhost server bundle, run it locally, or apply it to a server over SSH.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     render = sub.add_parser("render", help="write the bundle files into a directory")
     render.add_argument("--out", required=True, help="directory to write into (created if missing)")
     add_spec_options(render)
     render.set_defaults(func=cmd_render)
 
-    from bootstrap import local  # local mode has its own module: it runs Docker
+    from bootstrap import apply, local  # each has its own module: local runs Docker, apply SSH
 
     local.add_parser(sub)
+    apply.add_parser(sub)
     return parser
 
 

@@ -99,7 +99,7 @@ def validate_origin(origin: str) -> None:
         or parts.password
         or origin != f"{parts.scheme}://{parts.netloc}"
         or (port is not None and not 0 < port < 65536)
-        or not (_HOST_RE.match(parts.hostname) or _is_ip(parts.hostname))
+        or not (_HOST_RE.match(parts.hostname) or is_ip(parts.hostname))
     ):
         raise SpecError("origins", f"{origin!r} is not an origin", allowed)
 
@@ -120,7 +120,7 @@ def validate_key(key: str) -> None:
 
 
 def validate_domain(domain: str) -> None:
-    if _is_ip(domain) or not _HOSTNAME_RE.match(domain) or len(domain) > 253:
+    if is_ip(domain) or not _HOSTNAME_RE.match(domain) or len(domain) > 253:
         raise SpecError(
             "domain",
             f"{domain!r} is not a DNS hostname",
@@ -147,7 +147,7 @@ def validate_upstream(upstream: str) -> None:
     host = host.strip("[]")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not host:
         raise SpecError("upstream", f"{upstream!r} is not host:port", allowed)
-    if not (_is_ip(host) or _HOST_RE.match(host)):
+    if not (is_ip(host) or _HOST_RE.match(host)):
         raise SpecError("upstream", f"{upstream!r} has an invalid host", allowed)
 
 
@@ -161,7 +161,8 @@ def validate_idle_stop_minutes(minutes: object) -> None:
         raise SpecError("idle_stop_minutes", f"{minutes} is out of range", allowed)
 
 
-def _is_ip(text: str) -> bool:
+def is_ip(text: str) -> bool:
+    """An IPv4 or IPv6 address (no brackets, no port)."""
     try:
         ipaddress.ip_address(text)
     except ValueError:
@@ -230,7 +231,7 @@ class Spec:
             )
         if self.domain is not None:
             validate_domain(self.domain)
-        if self.public_ip is not None and not _is_ip(self.public_ip):
+        if self.public_ip is not None and not is_ip(self.public_ip):
             raise SpecError("public_ip", f"{self.public_ip!r} is not an IP address", "use e.g. 203.0.113.10")
         _one_of("tls", self.tls, TLS_MODES)
         if self.tls == "acme" and not self.domain:
@@ -291,7 +292,7 @@ class Spec:
                     "use a release tag such as 0.20.6",
                 )
         _one_of("compress", self.compress, COMPRESS_MODES)
-        if self.listen_address is not None and not _is_ip(self.listen_address):
+        if self.listen_address is not None and not is_ip(self.listen_address):
             raise SpecError("listen_address", f"{self.listen_address!r} is not an IP address", "use e.g. 127.0.0.1")
         if self.idle_stop_minutes is not None:
             validate_idle_stop_minutes(self.idle_stop_minutes)

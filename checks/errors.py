@@ -14,6 +14,8 @@ from collections.abc import Iterable
 
 import httpx
 
+from bootstrap.ssh_client import exception_chain
+
 MAX_LINE = 400
 _SPACE = re.compile(r"\s+")
 
@@ -39,15 +41,6 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     return text
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
 _RESOLVE_MARKERS = (
     "name or service not known",
     "nodename nor servname",
@@ -59,7 +52,7 @@ _RESOLVE_MARKERS = (
 
 
 def is_resolve_error(exc: BaseException) -> bool:
-    for item in _chain(exc):
+    for item in exception_chain(exc):
         if isinstance(item, socket.gaierror):
             return True
         if any(marker in str(item).lower() for marker in _RESOLVE_MARKERS):
@@ -72,7 +65,7 @@ def describe_os_error(exc: BaseException, host: str, port: int, timeout: float, 
     where = f"{host}:{port}"
     if is_resolve_error(exc):
         return f"cannot resolve host {host} (DNS lookup failed)"
-    for item in _chain(exc):
+    for item in exception_chain(exc):
         if isinstance(item, ConnectionRefusedError) or "connection refused" in str(item).lower():
             return f"connection refused by {where} (nothing listens there)"
         if isinstance(item, ssl.SSLCertVerificationError):

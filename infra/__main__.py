@@ -9,36 +9,56 @@ from __future__ import annotations
 
 import pulumi
 
-from infra.config import ConfigError, load
+from infra.config import ConfigError, Settings, load
 
-OUTPUTS = (
+COMMON_OUTPUTS = (
     ("endpoint", "endpoint"),
     ("apiKey", "api_key"),
-    ("instanceId", "instance_id"),
+    ("serverId", "server_id"),
     ("publicIp", "public_ip"),
     ("sshCommand", "ssh_command"),
     ("healthCheckCommand", "health_check_command"),
     ("monthlyCostEstimate", "monthly_cost_estimate"),
 )
+# Outputs only some targets have. ``instanceId`` stays AWS-only: the health checks'
+# --diagnose reads it as an EC2 instance id.
+TARGET_OUTPUTS = {
+    "aws": (("instanceId", "instance_id"),),
+    "hetzner": (("sshHostKey", "ssh_host_key"),),
+    "ssh": (("sshHostKey", "host_key"),),
+}
+
+
+def build(settings: Settings, stack: str) -> object:
+    """The target's component. Imported lazily: each cloud SDK is large, and a configuration
+    error should not wait for it."""
+    if settings.target == "aws" and settings.aws is not None:
+        from infra.aws_server import AwsModelServer, AwsServerArgs
+
+        return AwsModelServer("llmhost", AwsServerArgs(stack=stack, spec=settings.spec, settings=settings.aws))
+    if settings.target == "hetzner" and settings.hetzner is not None:
+        from infra.hetzner_server import HetznerModelServer, HetznerServerArgs
+
+        return HetznerModelServer(
+            "llmhost", HetznerServerArgs(stack=stack, spec=settings.spec, settings=settings.hetzner)
+        )
+    if settings.target == "ssh" and settings.ssh is not None:
+        from infra.ssh_server import SshModelServer, SshServerArgs
+
+        return SshModelServer("llmhost", SshServerArgs(stack=stack, spec=settings.spec, settings=settings.ssh))
+    if settings.target == "local":
+        raise ConfigError("target", "local runs without Pulumi", "run `make local` (python -m bootstrap local) instead")
+    raise pulumi.RunError(f"llmhost internal error: no settings were read for target {settings.target}")
 
 
 def main() -> None:
     settings = load()
     for warning in settings.warnings:
         pulumi.log.warn(warning)
-    if settings.target == "local":
-        raise ConfigError("target", "local runs without Pulumi", "run `make local` (python -m bootstrap local) instead")
-    if settings.target != "aws" or settings.aws is None:
-        raise ConfigError("target", f"{settings.target} is not available in this version yet", "use aws")
-
-    # Imported here: pulumi_aws is large, and a configuration error should not wait for it.
-    from infra.aws_server import AwsModelServer, AwsServerArgs
-
-    server = AwsModelServer(
-        "llmhost", AwsServerArgs(stack=pulumi.get_stack(), spec=settings.spec, settings=settings.aws)
-    )
-    for output, attribute in OUTPUTS:
+    server = build(settings, pulumi.get_stack())
+    for output, attribute in (*COMMON_OUTPUTS, *TARGET_OUTPUTS[settings.target]):
         pulumi.export(output, getattr(server, attribute))
+    pulumi.export("target", settings.target)
     pulumi.export("runtime", settings.spec.runtime)
     pulumi.export("models", list(settings.spec.models))
 

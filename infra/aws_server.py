@@ -119,6 +119,8 @@ class AwsModelServer(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     api_key: pulumi.Output[str]
     instance_id: pulumi.Output[str]
+    server_id: pulumi.Output[str]
+    """The same id under the name every target exports."""
     public_ip: pulumi.Output[str]
     ssh_command: pulumi.Output[str]
     health_check_command: pulumi.Output[str]
@@ -294,6 +296,7 @@ class AwsModelServer(pulumi.ComponentResource):
 
         self.public_ip = address.public_ip
         self.instance_id = instance.id
+        self.server_id = instance.id
         self.endpoint = address.public_ip.apply(lambda ip: server_spec(spec, ip, "vol-0").public_url)
         self.api_key = pulumi.Output.secret(keys.apply(lambda values: values[0]))
         if settings.ssh_public_key and settings.admin_cidrs:
@@ -311,6 +314,7 @@ class AwsModelServer(pulumi.ComponentResource):
                 "endpoint": self.endpoint,
                 "apiKey": self.api_key,
                 "instanceId": self.instance_id,
+                "serverId": self.server_id,
                 "publicIp": self.public_ip,
                 "sshCommand": self.ssh_command,
                 "healthCheckCommand": self.health_check_command,

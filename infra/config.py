@@ -13,6 +13,20 @@ Everything the Pulumi program knows about the operator's wishes comes through
 Defaults live here and nowhere else (not in ``Pulumi.yaml``): the in-process tests,
 ``pulumi up`` and the preflight check must all see the same defaults, and a project-level
 ``config:`` block in ``Pulumi.yaml`` would be a second copy that only the CLI reads.
+
+Per target:
+
+* aws: keys in an SSM SecureString (given or generated), never in the user data.
+* hetzner: ``llmhost:serverType`` (default ``cax11``: 2 Arm cores and 4 GB run the default
+  gemma3:1b, ~1.5 GB loaded, for about 5 EUR a month; see infra/hetzner_types.py) in
+  ``llmhost:location`` (default ``fsn1``). The keys are required in ``llmhost:apiKeys``;
+  they are uploaded and rotated over SSH, so ``llmhost:adminCidrs`` must include the
+  machine that runs ``pulumi up``, and the provider needs ``hcloud:token`` (or HCLOUD_TOKEN).
+* ssh: an existing server at ``llmhost:sshHost``, reached with ``llmhost:sshPrivateKey`` and
+  a pinned ``llmhost:sshHostKey`` (trust on first use only when asked).
+
+A key that only another target reads is reported as a warning, not an error: switching a
+stack between targets should not require deleting settings first.
 """
 
 from __future__ import annotations
@@ -21,17 +35,20 @@ import dataclasses
 import difflib
 import ipaddress
 import json
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import pulumi
 
 from bootstrap.bundle import render_bundle
-from bootstrap.spec import Spec, SpecError, validate_key
+from bootstrap.spec import Spec, SpecError, is_ip, validate_key
+from infra import hetzner_bundle, hetzner_types, sshkeys
+from infra.hetzner_types import HetznerTypeError, ServerType
 from infra.instance_types import DEFAULT_INSTANCE_TYPE, InstanceType, InstanceTypeError, classify
-from infra.model_sizes import required_gib
+from infra.model_sizes import required_gib, required_ram_gib
 
 NAMESPACE = "llmhost"
 
@@ -57,14 +74,30 @@ KEYS: dict[str, str] = {
     "idleStopMinutes": "stop the server after this many minutes without an authenticated request (default off)",
     # AWS target
     "instanceType": f"EC2 instance type; arm64 and GPU follow it (default {DEFAULT_INSTANCE_TYPE})",
-    "volumeSize": "GiB of the encrypted gp3 volume that keeps the models (default 50)",
-    "retainVolume": "keep the models volume when the stack is destroyed (default false)",
     "subnetId": "subnet for the server (default: a default-VPC subnet in a zone that offers the type)",
     "hostedZoneId": "Route 53 zone of llmhost:domain; with both, an A record is created",
+    # Hetzner Cloud target
+    "serverType": f"Hetzner Cloud server type (default {hetzner_types.DEFAULT_SERVER_TYPE}: 2 Arm cores, 4 GB)",
+    "location": f"Hetzner Cloud location: {', '.join(hetzner_types.LOCATIONS)} "
+    f"(default {hetzner_types.DEFAULT_LOCATION})",
+    # AWS and Hetzner
+    "volumeSize": "GiB of the volume that keeps the models (aws: encrypted gp3, default 50; hetzner: default 20)",
+    "retainVolume": "keep the models volume when the stack is destroyed (default false)",
     "allowedCidrs": 'JSON list of CIDRs that may reach 443/80 (default ["0.0.0.0/0", "::/0"])',
-    "adminCidrs": "JSON list of CIDRs that may reach SSH on 22 (default none: SSH closed)",
+    "adminCidrs": "JSON list of CIDRs that may reach SSH on 22 (aws default none: SSH closed; "
+    "required on hetzner, where the keys are delivered over SSH from the machine running pulumi up)",
     "allowSshFromAnywhere": "true to allow 0.0.0.0/0 or ::/0 in adminCidrs (default false)",
-    "sshPublicKey": "OpenSSH public key for the ubuntu user (default none: use SSM Session Manager)",
+    "sshPublicKey": "your OpenSSH public key for logging in (aws: the ubuntu user, default none: "
+    "SSM Session Manager; hetzner: root)",
+    # SSH target (an existing server)
+    "sshHost": "host name or IP address of the existing server (required for target ssh)",
+    "sshUser": "login user on that server, root or with passwordless sudo (default root)",
+    "sshPort": "SSH port (default 22)",
+    "sshPrivateKey": "secret: the private key that logs in as sshUser (unencrypted OpenSSH or PEM)",
+    "sshHostKey": "the server's SSH host public key, 'ssh-ed25519 AAAA...' "
+    "(required unless sshTrustOnFirstUse; get it with ssh-keyscan -t ed25519 HOST and compare the fingerprint)",
+    "sshTrustOnFirstUse": "true to accept whatever host key the server shows the first time (default false)",
+    "purgeOnDelete": "true to delete the models too when the stack is destroyed (default false: models stay)",
 }
 
 AWS_KEYS = (
@@ -80,17 +113,53 @@ AWS_KEYS = (
 )
 """Keys read by the AWS target itself rather than turned into Spec fields."""
 
+HETZNER_KEYS = (
+    "serverType",
+    "location",
+    "volumeSize",
+    "retainVolume",
+    "allowedCidrs",
+    "adminCidrs",
+    "allowSshFromAnywhere",
+    "sshPublicKey",
+)
+"""Keys read by the Hetzner target itself."""
+
+SSH_KEYS = (
+    "sshHost",
+    "sshUser",
+    "sshPort",
+    "sshPrivateKey",
+    "sshHostKey",
+    "sshTrustOnFirstUse",
+    "purgeOnDelete",
+)
+"""Keys read by the SSH target itself."""
+
+TARGET_KEYS: dict[str, tuple[str, ...]] = {"aws": AWS_KEYS, "hetzner": HETZNER_KEYS, "ssh": SSH_KEYS, "local": ()}
+"""Which target reads which of its own keys; a key set for another target is ignored with a warning."""
+
 DEFAULT_VOLUME_GIB = 50
+MIN_VOLUME_GIB = 1
 MAX_VOLUME_GIB = 16384
+DEFAULT_HETZNER_VOLUME_GIB = 20
+"""Room for gemma3:1b (~3 GiB with overhead) and a 7-8B model next to it, for ~1.1 EUR a month."""
+MIN_HETZNER_VOLUME_GIB = 10
+MAX_HETZNER_VOLUME_GIB = 10240
+HCLOUD_TOKEN_KEY = "hcloud:token"  # noqa: S105 - the name of the setting, not a token
+HCLOUD_TOKEN_ENV = "HCLOUD_TOKEN"  # noqa: S105 - the name of the variable
+DEFAULT_SSH_USER = "root"
+DEFAULT_SSH_PORT = 22
 DEFAULT_ALLOWED_CIDRS = ("0.0.0.0/0", "::/0")
 ANYWHERE = ("0.0.0.0/0", "::/0")
 # Placeholders that stand in for values only known once resources exist, so that the whole
 # bundle (user-data size included) is validated before anything is created.
 PLACEHOLDER_PUBLIC_IP = "203.0.113.254"
 PLACEHOLDER_VOLUME_ID = "vol-0123456789abcdef0"
-_SSH_KEY_RE = re.compile(
-    r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/]+=*( [^\n]*)?$"
-)
+PLACEHOLDER_HETZNER_VOLUME_ID = "1234567890"
+_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_HOST_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+_HOST_RE = re.compile(rf"^{_HOST_LABEL}(?:\.{_HOST_LABEL})*\.?$")
 _ZONE_RE = re.compile(r"^Z[A-Z0-9]{1,32}$")
 _SUBNET_RE = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 
@@ -132,7 +201,8 @@ class ConfigError(pulumi.RunError):
     """One bad config value. A RunError, so Pulumi prints the message alone, no traceback."""
 
     def __init__(self, key: str, problem: str, allowed: str) -> None:
-        self.key = full_key(key)
+        # A key of another namespace (``hcloud:token``) is named as it is.
+        self.key = key if ":" in key else full_key(key)
         super().__init__(f"{self.key}: {problem}; {allowed}")
 
 
@@ -153,6 +223,36 @@ class AwsSettings:
 
 
 @dataclass(frozen=True)
+class HetznerSettings:
+    """What the Hetzner target needs besides the Spec (which holds the API keys inline)."""
+
+    server_type: ServerType
+    location: str
+    volume_size_gib: int
+    retain_volume: bool
+    allowed_cidrs: tuple[str, ...]
+    admin_cidrs: tuple[str, ...]
+    """Never empty: the deployer itself delivers the keys over SSH from inside these."""
+    ssh_public_key: str | None
+    """The operator's own login key for root, besides the deploy key Pulumi generates."""
+
+
+@dataclass(frozen=True)
+class SshSettings:
+    """How to reach an existing server; the host key is pinned unless trust on first use was asked for."""
+
+    host: str
+    port: int
+    user: str
+    private_key: str = field(repr=False)
+    host_key: str | None
+    """``type base64`` of the server's host key; None only with trust_on_first_use."""
+    trust_on_first_use: bool = False
+    purge_on_delete: bool = False
+    """Destroy removes the models too; by default they stay on the server."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """The stack configuration after validation: where to deploy and what to run."""
 
@@ -161,6 +261,8 @@ class Settings:
     warnings: tuple[str, ...] = field(default=())
     """Things that work but deserve the operator's attention (logged by the program)."""
     aws: AwsSettings | None = None
+    hetzner: HetznerSettings | None = None
+    ssh: SshSettings | None = None
 
 
 def read_settings(
@@ -169,11 +271,16 @@ def read_settings(
     *,
     present_keys: Iterable[str] | None = None,
     secret_keys: Iterable[str] | None = None,
+    provider_keys: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Read and validate every ``llmhost:*`` value; raise :class:`ConfigError` naming the key.
 
     ``present_keys`` (keys without namespace that the stack sets) enables the typo check;
-    ``secret_keys`` enables the warning about API keys stored in plain text.
+    ``secret_keys`` (full keys) enables the warnings about secrets stored in plain text;
+    ``provider_keys`` (full keys of other namespaces the stack sets, e.g. ``hcloud:token``)
+    and ``environ`` (default: the process environment) tell whether a provider has its
+    credentials.
     """
     if present_keys is not None:
         _reject_unknown(present_keys)
@@ -181,6 +288,7 @@ def read_settings(
     target = _string(source, "target") or DEFAULT_TARGET
     if target not in TARGETS:
         raise ConfigError("target", f"{target!r} is not supported", f"use one of: {', '.join(TARGETS)}")
+    secret = None if secret_keys is None else set(secret_keys)
 
     api_keys = _string_list(source, "apiKeys")
     warnings: list[str] = []
@@ -192,11 +300,12 @@ def read_settings(
             "set one with: pulumi config set --secret llmhost:apiKeys '[\"<key>\"]' "
             "(make a key with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')",
         )
-    if api_keys is not None and secret_keys is not None and full_key("apiKeys") not in set(secret_keys):
+    if api_keys is not None and secret is not None and full_key("apiKeys") not in secret:
         warnings.append(
             f"{full_key('apiKeys')} is stored in plain text in the stack file; "
             "store it with: pulumi config set --secret llmhost:apiKeys '[...]'"
         )
+    warnings.extend(_ignored_keys(source, target))
     if target == "aws":
         # On AWS the keys live in an SSM SecureString (given or generated); the bundle only
         # names the parameter, so no key is ever part of the user data.
@@ -222,16 +331,29 @@ def read_settings(
         "max_body_mb": _int(source, "maxBodyMb"),
         "idle_stop_minutes": _int(source, "idleStopMinutes"),
     }
-    aws = None
+    aws = hetzner = ssh = None
     if target == "aws":
         aws = _read_aws(source, values, api_keys)
         values["gpu"] = aws.instance.gpu
+    elif target == "hetzner":
+        if values["gpu"]:
+            raise ConfigError(
+                "gpu",
+                "is true but Hetzner Cloud has no GPU server types",
+                "remove llmhost:gpu, or use target aws with a GPU type such as g5.xlarge",
+            )
+        hetzner = _read_hetzner(source, provider_keys, os.environ if environ is None else environ)
+        values["user_data_limit"] = hetzner_bundle.HETZNER_USER_DATA_LIMIT
+    elif target == "ssh":
+        # What an IP host implies for the Spec (public_ip, TLS) is decided in one place:
+        # bootstrap.remote.host_overrides, applied by infra/ssh_server.py.
+        ssh = _read_ssh(source, secret, warnings)
     kwargs = {name: tuple(v) if isinstance(v, list) else v for name, v in values.items() if v is not None}
     if ssm_parameter is not None:
         kwargs["ssm_parameter"] = ssm_parameter
     spec = build_spec(**kwargs)
     if aws is not None:
-        _check_volume(spec, aws)
+        _check_volume(spec, aws.volume_size_gib, MIN_VOLUME_GIB, MAX_VOLUME_GIB, "gp3")
         # Render once with stand-ins for the address and volume id: a bundle that cannot be
         # rendered (e.g. user data over the limit) must fail now, before anything is created.
         try:
@@ -240,7 +362,31 @@ def read_settings(
             )
         except SpecError as err:
             raise spec_error_to_config_error(err) from None
-    return Settings(target=target, spec=spec, warnings=tuple(warnings), aws=aws)
+    if hetzner is not None:
+        _check_volume(spec, hetzner.volume_size_gib, MIN_HETZNER_VOLUME_GIB, MAX_HETZNER_VOLUME_GIB, "Hetzner volume")
+        warnings.extend(_ram_warning(spec, hetzner))
+        # The same early render, with what the Hetzner user data really holds: the bundle
+        # without proxy.env, plus a host key of the real size.
+        try:
+            hetzner_bundle.render(
+                spec,
+                public_ip=PLACEHOLDER_PUBLIC_IP,
+                volume_id=PLACEHOLDER_HETZNER_VOLUME_ID,
+                host_key=hetzner_bundle.placeholder_host_key(),
+            )
+        except SpecError as err:
+            raise spec_error_to_config_error(err) from None
+    if target == "hetzner" and spec.idle_stop_minutes is not None:
+        warnings.append(
+            f"{full_key('idleStopMinutes')}: Hetzner bills a powered-off server in full, "
+            "so idle stop saves nothing there; it only makes the server unreachable until started"
+        )
+    if target == "ssh" and spec.idle_stop_minutes is not None:
+        warnings.append(
+            f"{full_key('idleStopMinutes')}: on target ssh idle stop powers the machine off, "
+            "and only its owner can start it again"
+        )
+    return Settings(target=target, spec=spec, warnings=tuple(warnings), aws=aws, hetzner=hetzner, ssh=ssh)
 
 
 def _read_aws(source: ConfigSource, values: dict[str, object], api_keys: list[str] | None) -> AwsSettings:
@@ -272,23 +418,8 @@ def _read_aws(source: ConfigSource, values: dict[str, object], api_keys: list[st
     subnet_id = _string(source, "subnetId")
     if subnet_id is not None and not _SUBNET_RE.match(subnet_id):
         raise ConfigError("subnetId", f"{subnet_id!r} is not a subnet id", "use e.g. subnet-0123456789abcdef0")
-    allowed = tuple(_cidr_list(source, "allowedCidrs") or DEFAULT_ALLOWED_CIDRS)
-    admin = tuple(_cidr_list(source, "adminCidrs") or ())
-    anywhere = [cidr for cidr in admin if cidr in ANYWHERE]
-    if anywhere and not _bool(source, "allowSshFromAnywhere"):
-        raise ConfigError(
-            "adminCidrs",
-            f"{anywhere[0]} opens SSH to the whole internet",
-            "name your own network (e.g. 198.51.100.7/32), use SSM Session Manager instead, "
-            "or set llmhost:allowSshFromAnywhere true if you really mean it",
-        )
-    ssh_public_key = _string(source, "sshPublicKey")
-    if ssh_public_key is not None and not _SSH_KEY_RE.match(ssh_public_key):
-        raise ConfigError(
-            "sshPublicKey",
-            "is not an OpenSSH public key",
-            "paste one line such as the content of ~/.ssh/id_ed25519.pub",
-        )
+    allowed, admin = _cidrs(source, ", use SSM Session Manager instead")
+    ssh_public_key = _ssh_public_key(source)
     volume = _int(source, "volumeSize")
     return AwsSettings(
         instance=instance,
@@ -303,15 +434,190 @@ def _read_aws(source: ConfigSource, values: dict[str, object], api_keys: list[st
     )
 
 
-def _check_volume(spec: Spec, aws: AwsSettings) -> None:
-    needed = required_gib(spec.models)
-    if not needed <= aws.volume_size_gib <= MAX_VOLUME_GIB:
-        problem = (
-            f"{aws.volume_size_gib} GiB is smaller than the ~{needed} GiB the models need"
-            if aws.volume_size_gib < needed
-            else f"{aws.volume_size_gib} GiB is over the gp3 maximum"
+def _read_hetzner(source: ConfigSource, provider_keys: Iterable[str], environ: Mapping[str, str]) -> HetznerSettings:
+    allowed, admin = _cidrs(source, " (only the machine that runs pulumi up needs SSH)")
+    if not admin:
+        raise ConfigError(
+            "adminCidrs",
+            "is not set, and target hetzner needs it: the API keys are delivered and rotated over SSH "
+            "(port 22, open only to adminCidrs) from the machine that runs pulumi up",
+            "name this machine's network, e.g. pulumi config set llmhost:adminCidrs '[\"198.51.100.7/32\"]'",
         )
-        raise ConfigError("volumeSize", problem, f"use {needed} to {MAX_VOLUME_GIB} (GiB)")
+    server_type = _string(source, "serverType") or hetzner_types.DEFAULT_SERVER_TYPE
+    location = (_string(source, "location") or hetzner_types.DEFAULT_LOCATION).lower()
+    try:
+        row = hetzner_types.lookup(server_type, location)
+    except HetznerTypeError as err:
+        raise ConfigError(err.key, err.problem, err.allowed) from None
+    if HCLOUD_TOKEN_KEY not in set(provider_keys) and not environ.get(HCLOUD_TOKEN_ENV, "").strip():
+        raise ConfigError(
+            HCLOUD_TOKEN_KEY,
+            "is not set, and target hetzner needs a Hetzner Cloud API token",
+            f"set it with: pulumi config set --secret {HCLOUD_TOKEN_KEY} <token> (or export {HCLOUD_TOKEN_ENV}); "
+            "create a read/write token in the Hetzner Cloud Console under Security > API tokens",
+        )
+    volume = _int(source, "volumeSize")
+    return HetznerSettings(
+        server_type=row,
+        location=location,
+        volume_size_gib=DEFAULT_HETZNER_VOLUME_GIB if volume is None else volume,
+        retain_volume=bool(_bool(source, "retainVolume")),
+        allowed_cidrs=allowed,
+        admin_cidrs=admin,
+        ssh_public_key=_ssh_public_key(source),
+    )
+
+
+def _read_ssh(source: ConfigSource, secret: set[str] | None, warnings: list[str]) -> SshSettings:
+    host = _string(source, "sshHost")
+    if host is None:
+        raise ConfigError("sshHost", "is not set, and target ssh needs it", "give the server's host name or IP address")
+    _check_host(host)
+    if is_ip(host.strip("[]")):
+        host = host.strip("[]")
+    user = _string(source, "sshUser") or DEFAULT_SSH_USER
+    if not _USER_RE.match(user):
+        raise ConfigError(
+            "sshUser",
+            f"{user!r} is not a login name",
+            "use e.g. root or ubuntu: lowercase letters, digits, _ and -, starting with a letter or _, at most 32",
+        )
+    port = _int(source, "sshPort")
+    port = DEFAULT_SSH_PORT if port is None else port
+    if not 1 <= port <= 65535:
+        raise ConfigError("sshPort", f"{port} is out of range", "use 1 to 65535 (default 22)")
+    private_key = _raw(source, "sshPrivateKey")
+    if private_key is None:
+        raise ConfigError(
+            "sshPrivateKey",
+            "is not set, and target ssh logs in with it",
+            "pulumi config set --secret llmhost:sshPrivateKey < ~/.ssh/llmhost_ed25519",
+        )
+    try:
+        sshkeys.check_private_key(private_key)
+    except sshkeys.KeyTextError as err:
+        raise ConfigError("sshPrivateKey", err.problem, err.allowed) from None
+    if secret is not None and full_key("sshPrivateKey") not in secret:
+        warnings.append(
+            f"{full_key('sshPrivateKey')} is stored in plain text in the stack file; "
+            "store it with: pulumi config set --secret llmhost:sshPrivateKey < ~/.ssh/llmhost_ed25519"
+        )
+    trust_on_first_use = bool(_bool(source, "sshTrustOnFirstUse"))
+    host_key_text = _raw(source, "sshHostKey")
+    host_key = None
+    if host_key_text is not None:
+        try:
+            host_key = sshkeys.parse_host_key(host_key_text)
+        except sshkeys.KeyTextError as err:
+            raise ConfigError("sshHostKey", err.problem, err.allowed) from None
+        if trust_on_first_use:
+            warnings.append(
+                f"{full_key('sshTrustOnFirstUse')} is ignored: {full_key('sshHostKey')} pins the key "
+                f"({sshkeys.fingerprint(host_key)})"
+            )
+            trust_on_first_use = False
+    elif not trust_on_first_use:
+        raise ConfigError(
+            "sshHostKey",
+            "is not set, and llmhost does not trust a server's host key on first use unless explicitly asked",
+            f"get the key with: ssh-keyscan -t ed25519 {host}, compare its fingerprint (ssh-keygen -lf FILE) "
+            "with the server's own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) over a channel you trust, "
+            "then pulumi config set llmhost:sshHostKey 'ssh-ed25519 AAAA...'; "
+            "or set llmhost:sshTrustOnFirstUse true",
+        )
+    return SshSettings(
+        host=host,
+        port=port,
+        user=user,
+        private_key=private_key,
+        host_key=host_key,
+        trust_on_first_use=trust_on_first_use,
+        purge_on_delete=bool(_bool(source, "purgeOnDelete")),
+    )
+
+
+def _check_host(host: str) -> None:
+    allowed = "give a host name or IP address alone, e.g. llm.example.com or 203.0.113.10"
+    if "@" in host:
+        raise ConfigError("sshHost", f"{host!r} contains a user", f"{allowed}; put the user in llmhost:sshUser")
+    if "://" in host:
+        raise ConfigError("sshHost", f"{host!r} is a URL", allowed)
+    if is_ip(host.strip("[]")):
+        return
+    if host.count(":") == 1:
+        raise ConfigError("sshHost", f"{host!r} contains a port", f"{allowed}; put the port in llmhost:sshPort")
+    if len(host) > 253 or not _HOST_RE.match(host):
+        raise ConfigError("sshHost", f"{host!r} is not a host name or IP address", allowed)
+
+
+def _cidrs(source: ConfigSource, ssh_hint: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """allowedCidrs (default: everyone) and adminCidrs (default: nobody), shared by the cloud targets."""
+    allowed = tuple(_cidr_list(source, "allowedCidrs") or DEFAULT_ALLOWED_CIDRS)
+    admin = tuple(_cidr_list(source, "adminCidrs") or ())
+    anywhere = [cidr for cidr in admin if cidr in ANYWHERE]
+    if anywhere and not _bool(source, "allowSshFromAnywhere"):
+        raise ConfigError(
+            "adminCidrs",
+            f"{anywhere[0]} opens SSH to the whole internet",
+            f"name your own network (e.g. 198.51.100.7/32){ssh_hint}, "
+            "or set llmhost:allowSshFromAnywhere true if you really mean it",
+        )
+    return allowed, admin
+
+
+def _ssh_public_key(source: ConfigSource) -> str | None:
+    ssh_public_key = _string(source, "sshPublicKey")
+    if ssh_public_key is not None and not sshkeys.is_public_key_line(ssh_public_key):
+        raise ConfigError(
+            "sshPublicKey",
+            "is not an OpenSSH public key",
+            "paste one line such as the content of ~/.ssh/id_ed25519.pub",
+        )
+    return ssh_public_key
+
+
+def _ignored_keys(source: ConfigSource, target: str) -> list[str]:
+    """A warning per key that only other targets read: it works, but it does nothing here."""
+    used = set(TARGET_KEYS[target])
+    readers: dict[str, list[str]] = {}
+    for name, keys in TARGET_KEYS.items():
+        for key in keys:
+            readers.setdefault(key, []).append(name)
+    return [
+        f"{full_key(key)} is ignored by target {target} (only {' and '.join(readers[key])} read it)"
+        for key in sorted(readers)
+        if key not in used and _raw(source, key) is not None
+    ]
+
+
+def _check_volume(spec: Spec, size_gib: int, minimum: int, maximum: int, kind: str) -> None:
+    needed = max(required_gib(spec.models), minimum)
+    if not needed <= size_gib <= maximum:
+        if size_gib < minimum:
+            problem = f"{size_gib} GiB is under the {kind} minimum of {minimum} GiB"
+        elif size_gib < needed:
+            problem = f"{size_gib} GiB is smaller than the ~{needed} GiB the models need"
+        else:
+            problem = f"{size_gib} GiB is over the {kind} maximum"
+        raise ConfigError("volumeSize", problem, f"use {needed} to {maximum} (GiB)")
+
+
+def _ram_warning(spec: Spec, hetzner: HetznerSettings) -> list[str]:
+    """A warning, not an error: the estimate is rough, and the operator may know better."""
+    server_type = hetzner.server_type
+    needed = required_ram_gib(spec.models)
+    if needed <= server_type.ram_gib:
+        return []
+    bigger = [
+        row.name
+        for row in hetzner_types.SERVER_TYPES.values()
+        if row.ram_gib >= needed and hetzner.location in row.locations
+    ]
+    hint = f"pick a larger llmhost:serverType such as {bigger[0]}" if bigger else "use smaller models"
+    return [
+        f"{full_key('serverType')}: {server_type.name} has {server_type.ram_gib} GiB of RAM, but keeping "
+        f"{', '.join(spec.models)} loaded takes ~{needed} GiB with the system; {hint}"
+    ]
 
 
 def _cidr_list(source: ConfigSource, key: str) -> list[str] | None:
@@ -420,13 +726,21 @@ def _reject_unknown(present_keys: Iterable[str]) -> None:
 # --- the Pulumi side -----------------------------------------------------------------------
 
 
-def present_pulumi_keys() -> set[str]:
-    """Keys (without namespace) that the running stack sets in the llmhost namespace."""
+def _pulumi_config_names() -> set[str]:
     from pulumi.runtime import config as runtime_config
 
-    names = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+
+
+def present_pulumi_keys() -> set[str]:
+    """Keys (without namespace) that the running stack sets in the llmhost namespace."""
     prefix = f"{NAMESPACE}:"
-    return {name[len(prefix) :] for name in names if name.startswith(prefix)}
+    return {name[len(prefix) :] for name in _pulumi_config_names() if name.startswith(prefix)}
+
+
+def provider_pulumi_keys() -> set[str]:
+    """Full keys the running stack sets outside the llmhost namespace (``hcloud:token`` ...)."""
+    return {name for name in _pulumi_config_names() if not name.startswith(f"{NAMESPACE}:")}
 
 
 def secret_pulumi_keys() -> set[str]:
@@ -443,4 +757,5 @@ def load() -> Settings:
         pulumi.get_stack(),
         present_keys=present_pulumi_keys(),
         secret_keys=secret_pulumi_keys(),
+        provider_keys=provider_pulumi_keys(),
     )

@@ -8,7 +8,8 @@ running the tests (root in CI; sshd as root needs its privilege-separation folde
 
 ``SetEnv PATH=...`` puts a folder of stand-in commands first on the PATH of every session, so
 a test can give the server the programs a real llmhost server has (``docker``,
-``cloud-init``) without installing them.
+``cloud-init``, ``systemctl``) without installing them. SFTP is on (``internal-sftp``), as on
+Debian and Ubuntu servers: the deploy uploads the bundle with it.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class Sshd:
     user_key: KeyPair
     stand_ins: Path
     log_path: Path
+    authorized: Path | None = None
 
     @property
     def host(self) -> str:
@@ -83,6 +85,15 @@ class Sshd:
         path.write_text(script, encoding="utf-8")
         path.chmod(0o755)
         return path
+
+    def remove_stand_in(self, name: str) -> None:
+        (self.stand_ins / name).unlink(missing_ok=True)
+
+    def authorize(self, public_line: str) -> None:
+        """Accept one more user key (sshd reads authorized_keys at each login)."""
+        assert self.authorized is not None
+        with self.authorized.open("a", encoding="utf-8") as handle:
+            handle.write(public_line.strip() + "\n")
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -103,6 +114,7 @@ def sshd_config(directory: Path, port: int, user: str, host_key: Path, authorize
         "PermitRootLogin prohibit-password",
         f"AllowUsers {user}",
         "PrintMotd no",
+        "Subsystem sftp internal-sftp",
         "LogLevel VERBOSE",
         f"SetEnv PATH={stand_ins}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
         "",
@@ -110,18 +122,24 @@ def sshd_config(directory: Path, port: int, user: str, host_key: Path, authorize
 
 
 @contextlib.contextmanager
-def run_sshd(directory: Path) -> Iterator[Sshd]:
-    """Start sshd with fresh host and user keys; stop it (SIGTERM, then SIGKILL) on exit."""
+def run_sshd(
+    directory: Path, *, port: int | None = None, host_key: KeyPair | None = None, user_key: KeyPair | None = None
+) -> Iterator[Sshd]:
+    """Start sshd with fresh host and user keys; stop it (SIGTERM, then SIGKILL) on exit.
+
+    ``port`` and the keys let a test know them before the server starts (a server that comes
+    up while a client is already trying to reach it).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # privilege separation needs it
-    host_key = make_key(directory / "ssh_host_ed25519_key", "test-host")
-    user_key = make_key(directory / "id_ed25519", "test-user")
+    host_key = host_key or make_key(directory / "ssh_host_ed25519_key", "test-host")
+    user_key = user_key or make_key(directory / "id_ed25519", "test-user")
     authorized = directory / "authorized_keys"
     authorized.write_text(user_key.public + "\n", encoding="utf-8")
     stand_ins = directory / "stand-ins"
     stand_ins.mkdir()
-    port = free_port()
+    port = port or free_port()
     user = getpass.getuser()
     config = directory / "sshd_config"
     config.write_text(sshd_config(directory, port, user, host_key.private, authorized, stand_ins), encoding="utf-8")
@@ -132,7 +150,7 @@ def run_sshd(directory: Path) -> Iterator[Sshd]:
     with log_path.open("wb") as log:
         proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT)
-    server = Sshd(port, user, host_key, user_key, stand_ins, log_path)
+    server = Sshd(port, user, host_key, user_key, stand_ins, log_path, authorized)
     try:
         try:
             wait_for_port(port, START_TIMEOUT, alive=lambda: proc.poll() is None)

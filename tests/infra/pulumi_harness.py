@@ -21,6 +21,11 @@ Config keys without a namespace are put in ``llmhost:``. To answer provider call
 ``aws:ssm/getParameter:getParameter``), pass ``calls={token: handler}`` where the handler
 takes ``MockCallArgs`` and returns the result dict; ``resources={type: handler}`` returns
 extra output properties for a resource type.
+
+Two extensions for components that are not (yet) wired into the program: ``program=``
+runs a callable in place of ``infra/__main__.py`` (same runtime, same recording), and
+``numeric_ids=("hcloud:",)`` gives resources whose type starts with one of those prefixes
+sequential numeric ids, as Hetzner's API does (their ids reach other resources as ints).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import asyncio
 import logging
 import os
 import runpy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,11 +63,16 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self,
         calls: Mapping[str, CallHandler] | None = None,
         resources: Mapping[str, ResourceHandler] | None = None,
+        numeric_ids: Collection[str] = (),
     ) -> None:
         self.call_handlers = dict(calls or {})
         self.resource_handlers = dict(resources or {})
+        self.numeric_ids = tuple(numeric_ids)
+        self.next_numeric_id = 4_200_001
         self.resources: list[MockResourceArgs] = []
         self.calls: list[MockCallArgs] = []
+        self.ids: dict[str, str] = {}
+        """Resource name -> the id the mock gave it."""
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.resources.append(args)
@@ -70,7 +80,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
         handler = self.resource_handlers.get(args.typ)
         if handler is not None:
             state.update(handler(args))
-        return f"{args.name}-id", state
+        if args.typ.startswith(self.numeric_ids):
+            self.next_numeric_id += 1
+            self.ids[args.name] = str(self.next_numeric_id)
+        else:
+            self.ids[args.name] = f"{args.name}-id"
+        return self.ids[args.name], state
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         self.calls.append(args)
@@ -117,6 +132,7 @@ class ProgramRun:
     calls: list[MockCallArgs]
     log: list[logging.LogRecord] = field(default_factory=list)
     options: dict[str, pulumi.ResourceOptions] = field(default_factory=dict)
+    ids: dict[str, str] = field(default_factory=dict)
 
     @property
     def types(self) -> list[str]:
@@ -143,6 +159,8 @@ def run_program(
     resources: Mapping[str, ResourceHandler] | None = None,
     program_dir: Path = INFRA_DIR,
     mocks: RecordingMocks | None = None,
+    program: Callable[[], None] | None = None,
+    numeric_ids: Collection[str] = (),
 ) -> ProgramRun:
     """Run ``program_dir`` as the Pulumi CLI would; exceptions (RunError...) propagate.
 
@@ -154,15 +172,18 @@ def run_program(
     pulumi.runtime.set_all_config(full, [key if ":" in key else f"{PROJECT}:{key}" for key in secret_keys])
 
     if mocks is None:
-        mocks = RecordingMocks(calls=calls, resources=resources)
+        mocks = RecordingMocks(calls=calls, resources=resources, numeric_ids=numeric_ids)
     options: dict[str, pulumi.ResourceOptions] = {}
 
     def record_options(args: pulumi.ResourceTransformationArgs) -> None:
         options[args.name] = args.opts
 
-    def program() -> None:
+    def run() -> None:
         pulumi.runtime.register_stack_transformation(record_options)
-        runpy.run_path(str(program_dir), run_name="__main__")
+        if program is not None:
+            program()
+        else:
+            runpy.run_path(str(program_dir), run_name="__main__")
 
     monitor = RecordingMonitor(mocks)
     handler = _ListHandler()
@@ -195,10 +216,11 @@ def run_program(
         loop.run_until_complete(wait_for_rpcs())
         settings.ROOT.set(None)
         mocks.resources.clear()
+        mocks.ids.clear()
         monitor.stack_outputs = None
 
         os.chdir(program_dir)
-        loop.run_until_complete(run_in_stack(program))
+        loop.run_until_complete(run_in_stack(run))
     finally:
         os.chdir(cwd)
         executor.shutdown(wait=True)
@@ -216,6 +238,7 @@ def run_program(
         calls=list(mocks.calls),
         log=handler.records,
         options=options,
+        ids=dict(mocks.ids),
     )
 
 

@@ -10,6 +10,7 @@ import pytest
 from bootstrap.spec import Spec, SpecError
 from infra import config as cfg
 from infra.config import ConfigError, read_settings
+from tests.infra.keymaterial import PRIVATE_KEY
 
 KEY = "A" * 32
 KEY2 = "b" * 40
@@ -110,11 +111,20 @@ def test_scalars_are_parsed() -> None:
     assert spec.site_address == "llm.example.com"
 
 
+# What each target needs besides the keys (tests/infra/test_config_hetzner.py and test_config_ssh.py).
+TARGET_MINIMUM: dict[str, dict[str, str]] = {
+    "hetzner": {"adminCidrs": '["198.51.100.7/32"]'},
+    "ssh": {"sshHost": "203.0.113.10", "sshPrivateKey": PRIVATE_KEY, "sshTrustOnFirstUse": "true"},
+    "local": {},
+}
+
+
 @pytest.mark.parametrize("target", ["hetzner", "ssh", "local"])
 def test_targets_without_a_parameter_store_need_inline_keys(target: str) -> None:
     err = error_for({"target": target})
     assert str(err).startswith("llmhost:apiKeys: no key is configured")
-    settings = read({"target": target, "apiKeys": f'["{KEY}"]'})
+    values = {"target": target, "apiKeys": f'["{KEY}"]', **TARGET_MINIMUM[target]}
+    settings = read(values, provider_keys={"hcloud:token"})
     assert settings.target == target
     assert settings.spec.api_keys == (KEY,)
     assert settings.spec.ssm_parameter is None
@@ -193,8 +203,10 @@ def test_unknown_keys_are_only_checked_when_the_caller_lists_the_present_keys() 
 def test_every_spec_field_an_operator_sets_has_a_config_key() -> None:
     spec_fields = {f.name for f in dataclasses.fields(Spec)}
     assert set(cfg.FIELD_KEYS) <= spec_fields, "FIELD_KEYS names a field Spec does not have"
-    keys = set(cfg.FIELD_KEYS.values()) | {"target"} | set(cfg.AWS_KEYS)
+    target_keys = {key for keys in cfg.TARGET_KEYS.values() for key in keys}
+    keys = set(cfg.FIELD_KEYS.values()) | {"target"} | target_keys
     assert keys == set(cfg.KEYS), "a key without a field, or the reverse"
+    assert set(cfg.TARGET_KEYS) == set(cfg.TARGETS)
 
 
 def test_a_spec_error_on_a_field_no_key_sets_is_an_internal_error() -> None:
@@ -238,4 +250,11 @@ def test_the_volume_must_hold_the_models() -> None:
 
 
 def test_other_targets_have_no_aws_settings() -> None:
-    assert read({"target": "ssh", "apiKeys": f'["{KEY}"]'}).aws is None
+    settings = read({"target": "local", "apiKeys": f'["{KEY}"]'})
+    assert (settings.aws, settings.hetzner, settings.ssh) == (None, None, None)
+
+
+def test_aws_has_no_hetzner_or_ssh_settings() -> None:
+    settings = read({})
+    assert settings.aws is not None
+    assert (settings.hetzner, settings.ssh) == (None, None)

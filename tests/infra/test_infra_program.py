@@ -86,6 +86,8 @@ def test_default_config_builds_the_aws_server_and_exports_every_output(pulumi_pr
         "endpoint",
         "apiKey",
         "instanceId",
+        "serverId",
+        "target",
         "publicIp",
         "sshCommand",
         "healthCheckCommand",
@@ -131,7 +133,13 @@ def test_config_does_not_leak_between_runs(pulumi_program: Run) -> None:
         ({"runtime": "vllm"}, "llmhost:runtime", "use one of"),
         ({"target": "gcp"}, "llmhost:target", "use one of"),
         ({"target": "hetzner"}, "llmhost:apiKeys", "no key is configured"),
-        ({"target": "hetzner", "apiKeys": f'["{KEY}"]'}, "llmhost:target", "not available in this version yet"),
+        ({"target": "hetzner", "apiKeys": f'["{KEY}"]'}, "llmhost:adminCidrs", "delivered and rotated over SSH"),
+        (
+            {"target": "hetzner", "apiKeys": f'["{KEY}"]', "adminCidrs": "198.51.100.7/32", "serverType": "cx99"},
+            "llmhost:serverType",
+            "cax11",
+        ),
+        ({"target": "ssh", "apiKeys": f'["{KEY}"]', "sshHost": "203.0.113.7"}, "llmhost:sshPrivateKey", ""),
         ({"target": "local", "apiKeys": f'["{KEY}"]'}, "llmhost:target", "make local"),
         ({"modles": '["gemma3:1b"]'}, "llmhost:modles", "did you mean llmhost:models"),
     ],
@@ -161,3 +169,28 @@ def test_pulumi_yaml_runs_infra_in_the_repository_venv() -> None:
     assert (INFRA_DIR / "__main__.py").is_file()
     # Defaults live in infra/config.py only; a `config:` block here would be a second copy.
     assert "config" not in project
+
+
+def test_the_ssh_target_registers_one_remote_bundle_and_no_cloud_resource(pulumi_program: Run) -> None:
+    """infra/__main__.py routes target=ssh; nothing connects under mocks (the provider runs in
+    the engine, which the mocks replace; tests/infra/test_remote_deploy.py drives it directly)."""
+    from tests.infra import keymaterial
+
+    run = pulumi_program(
+        {
+            "target": "ssh",
+            "apiKeys": f'["{KEY}"]',
+            "sshHost": "93.184.216.34",
+            "sshUser": "ubuntu",
+            "sshPrivateKey": keymaterial.PRIVATE_KEY,
+            "sshHostKey": keymaterial.HOST_KEY,
+        },
+        secret_keys=("apiKeys", "sshPrivateKey"),
+    )
+    assert run.types.count("llmhost:ssh:ModelServer") == 1
+    assert run.types.count("pulumi-python:dynamic/llmhost:RemoteBundle") == 1
+    assert not [t for t in run.types if t.startswith(("aws:", "hcloud:"))]
+    assert run.outputs["target"] == "ssh"
+    assert run.outputs["endpoint"] == "https://93-184-216-34.sslip.io"
+    assert run.outputs["serverId"] == "ubuntu@93.184.216.34:22"
+    assert "instanceId" not in run.outputs
