@@ -47,6 +47,7 @@ def conditions(spec: Spec) -> dict[str, bool]:
         "ollama": spec.runtime == "ollama",
         "llamacpp": spec.runtime == "llamacpp",
         "idle": spec.idle_stop_minutes is not None,
+        "timers": spec.idle_stop_minutes is not None or spec.ssm_parameter is not None,
     }
 
 

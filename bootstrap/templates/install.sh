@@ -44,6 +44,18 @@ apt_install() {
   apt-get -q -y -o DPkg::Lock::Timeout=600 install --no-install-recommends "${missing[@]}"
 }
 
+#if timers
+# timer SERVICE TIMER: install both units from the bundle, enable the timer (once)
+timer() {
+  local u changed=''
+  for u in "$1" "$2"; do
+    if install_file "$R$INSTALL_DIR/$u" "$R$SYSTEMD_DIR/$u" 0644; then changed=1; fi
+  done
+  if [[ $changed ]]; then systemctl daemon-reload; fi
+  systemctl is-enabled -q "$2" || systemctl enable --now "$2"
+}
+
+#endif
 #if volume
 find_volume() {
   local f
@@ -194,30 +206,6 @@ PY
   [[ $out != *" changed" ]] || CHANGED=1
 }
 
-keys_timer() {
-  local u changed=''
-  for u in "$KEYS_SERVICE" "$KEYS_TIMER"; do
-    if install_file "$R$INSTALL_DIR/$u" "$R$SYSTEMD_DIR/$u" 0644; then changed=1; fi
-  done
-  if [[ $changed ]]; then systemctl daemon-reload; fi
-  systemctl is-enabled -q "$KEYS_TIMER" || systemctl enable --now "$KEYS_TIMER"
-  log "keys: $KEYS_TIMER looks for rotated keys in SSM"
-}
-
-#endif
-#if idle
-# Idle stop: the timer runs the idle script, which powers off after IDLE_MINUTES without an
-# authenticated request. Installed early, so that a server whose install fails still stops.
-idle_timer() {
-  local u changed=''
-  for u in "$IDLE_SERVICE" "$IDLE_TIMER"; do
-    if install_file "$R$INSTALL_DIR/$u" "$R$SYSTEMD_DIR/$u" 0644; then changed=1; fi
-  done
-  if [[ $changed ]]; then systemctl daemon-reload; fi
-  systemctl is-enabled -q "$IDLE_TIMER" || systemctl enable --now "$IDLE_TIMER"
-  log "idle stop: on, after $IDLE_MINUTES min without an authenticated request"
-}
-
 #endif
 # Rotation: Caddy reloads gracefully with the keys now in proxy.env (bootstrap/key_rotation.py)
 reload_proxy() {
@@ -320,7 +308,8 @@ install_all() {
   docker_ready
   auto_upgrades
 #if idle
-  idle_timer
+  timer "$IDLE_SERVICE" "$IDLE_TIMER" # early: a server whose install fails still stops
+  log "idle stop: on, after $IDLE_MINUTES min without an authenticated request"
 #else
   if [[ -e $R$SYSTEMD_DIR/$IDLE_TIMER ]]; then # a previous bundle had idle stop
     systemctl disable --now "$IDLE_TIMER"
@@ -331,7 +320,8 @@ install_all() {
 #endif
 #if ssm
   refresh_keys
-  keys_timer
+  timer "$KEYS_SERVICE" "$KEYS_TIMER"
+  log "keys: $KEYS_TIMER looks for rotated keys in SSM"
 #endif
   dc pull --quiet || die "images: docker compose pull failed"
   phase images_pulled

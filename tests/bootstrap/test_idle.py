@@ -432,6 +432,7 @@ def test_bundle_carries_idle_stop_only_when_configured() -> None:
     assert set(with_idle.files) - set(plain.files) == idle_files
     assert with_idle.files[layout.IDLE_SCRIPT].mode == 0o755
     assert with_idle.digest != plain.digest
-    assert "idle_timer\n" in with_idle.files[layout.INSTALL_SCRIPT].content
-    assert "idle_timer" not in plain.files[layout.INSTALL_SCRIPT].content
+    assert 'timer "$IDLE_SERVICE" "$IDLE_TIMER"' in with_idle.files[layout.INSTALL_SCRIPT].content
+    plain_script = plain.files[layout.INSTALL_SCRIPT].content
+    assert 'timer "$IDLE_SERVICE"' not in plain_script and "timer() {" not in plain_script
     assert with_idle.files[layout.INSTALL_SCRIPT].content == render_install_sh(SPEC, with_idle.digest)
