@@ -52,16 +52,14 @@ def check_private_key(text: str) -> str:
             raise KeyTextError("is a public key, not a private key", PRIVATE_KEY_HINT)
         if data.startswith((b"~", b"/", b".")) and b"\n" not in data:
             raise KeyTextError("looks like a file path, not the key itself", PRIVATE_KEY_HINT)
-        raise KeyTextError("is not a private key (no -----BEGIN ... PRIVATE KEY----- block)", PRIVATE_KEY_HINT)
+        raise KeyTextError("is not a private key (no 'BEGIN ... PRIVATE KEY' block)", PRIVATE_KEY_HINT)
     if b"PuTTY" in data:
         raise KeyTextError("is a PuTTY key", "convert it: puttygen key.ppk -O private-openssh -o key")
-    load = (
-        serialization.load_ssh_private_key
-        if b"-----BEGIN OPENSSH PRIVATE KEY-----" in data
-        else serialization.load_pem_private_key
-    )
     try:
-        key = load(data + b"\n", password=None)
+        try:  # the OpenSSH format first (what ssh-keygen writes), then PEM: as the deployer loads it
+            key = serialization.load_ssh_private_key(data + b"\n", password=None)
+        except ValueError:
+            key = serialization.load_pem_private_key(data + b"\n", password=None)
     except TypeError:
         raise KeyTextError(
             "is encrypted with a passphrase, which pulumi cannot type",
