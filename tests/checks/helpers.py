@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import io
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from types import ModuleType
 from typing import Any
+
+import pytest
 
 from checks.cli import main
 from tests.proxy_harness import TEST_KEYS
@@ -90,3 +94,27 @@ def run_cli(*args: str, env: Mapping[str, str] | None = None, timeout: float = 6
     outcome = Outcome(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
     assert_clean(outcome)
     return outcome
+
+
+@pytest.fixture(scope="module", autouse=True)
+def diagnose_for_this_module() -> Iterator[ModuleType]:
+    """Import checks.diagnose for this module only, and forget it afterwards.
+
+    tests/checks/test_cli.py replaces ``checks.diagnose`` in sys.modules with a fake; that only
+    works while the ``checks`` package has no ``diagnose`` attribute, which a real import leaves
+    behind (``from checks import diagnose`` reads the attribute first). Left behind, the real
+    module would run there instead of the fake, against the addresses of those tests.
+    A module opts in by importing it under a name of its own (autouse applies there).
+    """
+    import checks
+
+    module = importlib.import_module("checks.diagnose")
+    yield module
+    sys.modules.pop("checks.diagnose", None)
+    if getattr(checks, "diagnose", None) is module:
+        delattr(checks, "diagnose")
+
+
+def dg() -> ModuleType:
+    """checks.diagnose as imported by the fixture above."""
+    return sys.modules["checks.diagnose"]

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import base64
 import datetime
-import importlib
 import json
 import secrets
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -26,32 +23,11 @@ from moto import mock_aws
 
 from bootstrap import layout
 from infra import naming
+from tests.checks.helpers import dg
+from tests.checks.helpers import diagnose_for_this_module as _diagnose_for_this_module  # noqa: F401
 
 REGION = "eu-central-1"
 MISSING = "i-0123456789abcdef0"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _diagnose_for_this_module() -> Iterator[ModuleType]:
-    """Import checks.diagnose for this module only, and forget it afterwards.
-
-    tests/checks/test_cli.py replaces ``checks.diagnose`` in sys.modules with a fake; that only
-    works while the ``checks`` package has no ``diagnose`` attribute, which a real import leaves
-    behind (``from checks import diagnose`` reads the attribute first). Left behind, the real
-    module would run there instead of the fake, against the addresses of those tests.
-    """
-    import checks
-
-    module = importlib.import_module("checks.diagnose")
-    yield module
-    sys.modules.pop("checks.diagnose", None)
-    if getattr(checks, "diagnose", None) is module:
-        delattr(checks, "diagnose")
-
-
-def dg() -> ModuleType:
-    """checks.diagnose as imported by the fixture above."""
-    return sys.modules["checks.diagnose"]
 
 
 @pytest.fixture(autouse=True)

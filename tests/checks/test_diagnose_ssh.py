@@ -20,7 +20,6 @@ unknown or different host key and a wrong user key are refused with one line.
 
 from __future__ import annotations
 
-import importlib
 import json
 import secrets
 import subprocess
@@ -28,11 +27,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from bootstrap import layout
+from tests.checks.helpers import dg
+from tests.checks.helpers import diagnose_for_this_module as _diagnose_for_this_module  # noqa: F401
 from tests.sshd_harness import Sshd, make_key, run_sshd
 from tests.tools import REPO
 
@@ -41,28 +41,6 @@ pytestmark = pytest.mark.slow
 KEYS = (secrets.token_urlsafe(32), secrets.token_urlsafe(32))
 BEARER = secrets.token_urlsafe(24)
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _diagnose_for_this_module() -> Iterator[ModuleType]:
-    """Import checks.diagnose for this module only, and forget it afterwards.
-
-    tests/checks/test_cli.py replaces ``checks.diagnose`` in sys.modules with a fake; that only
-    works while the ``checks`` package has no ``diagnose`` attribute, which a real import leaves
-    behind (``from checks import diagnose`` reads the attribute first). Left behind, the real
-    module would run there instead of the fake, against the addresses of those tests.
-    """
-    import checks
-
-    module = importlib.import_module("checks.diagnose")
-    yield module
-    sys.modules.pop("checks.diagnose", None)
-    if getattr(checks, "diagnose", None) is module:
-        delattr(checks, "diagnose")
-
-
-def dg() -> ModuleType:
-    """checks.diagnose as imported by the fixture above."""
-    return sys.modules["checks.diagnose"]
 
 CLOUD_INIT = """#!/bin/sh
 # Stand-in: what `cloud-init status --long` prints on a finished boot.
