@@ -28,7 +28,7 @@ import binascii
 import dataclasses
 import re
 import shlex
-import time
+from collections import deque
 from typing import Any
 
 from bootstrap import layout, ssh_client
@@ -110,62 +110,45 @@ def remote_command(command: Command, seconds: int) -> str:
 def _connect(
     host: str, user: str, port: int, identity: str | None, known_hosts: str | None, host_key: str | None,
     timeout: float,
-) -> Any:
+) -> ssh_client.Connection:
     """Log in through bootstrap.ssh_client (the deploy's login, same pins and refusals)."""
     target = ssh_client.SshTarget(
         host=host, user=user, port=port, identity=identity, known_hosts=known_hosts, host_key=host_key,
         timeout=timeout,
     )
     try:
-        return ssh_client.connect(target).client
+        return ssh_client.connect(target)
     except ssh_client.SshError as err:
         raise DiagnoseError(str(err)) from None
 
 
-def run_command(client: Any, command: Command, seconds: float) -> str:
+def run_command(conn: ssh_client.Connection, command: Command, seconds: float) -> str:
     """Run one command; its output, or a ``[failed: ...]`` first line and what it printed.
 
-    Never raises for the command's own failure: only the text says it failed.
+    Never raises for the command's own failure: only the text says it failed. The session,
+    streaming and local deadline are bootstrap.ssh_client's (the deploy's); this keeps only
+    the last ``4 * MAX_OUTPUT_CHARS`` characters while they arrive.
     """
     limit = max(1, int(seconds))
-    deadline = time.monotonic() + limit + 5  # the server-side timeout fires first
-    try:
-        channel = client.get_transport().open_session(timeout=seconds)
-        channel.settimeout(0.2)
-        channel.exec_command(remote_command(command, limit))
-    except Exception as err:  # a broken connection is this command's failure, not a crash
-        return f"[failed: could not start it: {one_line(err, 200) or type(err).__name__}]"
-    chunks: list[bytes] = []
-    kept = 0
-    timed_out = False
-    try:
-        while True:
-            try:
-                data = channel.recv(32768)
-            except TimeoutError:
-                data = None
-            if data == b"":
-                break
-            if data:
-                chunks.append(data)
-                kept += len(data)
-                while kept > 4 * MAX_OUTPUT_CHARS and len(chunks) > 1:
-                    kept -= len(chunks.pop(0))
-            if time.monotonic() > deadline:
-                timed_out = True
-                break
-        while not timed_out and not channel.exit_status_ready():
-            if time.monotonic() > deadline:
-                timed_out = True
-                break
-            time.sleep(0.01)
-        status = None if timed_out else channel.recv_exit_status()
-    except Exception as err:
-        return f"[failed: connection lost: {one_line(err, 200) or type(err).__name__}]"
-    finally:
-        channel.close()
-    output = redact(_tail(b"".join(chunks).decode("utf-8", errors="replace").rstrip("\n")))
-    if timed_out or status == 124:
+    kept: deque[str] = deque()
+    size = 0
+
+    def keep(line: str) -> None:
+        nonlocal size
+        kept.append(line)
+        size += len(line) + 1
+        while size > 4 * MAX_OUTPUT_CHARS and len(kept) > 1:
+            size -= len(kept.popleft()) + 1
+
+    try:  # the server-side timeout fires first; ours (+5 s) is the backstop
+        result = conn.run(remote_command(command, limit), on_line=keep, timeout=limit + 5)
+    except ssh_client.UnreachableError as err:  # a broken connection is this command's failure
+        return f"[failed: could not start it: {err}]"
+    if result.status is None and not result.timed_out and result.tail:
+        return f"[failed: {result.tail[-1].strip('[]')}]"  # "connection lost: ..."
+    output = redact(_tail("\n".join(kept).rstrip("\n")))
+    status = result.status
+    if result.timed_out or status == 124:
         head = f"[failed: timed out after {limit} s]"
     elif status == 127:
         head = f"[failed: exit 127: {command.argv[0]} is not installed or not on PATH]"
@@ -196,13 +179,10 @@ def collect_ssh(
     except ImportError:
         raise DiagnoseError("SSH diagnostics need paramiko: pip install -r requirements.txt") from None
     seconds = command_timeout if command_timeout is not None else 2 * timeout
-    client = _connect(host, user, port, identity, known_hosts, host_key, timeout)
     results: dict[str, str] = {}
-    try:
+    with _connect(host, user, port, identity, known_hosts, host_key, timeout) as conn:
         for command in COMMANDS:
-            results[command.name] = run_command(client, command, seconds)
-    finally:
-        client.close()
+            results[command.name] = run_command(conn, command, seconds)
     failed = [name for name, text in results.items() if text.startswith("[failed")]
     results["summary"] = (
         f"{user}@{host}:{port}: {len(COMMANDS)} commands, "
