@@ -125,3 +125,27 @@ def runs(root: Path) -> list[Run]:
 
 def expected_files(bundle: Bundle) -> dict[str, tuple[str, str]]:
     return {name: (f"{f.mode:o}", sha256(f.content)) for name, f in bundle.server_files.items()}
+
+
+def proxy_docker_stand_in(calls: str, exports: str = "") -> str:
+    """``docker`` on a server whose "proxy container" is a Caddy the test started from the folder.
+
+    ``compose ps`` says the proxy runs; ``compose exec -T proxy sh /etc/llmhost/proxy-run.sh
+    reload`` runs that script against ``$LLMHOST_ROOT/opt/llmhost``, as the container's read-only
+    bind mount of /opt/llmhost at /etc/llmhost would. Every call is appended to ``calls`` (a
+    shell word: a path, or a variable such as "$FAKE_CALLS"); ``exports`` is a shell line run
+    before the reload (e.g. the Caddy admin address when the SSH session does not carry it).
+    """
+    return f"""#!/bin/sh
+echo "$*" >>{calls}
+[ "$1 $2 $3" = "compose --project-name llmhost" ] || exit 125
+shift 3
+case $1 in
+  ps) echo 3f2a9c1d0b7e ;;
+  exec)
+    [ "$2 $3 $4 $5 $6" = "-T proxy sh /etc/llmhost/proxy-run.sh reload" ] || exit 126
+    {exports or ":"}
+    LLMHOST_PROXY_DIR=$LLMHOST_ROOT/opt/llmhost exec sh "$LLMHOST_ROOT/opt/llmhost/proxy-run.sh" reload ;;
+  *) exit 125 ;;
+esac
+"""

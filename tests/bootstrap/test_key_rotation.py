@@ -27,6 +27,7 @@ import pytest
 from bootstrap import layout
 from bootstrap.bundle import render_bundle
 from bootstrap.spec import Spec
+from tests.bootstrap.remote_stand_ins import proxy_docker_stand_in
 from tests.fakes.ollama import run_fake_ollama
 from tests.proxy_harness import (
     LOOPBACK,
@@ -43,19 +44,6 @@ OLD = "old_key_" + "o" * 32
 NEW = "new_key_" + "n" * 32
 SSM_PARAMETER = "/llmhost/dev/api-keys"
 
-DOCKER_STANDIN = r"""#!/bin/sh
-# docker stand-in: the "proxy container" is the Caddy this test started from the same folder.
-echo "$*" >>"$FAKE_CALLS"
-[ "$1 $2 $3" = "compose --project-name llmhost" ] || exit 125
-shift 3
-case $1 in
-  ps) echo 3f2a9c1d0b7e ;;
-  exec)
-    [ "$2 $3 $4 $5 $6" = "-T proxy sh /etc/llmhost/proxy-run.sh reload" ] || exit 126
-    LLMHOST_PROXY_DIR=$LLMHOST_ROOT/opt/llmhost exec sh "$LLMHOST_ROOT/opt/llmhost/proxy-run.sh" reload ;;
-  *) exit 125 ;;
-esac
-"""
 AWS_STANDIN = """#!/bin/sh
 echo "aws $*" >>"$FAKE_CALLS"
 printf '%s\\n' "$FAKE_SSM_VALUE"
@@ -81,7 +69,7 @@ def test_rotation_reaches_the_running_proxy_without_a_restart(tmp_path: Path, so
     install_dir = root / layout.INSTALL_DIR.lstrip("/")
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    (bindir / "docker").write_text(DOCKER_STANDIN)
+    (bindir / "docker").write_text(proxy_docker_stand_in('"$FAKE_CALLS"'))
     (bindir / "aws").write_text(AWS_STANDIN)
     for name in ("docker", "aws"):
         (bindir / name).chmod(0o755)

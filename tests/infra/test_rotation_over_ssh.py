@@ -23,6 +23,7 @@ from bootstrap import layout
 from bootstrap.bundle import render_bundle
 from bootstrap.spec import Spec
 from infra import remote_deploy
+from tests.bootstrap.remote_stand_ins import proxy_docker_stand_in
 from tests.fakes.ollama import run_fake_ollama
 from tests.proxy_harness import LOOPBACK, CaddyProcess, RenderedProxy, caddy_env, free_port, loopback_copy
 from tests.sshd_harness import Sshd, run_sshd
@@ -34,20 +35,6 @@ OLD = "old_key_" + "o" * 32
 NEW = "new_key_" + "n" * 32
 
 
-def docker_stand_in(calls: Path, admin: str, home: Path) -> str:
-    return f"""#!/bin/sh
-echo "$*" >>{calls}
-[ "$1 $2 $3" = "compose --project-name llmhost" ] || exit 125
-shift 3
-case $1 in
-  ps) echo 3f2a9c1d0b7e ;;
-  exec)
-    [ "$2 $3 $4 $5 $6" = "-T proxy sh /etc/llmhost/proxy-run.sh reload" ] || exit 126
-    export CADDY_ADMIN={admin} HOME={home} XDG_DATA_HOME={home}/data XDG_CONFIG_HOME={home}/config
-    LLMHOST_PROXY_DIR=$LLMHOST_ROOT/opt/llmhost exec sh "$LLMHOST_ROOT/opt/llmhost/proxy-run.sh" reload ;;
-  *) exit 125 ;;
-esac
-"""
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +54,8 @@ def test_keys_arrive_and_rotate_over_ssh_without_a_restart(sshd: Sshd, tmp_path:
     install_dir = root / layout.INSTALL_DIR.lstrip("/")
     calls = tmp_path / "docker.calls"
     home = tmp_path / "home"
-    sshd.add_stand_in("docker", docker_stand_in(calls, admin, home))
+    exports = f"export CADDY_ADMIN={admin} HOME={home} XDG_DATA_HOME={home}/data XDG_CONFIG_HOME={home}/config"
+    sshd.add_stand_in("docker", proxy_docker_stand_in(str(calls), exports))
 
     with run_fake_ollama() as fake:
         spec = Spec(site=f"http://{LOOPBACK}:{port}", upstream=fake.host_port, api_keys=(OLD,))
