@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--api-key-file", metavar="PATH", help="file holding the API key")
     target.add_argument("--model", metavar="M", help="the model that must be present (default: the first listed)")
     target.add_argument("--api", choices=API_CHOICES, default=None,
-                        help="ollama, openai (llama.cpp and other OpenAI-style servers) or auto (default)")
+                        help="ollama, openai (llama.cpp and other OpenAI-style servers), auto (default), or bedrock "
+                        "(Amazon Bedrock: --model ID, --region R, AWS credentials; no --url)")
     target.add_argument("--origin", metavar="URL", help="a browser origin that CORS must allow")
     target.add_argument("--ca-file", metavar="PEM", help="trust this CA instead of the system store")
     target.add_argument("--timeout", metavar="S",
@@ -100,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--identity", metavar="PATH", help="SSH private key")
     diag.add_argument("--known-hosts", metavar="PATH", help="known_hosts file that pins the host key")
     diag.add_argument("--host-key", metavar="KEY", help="the host key itself ('ssh-ed25519 AAAA...')")
-    diag.add_argument("--region", metavar="REGION", help="AWS region (default AWS_REGION)")
+    diag.add_argument("--region", metavar="REGION", help="AWS region, also of --api bedrock (default AWS_REGION)")
     return parser
 
 
@@ -149,7 +150,7 @@ def plan(
         targets = load_targets_file(args.targets, options, environ=environ, outputs_runner=outputs_runner)
         multi = True
     else:
-        if not any(options.get(k) for k in ("url", "stack", "outputs_file")):
+        if not any(options.get(k) for k in ("url", "stack", "outputs_file")) and options.get("api") != "bedrock":
             raise UsageError("nothing to check: give --url URL, --stack NAME, --outputs-file FILE or --targets FILE")
         targets = [build_target(options, Namer(True), environ=environ, outputs_runner=outputs_runner)]
         multi = False
@@ -190,6 +191,11 @@ def main(
     outputs_runner: OutputsRunner | None = None,
     transport: runner.TransportFactory | None = None,
 ) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["cost"]:
+        from checks import cost_cli
+
+        return cost_cli.main(args[1:], environ=environ, outputs_runner=outputs_runner)
     try:
         the_plan = plan(argv, environ, outputs_runner)
     except UsageError as err:

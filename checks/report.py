@@ -97,7 +97,37 @@ def render_text(run: RunReport, *, multi: bool) -> str:
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         lines.append(f"overall {run.status.value.upper()}: {len(run.targets)} targets ({summary}) in "
                      f"{run.duration_ms / 1000:.2f} s")
+        lines.extend(comparison_lines(run))
     return "\n".join(lines) + "\n"
+
+
+def comparison_lines(run: RunReport) -> list[str]:
+    """Side by side, for two or more targets that generated: TTFT, tokens/s and USD per 1M tokens.
+
+    ``usd_per_million_tokens`` is a generation metric: Bedrock's blended list price, or a
+    self-hosted server's monthly cost over what it generates in a month at the measured speed.
+    """
+    rows: list[tuple[str, str, str, str]] = []
+    for report in run.targets:
+        probe = next((c for c in report.checks if c.name == "generation"), None)
+        if probe is None or probe.status not in (Status.OK, Status.WARN):
+            continue
+        ttft, tps, usd = (probe.metrics.get(k) for k in ("ttft_seconds", "tokens_per_second", "usd_per_million_tokens"))
+        rows.append((
+            report.target,
+            f"{ttft:.2f} s" if isinstance(ttft, int | float) else "-",
+            f"{tps:.1f}" if isinstance(tps, int | float) else "-",
+            f"${usd:.2f}" if isinstance(usd, int | float) else "-",
+        ))
+    if len(rows) < 2:
+        return []
+    header = ("target", "TTFT", "tokens/s", "USD per 1M tokens")
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(4)]
+    lines = ["comparison (same prompt):"]
+    for row in (header, *rows):
+        lines.append("  " + "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                                       for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip())
+    return lines
 
 
 # --- Prometheus -----------------------------------------------------------------------------------

@@ -13,9 +13,11 @@ import dataclasses
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
+from checks import bedrock
 from checks.errors import ProbeFailure, one_line, redact
 from checks.probes import PROBES, ProbeContext, skip_reason
 from checks.result import ProbeResult, RunReport, Status, TargetReport, critical, skipped
@@ -37,14 +39,11 @@ async def check_target(target: Target, transport: TransportFactory | None = None
     """Every probe of one target, in order; never raises."""
     started_at, started_unix = utc_now()
     t0 = time.perf_counter()
-    results: list[ProbeResult] = []
-    async with make_client(target, transport(target) if transport else None) as client:
-        ctx = ProbeContext(target, client)
-        for name, probe in PROBES:
-            t = time.perf_counter()
-            reason = skip_reason(name, target, ctx.state)
-            result = skipped(name, reason) if reason else await _run(name, probe, ctx)
-            results.append(_finish(result, name, t, target))
+    if target.api == bedrock.API:
+        results = await _run_all(target, bedrock.BedrockContext(target), bedrock.PROBES, bedrock.skip_reason)
+    else:
+        async with make_client(target, transport(target) if transport else None) as client:
+            results = await _run_all(target, ProbeContext(target, client), PROBES, skip_reason)
     return TargetReport(
         target=target.name,
         started_at=started_at,
@@ -52,6 +51,17 @@ async def check_target(target: Target, transport: TransportFactory | None = None
         duration_ms=_ms(t0),
         checks=tuple(results),
     )
+
+
+async def _run_all(target: Target, ctx: Any, probes: Any, skip: Any) -> list[ProbeResult]:
+    """The probes in order, each timed, skipped with the reason when an earlier one decided it."""
+    results: list[ProbeResult] = []
+    for name, probe in probes:
+        t = time.perf_counter()
+        reason = skip(name, target, ctx.state)
+        result = skipped(name, reason) if reason else await _run(name, probe, ctx)
+        results.append(_finish(result, name, t, target))
+    return results
 
 
 async def _run(name: str, probe: Callable[[ProbeContext], object], ctx: ProbeContext) -> ProbeResult:

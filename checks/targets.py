@@ -29,7 +29,7 @@ import yaml
 
 from checks.errors import UsageError, one_line
 
-API_CHOICES = ("auto", "ollama", "openai")
+API_CHOICES = ("auto", "ollama", "openai", "bedrock")
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_TOKENS = 16
 DEFAULT_CONCURRENCY = 32
@@ -76,6 +76,8 @@ class Target:
     ssh: SshOptions = SshOptions()
     region: str | None = None
     instance_id: str | None = None
+    monthly_usd: float | None = None
+    """The stack's monthlyCostEstimate total (USD only): the generation probe's cost per 1M tokens."""
 
     @property
     def host(self) -> str:
@@ -301,6 +303,11 @@ def options_from_outputs(outputs: Mapping[str, Any], where: str) -> dict[str, An
         options["region"] = match["region"]
     if isinstance(outputs.get("instanceId"), str) and outputs["instanceId"]:
         options["instance_id"] = outputs["instanceId"]
+    estimate = outputs.get("monthlyCostEstimate")
+    if isinstance(estimate, dict) and estimate.get("currency", "USD") == "USD" and isinstance(
+        estimate.get("total"), int | float
+    ):
+        options["monthly_usd"] = float(estimate["total"])
     return options
 
 
@@ -315,6 +322,10 @@ def build_target(
     """Validate one target's options (None = not given) and read its key."""
     environ = os.environ if environ is None else environ
     given = {k: v for k, v in options.items() if v is not None}
+    if given.get("api") == "bedrock":
+        from checks.bedrock_target import bedrock_options
+
+        given = bedrock_options(given, name, environ)
     sources = [k for k in ("url", "stack", "outputs_file") if k in given]
     if not sources:
         raise name.error(f"give {name('url')} URL, {name('stack')} NAME or {name('outputs_file')} FILE")
@@ -392,6 +403,7 @@ def build_target(
         ssh=ssh,
         region=str(region) if region else None,
         instance_id=str(merged["instance_id"]) if merged.get("instance_id") else None,
+        monthly_usd=float(merged["monthly_usd"]) if merged.get("monthly_usd") else None,
     )
     if target.port > 65535:
         raise name.error(f"{name('url')}: port {target.port} is out of range")

@@ -63,6 +63,10 @@ async def probe(ctx: ProbeContext) -> ProbeResult:
         result = critical(NAME, str(failure))
     if result.status is Status.CRITICAL:
         ctx.state.generation_failed = result.detail
+    elif ctx.target.monthly_usd:
+        from checks.cost import with_self_hosted_cost
+
+        result = with_self_hosted_cost(result, ctx.target.monthly_usd)
     return result
 
 
