@@ -61,6 +61,9 @@ def main() -> None:
     pulumi.export("target", settings.target)
     pulumi.export("runtime", settings.spec.runtime)
     pulumi.export("models", list(settings.spec.models))
+    from infra.cost_comparison import summary
+
+    pulumi.export("costComparison", summary(server.monthly_cost_estimate, settings.spec.models, pulumi.get_stack()))
 
 
 if __name__ == "__main__":

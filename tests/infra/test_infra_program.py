@@ -92,6 +92,7 @@ def test_default_config_builds_the_aws_server_and_exports_every_output(pulumi_pr
         "sshCommand",
         "healthCheckCommand",
         "monthlyCostEstimate",
+        "costComparison",
         "runtime",
         "models",
     }
