@@ -63,6 +63,8 @@ def main() -> None:
     pulumi.export("models", list(settings.spec.models))
     from infra.cost_comparison import summary
 
+    if getattr(server, "wake_url", None) is not None:
+        pulumi.export("wakeUrl", server.wake_url)
     pulumi.export("costComparison", summary(server.monthly_cost_estimate, settings.spec.models, pulumi.get_stack()))
 
 

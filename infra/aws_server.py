@@ -294,6 +294,12 @@ class AwsModelServer(pulumi.ComponentResource):
                 opts=child,
             )
 
+        self.wake_url: pulumi.Output[str] | None = None
+        if settings.wake_url:
+            from infra import wake_url
+
+            self.wake_url = wake_url.create(name, stack, instance=instance, parameter=parameter, kms_key_arn=ssm_key,
+                                        region=region, tags=tags, parent=self)
         self.public_ip = address.public_ip
         self.instance_id = instance.id
         self.server_id = instance.id
@@ -319,6 +325,7 @@ class AwsModelServer(pulumi.ComponentResource):
                 "sshCommand": self.ssh_command,
                 "healthCheckCommand": self.health_check_command,
                 "monthlyCostEstimate": self.monthly_cost_estimate,
+                **({"wakeUrl": self.wake_url} if self.wake_url is not None else {}),
             }
         )
 

@@ -45,7 +45,7 @@ import pulumi
 
 from bootstrap.bundle import render_bundle
 from bootstrap.spec import Spec, SpecError, is_ip, validate_key
-from infra import hetzner_bundle, hetzner_types, sshkeys
+from infra import hetzner_bundle, hetzner_types, sshkeys, wake_config
 from infra.hetzner_types import HetznerTypeError, ServerType
 from infra.instance_types import DEFAULT_INSTANCE_TYPE, InstanceType, InstanceTypeError, classify
 from infra.model_sizes import required_gib, required_ram_gib
@@ -76,6 +76,7 @@ KEYS: dict[str, str] = {
     "instanceType": f"EC2 instance type; arm64 and GPU follow it (default {DEFAULT_INSTANCE_TYPE})",
     "subnetId": "subnet for the server (default: a default-VPC subnet in a zone that offers the type)",
     "hostedZoneId": "Route 53 zone of llmhost:domain; with both, an A record is created",
+    wake_config.KEY: wake_config.DESCRIPTION,
     # Hetzner Cloud target
     "serverType": f"Hetzner Cloud server type (default {hetzner_types.DEFAULT_SERVER_TYPE}: 2 Arm cores, 4 GB)",
     "location": f"Hetzner Cloud location: {', '.join(hetzner_types.LOCATIONS)} "
@@ -110,6 +111,7 @@ AWS_KEYS = (
     "adminCidrs",
     "allowSshFromAnywhere",
     "sshPublicKey",
+    wake_config.KEY,
 )
 """Keys read by the AWS target itself rather than turned into Spec fields."""
 
@@ -220,6 +222,8 @@ class AwsSettings:
     ssh_public_key: str | None
     api_keys: tuple[str, ...] | None = field(default=None, repr=False)
     """Keys from llmhost:apiKeys for the SSM parameter; None: one is generated and kept in state."""
+    wake_url: bool = False
+    """llmhost:wakeUrl: a Lambda function URL that starts the stopped instance (infra/wake.py)."""
 
 
 @dataclass(frozen=True)
@@ -431,6 +435,7 @@ def _read_aws(source: ConfigSource, values: dict[str, object], api_keys: list[st
         admin_cidrs=admin,
         ssh_public_key=ssh_public_key,
         api_keys=tuple(api_keys) if api_keys is not None else None,
+        wake_url=wake_config.read(source, values.get("idle_stop_minutes")),
     )
 
 

@@ -44,6 +44,7 @@ IAM_ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 IAM_POLICY = "aws:iam/policy:Policy"
 IAM_ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 IAM_POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"
+LAMBDA_PERMISSION = "aws:lambda/permission:Permission"
 
 INGRESS_TYPES = (SECURITY_GROUP, SECURITY_GROUP_RULE, VPC_INGRESS_RULE)
 POLICY_DOCUMENT_TYPES = (IAM_ROLE_POLICY, IAM_POLICY, IAM_ROLE)
@@ -372,6 +373,51 @@ def _check_managed_arn(where: str, arn: Any, report: Report) -> None:
     )
 
 
+# --- wake on request (llmhost:wakeUrl) ---------------------------------------------------------
+_INSTANCE_POWER_ACTIONS = ("ec2:startinstances", "ec2:stopinstances", "ec2:rebootinstances", "ec2:terminateinstances")
+_ONE_INSTANCE_ARN = re.compile(r"arn:[a-z-]+:ec2:[a-z0-9-]+:\d{12}:instance/[^*?/\s]+")
+"""``arn:aws:ec2:us-east-1:123456789012:instance/i-0abc...``: one named instance, no wildcard."""
+
+
+def check_wake_scoped(resource_type: str, props: Props, report: Report) -> None:
+    """The wake URL may start exactly this stack's instance, and be invoked publicly only via its URL.
+
+    IAM: ec2:Start/Stop/Reboot/TerminateInstances only on single-instance ARNs
+    (ec2:DescribeInstances has no resource-level permissions, so ``*`` is fine for it and not
+    judged here). Lambda permissions for principal ``*``: ``lambda:InvokeFunctionUrl`` with a
+    ``functionUrlAuthType``, or ``lambda:InvokeFunction`` with ``invokedViaFunctionUrl``; nothing else.
+    """
+    if resource_type == LAMBDA_PERMISSION:
+        if str(props.get("principal") or "").strip() != "*":
+            return
+        action = str(props.get("action") or "").strip().lower()
+        if action == "lambda:invokefunctionurl" and props.get("functionUrlAuthType"):
+            return
+        if action == "lambda:invokefunction" and props.get("invokedViaFunctionUrl") is True:
+            return
+        report(
+            f"a Lambda permission grants {props.get('action')!r} to principal '*'; public access is only "
+            "allowed through a function URL (lambda:InvokeFunctionUrl with functionUrlAuthType, or "
+            "lambda:InvokeFunction with invokedViaFunctionUrl true)"
+        )
+        return
+    for path, document in policy_documents(resource_type, props):
+        for where, statement in _allow_statements(path, document, report, quiet=True):
+            patterns = [action.lower() for action in _strings(statement.get("Action"))]
+            granted = [a for a in _INSTANCE_POWER_ACTIONS if any(fnmatch.fnmatchcase(a, p) for p in patterns)]
+            if not granted:
+                continue
+            names = ", ".join(f"ec2:{a.split(':')[1]}" for a in granted)
+            if "NotResource" in statement:
+                report(f"{where} allows {names} with NotResource, i.e. on every other instance; "
+                       "use Resource with this server's instance ARN")
+                continue
+            loose = [r for r in _strings(statement.get("Resource")) if not _ONE_INSTANCE_ARN.fullmatch(r.strip())]
+            if loose or not _strings(statement.get("Resource")):
+                report(f"{where} allows {names} on {', '.join(repr(r) for r in loose) or 'no named resource'}; "
+                       "scope it to this server's instance ARN (arn:aws:ec2:REGION:ACCOUNT:instance/ID)")
+
+
 # --- helpers ----------------------------------------------------------------------------------
 
 
@@ -543,5 +589,15 @@ RULES: tuple[Rule, ...] = (
         resource_types=MANAGED_POLICY_TYPES,
         check=check_managed_policies,
         severity="critical",
+    ),
+    Rule(
+        name="wake-url-scoped",
+        description=(
+            "The wake URL (llmhost:wakeUrl) starts only this stack's instance: ec2:StartInstances (and "
+            "Stop/Reboot/Terminate) only on one instance ARN, never '*' (ec2:DescribeInstances cannot be "
+            "resource-scoped); public Lambda permissions only through a function URL."
+        ),
+        resource_types=(*POLICY_DOCUMENT_TYPES, LAMBDA_PERMISSION),
+        check=check_wake_scoped,
     ),
 )

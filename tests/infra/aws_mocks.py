@@ -63,4 +63,10 @@ RESOURCES: dict[str, Callable[[MockResourceArgs], dict[str, Any]]] = {
     "aws:iam/instanceProfile:InstanceProfile": lambda a: {"name": a.name},
     "aws:ec2/keyPair:KeyPair": lambda a: {"keyName": a.name},
     "random:index/randomPassword:RandomPassword": lambda a: {"result": GENERATED_KEY},
+    "aws:ec2/instance:Instance": lambda a: {"arn": f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{a.name}-id"},
+    "aws:cloudwatch/logGroup:LogGroup": lambda a: {
+        "arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{a.inputs['name']}", "name": a.inputs["name"]},
+    "aws:lambda/function:Function": lambda a: {
+        "arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{a.inputs['name']}", "name": a.inputs["name"]},
+    "aws:lambda/functionUrl:FunctionUrl": lambda a: {"functionUrl": "https://abcdefghij.lambda-url.us-east-1.on.aws/"},
 }

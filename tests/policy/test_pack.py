@@ -49,6 +49,7 @@ EXPECTED_NAMES = [
     "iam-no-wildcard-actions",
     "iam-secrets-scoped",
     "iam-only-ssm-core-managed-policy",
+    "wake-url-scoped",
 ]
 SG = "aws:ec2/securityGroup:SecurityGroup"
 
@@ -189,7 +190,7 @@ def test_a_disabled_policy_stays_silent(analyzer: analyzer_pb2_grpc.AnalyzerStub
 def test_an_input_unknown_during_preview_is_an_advisory_note(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
     """The keys policy is built from the parameter's ARN: unknown until the parameter exists."""
     found = analyze(analyzer, "aws:iam/rolePolicy:RolePolicy", {"role": "r", "policy": UNKNOWN_STRING_VALUE})
-    assert sorted(d.policyName for d in found) == ["iam-no-wildcard-actions", "iam-secrets-scoped"]
+    assert sorted(d.policyName for d in found) == ["iam-no-wildcard-actions", "iam-secrets-scoped", "wake-url-scoped"]
     for diagnostic in found:
         assert diagnostic.enforcementLevel == analyzer_pb2.ADVISORY
         assert "can't be known during preview" in diagnostic.message

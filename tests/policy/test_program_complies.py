@@ -85,3 +85,12 @@ def test_ssh_from_anywhere_on_purpose_trips_only_the_policy_meant_for_it() -> No
     found, _ = policy_violations(run)
     assert [(name, typ) for name, typ, _ in found] == [(SSH_RULE_NAME, "aws:ec2/securityGroup:SecurityGroup")]
     assert "opens SSH (port 22) to 0.0.0.0/0" in found[0][2]
+
+
+def test_the_wake_url_violates_no_policy() -> None:
+    """llmhost:wakeUrl adds a Lambda function, its role and policy, and two public permissions."""
+    run = run_aws({"idleStopMinutes": "60", "wakeUrl": "true"})
+    found, checked = policy_violations(run)
+    assert found == []
+    assert checked == CHECKED_TYPES | {"aws:lambda/permission:Permission"}
+    assert len(run.resources_of("aws:lambda/permission:Permission")) == 2

@@ -1,0 +1,28 @@
+"""``llmhost:wakeUrl``: read and validated here, called from infra/config.py with a few lines.
+
+``true`` deploys a Lambda function URL that starts the stopped server for a valid API key
+(infra/wake.py). It only makes sense on AWS with ``llmhost:idleStopMinutes`` (a server that
+never stops needs no wake-up).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+KEY = "wakeUrl"
+DESCRIPTION = (
+    "true: a Lambda function URL that starts the stopped server for a valid API key "
+    "(aws, with idleStopMinutes; default false)"
+)
+
+
+def read(source: Any, idle_stop_minutes: object) -> bool:
+    """The setting; ConfigError (naming llmhost:wakeUrl) when it is not a boolean or lacks idle stop."""
+    from infra.config import ConfigError, _bool
+
+    wanted = bool(_bool(source, KEY))
+    if wanted and idle_stop_minutes is None:
+        raise ConfigError(KEY, "is true but llmhost:idleStopMinutes is not set",
+                          "set llmhost:idleStopMinutes (a server that never stops needs no wake URL), "
+                          "or remove llmhost:wakeUrl")
+    return wanted
