@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--output", metavar="FILE", help="write the report to FILE atomically instead of stdout")
     out.add_argument("--wait", metavar="SECONDS",
                      help="poll until no probe is critical or SECONDS pass, with progress on stderr")
+    out.add_argument("--wake", action="store_true",
+                     help="first call the stack's wakeUrl (llmhost:wakeUrl) to start a stopped server; use with --wait")
     out.add_argument("--interval", metavar="SECONDS",
                      help=f"seconds between --wait attempts (default {runner.DEFAULT_INTERVAL:g})")
     out.add_argument("--concurrency", metavar="N",
@@ -127,6 +129,7 @@ class Plan:
     interval: float
     concurrency: int
     diagnose: bool
+    wake: bool = False
 
 
 def plan(
@@ -156,7 +159,10 @@ def plan(
         multi = False
     if args.output and os.path.isdir(args.output):
         raise UsageError(f"--output {args.output}: is a folder; give a file name")
-    return Plan(targets, multi, args.format, args.output, wait, interval, concurrency, args.diagnose)
+    if args.wake and (missing := [t.name for t in targets if not t.wake_url]):
+        raise UsageError(f"--wake: {missing[0]} has no wakeUrl output (deploy it with llmhost:wakeUrl true and "
+                         "llmhost:idleStopMinutes, then use --stack or --outputs-file)")
+    return Plan(targets, multi, args.format, args.output, wait, interval, concurrency, args.diagnose, args.wake)
 
 
 def _progress(line: str) -> None:
@@ -164,6 +170,12 @@ def _progress(line: str) -> None:
 
 
 async def execute(the_plan: Plan, transport: runner.TransportFactory | None = None) -> RunReport:
+    if the_plan.wake:
+        from checks import wake
+
+        lines = await asyncio.gather(*(wake.call(t, transport(t) if transport else None) for t in the_plan.targets))
+        for target, line in zip(the_plan.targets, lines, strict=True):
+            _progress(f"{target.name}: {line}")
     run = await runner.check_all(
         the_plan.targets,
         concurrency=the_plan.concurrency,

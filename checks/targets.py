@@ -77,6 +77,8 @@ class Target:
     region: str | None = None
     instance_id: str | None = None
     monthly_usd: float | None = None
+    wake_url: str | None = None
+    """The stack's wakeUrl output (llmhost:wakeUrl): called first with --wake."""
     """The stack's monthlyCostEstimate total (USD only): the generation probe's cost per 1M tokens."""
 
     @property
@@ -308,6 +310,8 @@ def options_from_outputs(outputs: Mapping[str, Any], where: str) -> dict[str, An
         estimate.get("total"), int | float
     ):
         options["monthly_usd"] = float(estimate["total"])
+    if isinstance(outputs.get("wakeUrl"), str) and outputs["wakeUrl"]:
+        options["wake_url"] = outputs["wakeUrl"]
     return options
 
 
@@ -404,6 +408,7 @@ def build_target(
         region=str(region) if region else None,
         instance_id=str(merged["instance_id"]) if merged.get("instance_id") else None,
         monthly_usd=float(merged["monthly_usd"]) if merged.get("monthly_usd") else None,
+        wake_url=str(merged["wake_url"]) if merged.get("wake_url") else None,
     )
     if target.port > 65535:
         raise name.error(f"{name('url')}: port {target.port} is out of range")
