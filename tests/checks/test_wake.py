@@ -33,8 +33,9 @@ class WakeUrl:
     def __init__(self) -> None:
         self.ec2 = boto3.client("ec2", region_name="us-east-1")
         self.ssm = boto3.client("ssm", region_name="us-east-1")
-        image = self.ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-        self.instance_id = self.ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+        # moto does not validate AMI ids unless MOTO_ENABLE_AMI_VALIDATION is set
+        self.instance_id = self.ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0][
+            "InstanceId"]
         self.ec2.stop_instances(InstanceIds=[self.instance_id])
         self.ssm.put_parameter(Name=PARAMETER, Value=f"{KEY},another-key-0123456789abcdef", Type="SecureString")
         front = self
