@@ -53,7 +53,6 @@ MIN_ZONES = 2
 INSTANCE_REFRESH_MIN_HEALTHY = 50
 HEALTH_CHECK = {"interval": 15, "timeout": 5, "healthy_threshold": 2, "unhealthy_threshold": 3}
 """A replica serves within ~30 s of its first ready answer and leaves after ~45 s of failures."""
-ROLE_FLEET = "fleet-replica"
 PRICE_NOTE = "per replica; the fleet adds an Application Load Balancer (hourly + LCU charges)"
 
 
@@ -280,7 +279,7 @@ class FleetModelServer(pulumi.ComponentResource):
             key_name = aws.ec2.KeyPair(
                 f"{name}-ssh", public_key=settings.ssh_public_key, tags=tags, opts=child
             ).key_name
-        replica_tags = naming.server_tags(stack, ROLE_FLEET)
+        replica_tags = naming.server_tags(stack, naming.ROLE_FLEET)
         template = aws.ec2.LaunchTemplate(
             f"{name}-template",
             image_id=ami,
