@@ -103,7 +103,7 @@ install_docker() {
     >"$R/etc/apt/sources.list.d/docker.list"
   APT_UPDATED=''
   apt_install docker-ce docker-ce-cli containerd.io docker-compose-plugin
-  hash -r # a docker without compose found earlier must not shadow the one just installed
+  hash -r # not an older docker found before
 }
 
 #if gpu
