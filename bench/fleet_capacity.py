@@ -213,18 +213,29 @@ def speed_from_timings(path: Path) -> Speed:
 
 def measure(runs: int = 3) -> Speed:
     """llama-server's own timings for a few completions on this machine (tests/llama_server.py)."""
+    import tempfile
+
     import httpx
 
     sys.path.insert(0, str(REPO))
-    from tests.llama_server import MODEL_ALIAS, run_llama_server
+    from tests.llama_server import MODEL_ALIAS, LlamaServerUnavailable, binary, model_path, run_llama_server
+
+    try:
+        binary(), model_path()
+    except LlamaServerUnavailable as err:
+        raise InputError(f"--measure: {err}") from None
 
     prompt = "The history of the printing press " * 20
     predicted, prompted = [], []
-    with run_llama_server() as server, httpx.Client(timeout=300, trust_env=False) as client:
+    with (
+        tempfile.TemporaryDirectory() as workdir,
+        run_llama_server(Path(workdir)) as server,
+        httpx.Client(timeout=300, trust_env=False) as client,
+    ):
         for index in range(runs + 1):
             reply = client.post(
                 f"{server.url}/completion",
-                headers=server.auth,
+                headers=server.auth(),
                 json={"prompt": f"{index} {prompt}", "n_predict": 64, "cache_prompt": False},
             )
             reply.raise_for_status()
