@@ -23,7 +23,15 @@ from bootstrap.caddyfile import render_caddyfile
 from bootstrap.spec import Spec
 from tests.bootstrap.test_install_script import Host, ok, spec_for
 from tests.fakes.ollama import FakeOllama, run_fake_ollama
-from tests.proxy_harness import LOOPBACK, LOOPBACK_BIND, TEST_KEYS, CaddyProcess, caddy_env, free_port
+from tests.proxy_harness import (
+    LOOPBACK,
+    LOOPBACK_BIND,
+    TEST_KEYS,
+    CaddyProcess,
+    caddy_env,
+    caddy_validate,
+    free_port,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -96,7 +104,7 @@ def assert_says(url: str, status: int, body: str) -> None:
 def test_503_until_install_has_a_first_token_then_200(proxy: str, host: Host, fake: FakeOllama) -> None:
     assert_says(proxy, 503, NOT_READY_BODY)
     failed = host.run(FAKE_FAIL_PULL="qwen3")
-    assert failed.returncode != 0
+    assert failed.returncode != 0 and "FAILED: models: ollama pull qwen3 failed" in failed.stdout
     assert_says(proxy, 503, NOT_READY_BODY)  # the models are not all present
 
     ok(host.run())
@@ -132,3 +140,15 @@ def test_a_reboot_clears_readiness(proxy: str, host: Host) -> None:
     (host.root / layout.READY_MARKER_DIR.lstrip("/") / layout.READY_MARKER).unlink()  # what a reboot does
     assert_says(proxy, 503, NOT_READY_BODY)
     assert host.ready.exists(), "ready.json (persistent) is not what the balancer reads"
+
+
+def test_the_shipped_balanced_caddyfile_validates(tmp_path: Path) -> None:
+    """What a replica really runs: plain HTTP on the one port, for any host name, no certificate."""
+    spec = Spec(ssm_parameter="/llmhost/dev/api-keys", domain="llm.example.com", balancer_port=PORT)
+    text = render_caddyfile(spec)
+    assert text.count(f"http://:{PORT} {{") == 1
+    assert "tls " not in text and "llm.example.com" not in text
+    path = tmp_path / "Caddyfile"
+    path.write_text(text)
+    result = caddy_validate(path, tmp_path / "home")
+    assert result.returncode == 0, result.stderr[-2000:]
