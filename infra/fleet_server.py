@@ -53,7 +53,7 @@ MIN_ZONES = 2
 INSTANCE_REFRESH_MIN_HEALTHY = 50
 HEALTH_CHECK = {"interval": 15, "timeout": 5, "healthy_threshold": 2, "unhealthy_threshold": 3}
 """A replica serves within ~30 s of its first ready answer and leaves after ~45 s of failures."""
-PRICE_NOTE = "per replica; the fleet adds an Application Load Balancer (hourly + LCU charges)"
+PRICE_NOTE = "per replica (times replicas); the fleet adds an Application Load Balancer (hourly + LCU charges)"
 
 
 @dataclass(frozen=True)
@@ -375,10 +375,9 @@ class FleetModelServer(pulumi.ComponentResource):
         )
         self.health_check_command = pulumi.Output.from_input(f"python -m checks --stack {stack} --wait 1200")
         estimate = prices.monthly_estimate(settings.instance.name, 0, root_gib(settings))
+        # Per replica: each has its root volume and, in a default subnet, a public IPv4 address.
         self.monthly_cost_estimate = {
             **estimate,
-            "publicIpv4": 0.0,
-            "total": round(float(estimate["total"]) - float(estimate["publicIpv4"]), 2),  # type: ignore[arg-type]
             "replicas": fleet.min_size,
             "note": f"{estimate['note']}; {PRICE_NOTE}",
         }

@@ -334,7 +334,10 @@ def test_outputs(fleet_program: Callable[..., ProgramRun]) -> None:
     assert outputs["apiKey"] == aws_mocks.GENERATED_KEY and run.secret_outputs == {"apiKey"}
     assert "infra.ops status --stack dev" in outputs["sshCommand"]
     assert "instanceId" not in outputs
-    assert outputs["monthlyCostEstimate"]["replicas"] == 2
+    cost = outputs["monthlyCostEstimate"]
+    assert cost["replicas"] == 2 and cost["instanceType"] == "m7g.large"
+    assert cost["total"] == pytest.approx(cost["instance"] + cost["volumes"] + cost["publicIpv4"], abs=0.01)
+    assert "per replica" in cost["note"] and "Load Balancer" in cost["note"]
     assert secret_value(one(run, "aws:ssm/parameter:Parameter")["value"]) == aws_mocks.GENERATED_KEY
 
 
