@@ -13,6 +13,7 @@ condition on the same header (``vars_regexp``: one or more key characters after
 from __future__ import annotations
 
 from bootstrap import layout
+from bootstrap.caddy_readiness import readiness_lines
 from bootstrap.spec import Spec
 
 CORS_ALLOW_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
@@ -152,6 +153,7 @@ def render_caddyfile(spec: Spec) -> str:
     add("\t\t\t}")
     add("\t\t}")
     add("")
+    lines.extend(readiness_lines(spec))
 
     # --- API keys ---------------------------------------------------------------------
     # NOT (the header is one of the keys AND the key is not empty): see the module docstring.

@@ -79,11 +79,16 @@ def _runtime_service(spec: Spec) -> dict[str, Any]:
 
 def _proxy_service(spec: Spec) -> dict[str, Any]:
     bind = f"{spec.listen_address}:" if spec.listen_address else ""
+    ports = [f"{bind}80:80", f"{bind}443:443", f"{bind}443:443/udp"]
+    extra_volumes = []
+    if spec.balancer_port is not None:  # TLS ends at the load balancer: one plain-HTTP port
+        ports = [f"{bind}{spec.balancer_port}:{spec.balancer_port}"]
+        extra_volumes = [f"{layout.READY_MARKER_DIR}:{layout.PROXY_READY_DIR}:ro"]
     return {
         "image": spec.proxy_image,
         "restart": "unless-stopped",
         "depends_on": {layout.RUNTIME_SERVICE: {"condition": "service_started"}},
-        "ports": [f"{bind}80:80", f"{bind}443:443", f"{bind}443:443/udp"],
+        "ports": ports,
         # The keys are read from proxy.env by proxy-run.sh at each start and reload, never
         # through env_file (frozen at container creation): see bootstrap/key_rotation.py.
         "command": proxy_run_argv(),
@@ -91,6 +96,7 @@ def _proxy_service(spec: Spec) -> dict[str, Any]:
             f"./:{layout.PROXY_BUNDLE_DIR}:ro",
             "caddy_data:/data",
             "caddy_config:/config",
+            *extra_volumes,
         ],
         "networks": [NETWORK],
         "security_opt": ["no-new-privileges:true"],

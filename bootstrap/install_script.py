@@ -48,6 +48,7 @@ def conditions(spec: Spec) -> dict[str, bool]:
         "llamacpp": spec.runtime == "llamacpp",
         "idle": spec.idle_stop_minutes is not None,
         "timers": spec.idle_stop_minutes is not None or spec.ssm_parameter is not None,
+        "balanced": spec.balancer_port is not None,
     }
 
 
@@ -102,6 +103,9 @@ def header_values(spec: Spec, bundle_digest: str) -> dict[str, str | tuple[str, 
         "PROXY_ENV": layout.PROXY_ENV_FILE,
         "INSTALL_LOG": layout.INSTALL_LOG,
         "READY_FILE": layout.READY_FILE,
+        "READY_MARKER_DIR": layout.READY_MARKER_DIR,
+        "READY_MARKER": layout.READY_MARKER,
+        "READINESS_PATH": layout.READINESS_PATH,
         "UNIT_NAME": layout.UNIT_NAME,
         "UNIT_PATH": layout.UNIT_PATH,
         "SYSTEMD_DIR": layout.SYSTEMD_DIR,

@@ -17,6 +17,13 @@ MODELS_DIR = f"{STATE_DIR}/models"
 """Host directory for model files; the persistent volume is mounted here when given."""
 READY_FILE = f"{STATE_DIR}/ready.json"
 """Written by install.sh only after the first model produced a token."""
+READY_MARKER_DIR = "/run/llmhost"
+"""Behind a load balancer only: install.sh creates READY_MARKER here after the first token.
+
+/run is a tmpfs, so the marker means "a generation succeeded since this boot"; the proxy
+mounts the directory read-only at PROXY_READY_DIR and answers READINESS_PATH from it
+(bootstrap/caddy_readiness.py)."""
+READY_MARKER = "ready"
 INSTALL_LOG = "/var/log/llmhost-install.log"
 DEPLOYED_DIGEST_FILE = f"{INSTALL_DIR}/.bundle-digest"
 """Bundle digest of the last install.sh run over SSH that succeeded (bootstrap/remote.py).
@@ -58,6 +65,15 @@ RUNTIME_SERVICE = "runtime"
 PROXY_SERVICE = "proxy"
 PROXY_BUNDLE_DIR = "/etc/llmhost"
 """Where the proxy container sees INSTALL_DIR (read-only): the Caddyfile, proxy.env and PROXY_RUN_SCRIPT."""
+PROXY_READY_DIR = "/run/llmhost-ready"
+"""Where the proxy container sees READY_MARKER_DIR (read-only)."""
+READY_DIR_ENV_VAR = "LLMHOST_READY_DIR"
+"""Overrides PROXY_READY_DIR when Caddy loads the Caddyfile (tests run Caddy outside a container)."""
+READINESS_PATH = "/readyz"
+"""Load-balancer health check: 200 only when READY_MARKER exists; no key needed, no detail given."""
+BALANCED_HTTP_PORT = 8000
+"""Behind a load balancer, the proxy's one plain-HTTP port (TLS ends at the balancer);
+only the balancer's security group may reach it. Not a runtime port (11434, 8080)."""
 KEYS_ENV_VAR = "LLMHOST_API_KEYS"
 """Proxy environment variable holding the accepted API keys, joined by KEY_SEPARATOR."""
 KEY_SEPARATOR = "|"

@@ -214,6 +214,9 @@ class Spec:
     user_data_limit: int = layout.USER_DATA_LIMIT
     idle_stop_minutes: int | None = None
     """Power the server off after this many minutes without an authenticated request (EC2: stop)."""
+    balancer_port: int | None = None
+    """Behind a load balancer that ends TLS: Caddy serves plain HTTP on this port only (published
+    alone), plus layout.READINESS_PATH; None: Caddy serves HTTPS on 443 itself."""
 
     def __post_init__(self) -> None:
         _one_of("runtime", self.runtime, list(layout.RUNTIMES))
@@ -296,6 +299,10 @@ class Spec:
             raise SpecError("listen_address", f"{self.listen_address!r} is not an IP address", "use e.g. 127.0.0.1")
         if self.idle_stop_minutes is not None:
             validate_idle_stop_minutes(self.idle_stop_minutes)
+        if self.balancer_port is not None and (
+            isinstance(self.balancer_port, bool) or not 1024 <= self.balancer_port <= 65535
+        ):
+            raise SpecError("balancer_port", f"{self.balancer_port!r} is out of range", "use 1024 to 65535")
         if not re.match(r"^[a-z0-9][a-z0-9_-]{0,62}$", self.compose_project):
             raise SpecError(
                 "compose_project",
@@ -351,6 +358,8 @@ class Spec:
         """What Caddy serves: the override, the domain, the IP-derived name, the IP or localhost."""
         if self.site:
             return self.site.rstrip("/")
+        if self.balancer_port is not None:
+            return f"http://:{self.balancer_port}"
         mode = self.tls_mode
         if mode == "acme" and self.domain:
             return self.domain

@@ -27,11 +27,19 @@ TARGET_OUTPUTS = {
     "hetzner": (("sshHostKey", "ssh_host_key"),),
     "ssh": (("sshHostKey", "host_key"),),
 }
+FLEET_OUTPUTS = (("replicas", "replicas"), ("loadBalancerName", "load_balancer_name"))
+"""A fleet (llmhost:fleet, infra/fleet_server.py) has no single instance: these replace instanceId."""
 
 
 def build(settings: Settings, stack: str) -> object:
     """The target's component. Imported lazily: each cloud SDK is large, and a configuration
     error should not wait for it."""
+    if settings.target == "aws" and settings.aws is not None and settings.fleet is not None:
+        from infra.fleet_server import FleetArgs, FleetModelServer
+
+        return FleetModelServer(
+            "llmhost", FleetArgs(stack=stack, spec=settings.spec, settings=settings.aws, fleet=settings.fleet)
+        )
     if settings.target == "aws" and settings.aws is not None:
         from infra.aws_server import AwsModelServer, AwsServerArgs
 
@@ -56,7 +64,8 @@ def main() -> None:
     for warning in settings.warnings:
         pulumi.log.warn(warning)
     server = build(settings, pulumi.get_stack())
-    for output, attribute in (*COMMON_OUTPUTS, *TARGET_OUTPUTS[settings.target]):
+    extra = FLEET_OUTPUTS if settings.fleet is not None else TARGET_OUTPUTS[settings.target]
+    for output, attribute in (*COMMON_OUTPUTS, *extra):
         pulumi.export(output, getattr(server, attribute))
     pulumi.export("target", settings.target)
     pulumi.export("runtime", settings.spec.runtime)

@@ -17,25 +17,22 @@ What each resource is for:
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 
 from bootstrap import layout
 from bootstrap.bundle import render_bundle
 from bootstrap.spec import Spec
-from infra import naming, prices
+from infra import aws_common, naming, prices
+from infra.aws_common import GENERATED_KEY_LENGTH, SSM_MANAGED_POLICY, assume_role_policy, keys_policy  # noqa: F401
 from infra.config import AwsSettings
 
 COMPONENT_TYPE = "llmhost:aws:ModelServer"
 MODELS_DEVICE = "/dev/sdf"
 """Attachment name; Nitro instances expose it as NVMe, found by volume id (install.sh)."""
-SSM_MANAGED_POLICY = "AmazonSSMManagedInstanceCore"
 SSH_USER = "ubuntu"
-GENERATED_KEY_LENGTH = 43
 
 
 @dataclass(frozen=True)
@@ -75,36 +72,6 @@ def ingress_rules(settings: AwsSettings) -> list[aws.ec2.SecurityGroupIngressArg
             )
         )
     return rules
-
-
-def assume_role_policy() -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
-            ],
-        }
-    )
-
-
-def keys_policy(parameter_arn: str, kms_key_arn: str, region: str) -> str:
-    """Read exactly one parameter; decrypt only through SSM, only with its key."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Sid": "ReadApiKeys", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameter_arn},
-                {
-                    "Sid": "DecryptApiKeys",
-                    "Effect": "Allow",
-                    "Action": "kms:Decrypt",
-                    "Resource": kms_key_arn,
-                    "Condition": {"StringEquals": {"kms:ViaService": f"ssm.{region}.amazonaws.com"}},
-                },
-            ],
-        }
-    )
 
 
 def server_spec(spec: Spec, public_ip: str, volume_id: str) -> Spec:
@@ -180,40 +147,8 @@ class AwsModelServer(pulumi.ComponentResource):
             opts=child,
         )
 
-        # --- the API keys: given, or generated once and kept in state ---------------------------
-        if settings.api_keys:
-            keys = pulumi.Output.secret(list(settings.api_keys))
-        else:
-            generated = random.RandomPassword(f"{name}-api-key", length=GENERATED_KEY_LENGTH, special=False, opts=child)
-            keys = pulumi.Output.secret(generated.result.apply(lambda value: [value]))
-        parameter = aws.ssm.Parameter(
-            f"{name}-api-keys",
-            name=spec.ssm_parameter,
-            type="SecureString",
-            value=keys.apply(lambda values: ",".join(values)),
-            description=f"llmhost {stack}: API keys accepted by the proxy (comma-separated)",
-            tags=tags,
-            opts=child,
-        )
-
-        # --- the instance's identity: Session Manager + that one parameter -----------------------
-        role = aws.iam.Role(f"{name}-role", assume_role_policy=assume_role_policy(), tags=tags, opts=child)
-        partition = aws.get_partition_output(opts=invoke).partition
-        aws.iam.RolePolicyAttachment(
-            f"{name}-ssm-core",
-            role=role.name,
-            policy_arn=partition.apply(lambda p: f"arn:{p}:iam::aws:policy/{SSM_MANAGED_POLICY}"),
-            opts=child,
-        )
-        region = aws.get_region_output(opts=invoke).region
-        ssm_key = aws.kms.get_key_output(key_id="alias/aws/ssm", opts=invoke).arn
-        aws.iam.RolePolicy(
-            f"{name}-read-api-keys",
-            role=role.id,
-            policy=pulumi.Output.all(parameter.arn, ssm_key, region).apply(lambda a: keys_policy(a[0], a[1], a[2])),
-            opts=child,
-        )
-        profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, tags=tags, opts=child)
+        identity = aws_common.keys_and_identity(name, stack, spec, settings, self)
+        keys, parameter, profile, region = identity.keys, identity.parameter, identity.profile, identity.region
 
         # --- a stable address, known before the user data is rendered ----------------------------
         address = aws.ec2.Eip(f"{name}-ip", domain="vpc", tags=tags, opts=child)
@@ -235,7 +170,7 @@ class AwsModelServer(pulumi.ComponentResource):
                 f"{name}-ssh", public_key=settings.ssh_public_key, tags=tags, opts=child
             ).key_name
 
-        ami = aws.ssm.get_parameter_output(name=settings.instance.ami_parameter, opts=invoke).value
+        ami = aws_common.ami(settings, self)
         instance = aws.ec2.Instance(
             f"{name}-server",
             ami=ami,

@@ -43,9 +43,12 @@ from typing import Protocol
 
 import pulumi
 
+from bootstrap import layout
 from bootstrap.bundle import render_bundle
 from bootstrap.spec import Spec, SpecError, is_ip, validate_key
 from infra import hetzner_bundle, hetzner_types, sshkeys, wake_config
+from infra import fleet_config, hetzner_bundle, hetzner_types, sshkeys
+from infra.fleet_config import FleetConfigError, FleetSettings
 from infra.hetzner_types import HetznerTypeError, ServerType
 from infra.instance_types import DEFAULT_INSTANCE_TYPE, InstanceType, InstanceTypeError, classify
 from infra.model_sizes import required_gib, required_ram_gib
@@ -77,6 +80,7 @@ KEYS: dict[str, str] = {
     "subnetId": "subnet for the server (default: a default-VPC subnet in a zone that offers the type)",
     "hostedZoneId": "Route 53 zone of llmhost:domain; with both, an A record is created",
     wake_config.KEY: wake_config.DESCRIPTION,
+    "fleet": "JSON object: a fleet behind a load balancer (needs domain and hostedZoneId; infra/fleet_config.py)",
     # Hetzner Cloud target
     "serverType": f"Hetzner Cloud server type (default {hetzner_types.DEFAULT_SERVER_TYPE}: 2 Arm cores, 4 GB)",
     "location": f"Hetzner Cloud location: {', '.join(hetzner_types.LOCATIONS)} "
@@ -112,6 +116,7 @@ AWS_KEYS = (
     "allowSshFromAnywhere",
     "sshPublicKey",
     wake_config.KEY,
+    "fleet",
 )
 """Keys read by the AWS target itself rather than turned into Spec fields."""
 
@@ -180,6 +185,7 @@ FIELD_KEYS: dict[str, str] = {
     "keep_alive": "keepAlive",
     "max_body_mb": "maxBodyMb",
     "idle_stop_minutes": "idleStopMinutes",
+    "balancer_port": "fleet",
 }
 
 
@@ -267,6 +273,8 @@ class Settings:
     aws: AwsSettings | None = None
     hetzner: HetznerSettings | None = None
     ssh: SshSettings | None = None
+    fleet: FleetSettings | None = None
+    """Set when llmhost:fleet is: the AWS target runs a fleet behind a load balancer."""
 
 
 def read_settings(
@@ -335,6 +343,9 @@ def read_settings(
         "max_body_mb": _int(source, "maxBodyMb"),
         "idle_stop_minutes": _int(source, "idleStopMinutes"),
     }
+    fleet = _read_fleet(source, target, values)
+    if fleet is not None:  # TLS ends at the load balancer: the replicas' proxy serves plain HTTP
+        values["balancer_port"] = layout.BALANCED_HTTP_PORT
     aws = hetzner = ssh = None
     if target == "aws":
         aws = _read_aws(source, values, api_keys)
@@ -390,7 +401,21 @@ def read_settings(
             f"{full_key('idleStopMinutes')}: on target ssh idle stop powers the machine off, "
             "and only its owner can start it again"
         )
-    return Settings(target=target, spec=spec, warnings=tuple(warnings), aws=aws, hetzner=hetzner, ssh=ssh)
+    return Settings(target=target, spec=spec, warnings=tuple(warnings), aws=aws, hetzner=hetzner, ssh=ssh, fleet=fleet)
+
+
+def _read_fleet(source: ConfigSource, target: str, values: Mapping[str, object]) -> FleetSettings | None:
+    try:
+        return fleet_config.read_fleet(
+            _raw(source, "fleet"),
+            target=target,
+            domain=values.get("domain"),  # type: ignore[arg-type]
+            hosted_zone_id=_string(source, "hostedZoneId"),
+            subnet_id=_string(source, "subnetId"),
+            idle_stop_minutes=values.get("idle_stop_minutes"),  # type: ignore[arg-type]
+        )
+    except FleetConfigError as err:
+        raise ConfigError(err.key, err.problem, err.allowed) from None
 
 
 def _read_aws(source: ConfigSource, values: dict[str, object], api_keys: list[str] | None) -> AwsSettings:

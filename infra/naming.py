@@ -11,6 +11,8 @@ TAG_STACK = "llmhost:stack"
 TAG_ROLE = "llmhost:role"
 ROLE_SERVER = "model-server"
 ROLE_MODELS_VOLUME = "models-volume"
+ROLE_FLEET = "fleet-replica"
+"""A fleet's Auto Scaling group and every replica it launches (infra/fleet_server.py)."""
 TAG_NAME = "Name"
 
 

@@ -1,4 +1,7 @@
-"""``python -m infra.ops {status,start,stop} --stack NAME [--region R]``: the stack's server.
+"""``python -m infra.ops {status,start,stop,scale} --stack NAME [--region R] [--desired N]``: the stack's server.
+
+For a fleet (llmhost:fleet) ``status`` lists the replicas with their target health and
+``scale --desired N`` sets the desired capacity within the fleet's bounds (infra/fleet_ops.py).
 
 Why this exists: a server stops itself after idle time (``llmhost:idleStopMinutes``) to stop
 the bill, and bringing it back should take one command, not the AWS console and not a
@@ -35,7 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from infra.naming import ROLE_SERVER, TAG_NAME, TAG_ROLE, TAG_STACK
+from infra import fleet_ops
+from infra.naming import ROLE_FLEET, ROLE_SERVER, TAG_NAME, TAG_ROLE, TAG_STACK
 
 PROG = "python -m infra.ops"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -250,9 +254,10 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 done, 1 no single server matches, 2 bad arguments, "
         "3 AWS unreachable / no credentials / AWS refused, 4 the server did not reach the state.",
     )
-    parser.add_argument("command", choices=("status", "start", "stop"), help="what to do with the server")
+    parser.add_argument("command", choices=("status", "start", "stop", "scale"), help="what to do with the server")
     parser.add_argument("--stack", required=True, help="the Pulumi stack name (e.g. dev)")
     parser.add_argument("--region", help="AWS region (default: aws:region of the stack, else your AWS config)")
+    parser.add_argument("--desired", type=int, help="scale: the fleet's new desired capacity (llmhost:fleet)")
     return parser
 
 
@@ -280,8 +285,16 @@ def run(args: argparse.Namespace, *, out: TextIO, progress: TextIO, sleep: Sleep
     region = args.region or stack_region(stack)
     if region is not None and not REGION_RE.fullmatch(region):
         raise OpsError(2, f"--region {region!r} is not an AWS region name (e.g. us-east-1)")
+    if args.command == "scale" or (args.desired is not None):
+        return _fleet(args, stack, region, out=out)
     ec2 = make_client(region)
-    server = find_server(ec2, stack)
+    try:
+        server = find_server(ec2, stack)
+    except OpsError as missing:
+        if args.command != "status" or missing.status != 1 or "no llmhost server" not in missing.line:
+            raise
+        _fleet(args, stack, region, out=out, missing=missing)  # a fleet has replicas, not one server
+        return
     if args.command == "start":
         server = start(ec2, server, progress=progress, sleep=sleep)
         print(f"{server.label}: running, public IP {server.public_ip or 'none'}", file=out)
@@ -290,6 +303,35 @@ def run(args: argparse.Namespace, *, out: TextIO, progress: TextIO, sleep: Sleep
         print(f"{server.label}: stopped", file=out)
     else:
         print(json.dumps(server.status()), file=out)
+
+
+def _fleet(
+    args: argparse.Namespace, stack: str, region: str | None, *, out: TextIO, missing: OpsError | None = None
+) -> None:
+    """status/scale of the stack's fleet (infra/fleet_ops.py)."""
+    if args.command != "scale":
+        if args.desired is not None:
+            raise OpsError(2, f"{PROG}: --desired goes with scale only (see --help)")
+    elif args.desired is None:
+        raise OpsError(2, f"{PROG}: scale needs --desired N (see --help)")
+    autoscaling, elbv2 = fleet_ops.make_clients(region)
+    try:
+        fleet = fleet_ops.find_fleet(autoscaling, stack)
+        if fleet is None:
+            if missing is not None:
+                raise missing
+            raise OpsError(
+                1,
+                f"no llmhost fleet for stack {stack!r} (no Auto Scaling group tagged "
+                f"{TAG_STACK}={stack}, {TAG_ROLE}={ROLE_FLEET}); check --stack and --region",
+            )
+        if args.command == "scale":
+            fleet_ops.scale(autoscaling, fleet, args.desired)
+            print(f"{fleet.name}: desired capacity {fleet.desired} -> {args.desired}", file=out)
+        else:
+            print(json.dumps(fleet_ops.status(fleet, elbv2)), file=out)
+    except fleet_ops.FleetOpsError as failure:
+        raise OpsError(failure.status, failure.line) from None
 
 
 def main(

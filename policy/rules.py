@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bootstrap.layout import RUNTIMES
+from bootstrap.layout import BALANCED_HTTP_PORT, RUNTIMES
 
 Props = Mapping[str, Any]
 Report = Callable[[str], None]
@@ -45,6 +45,9 @@ IAM_POLICY = "aws:iam/policy:Policy"
 IAM_ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 IAM_POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"
 LAMBDA_PERMISSION = "aws:lambda/permission:Permission"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+LISTENER_TYPES = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
+"""pulumi-aws 7 keeps ``aws:alb`` as an alias module of ``aws:lb``."""
 
 INGRESS_TYPES = (SECURITY_GROUP, SECURITY_GROUP_RULE, VPC_INGRESS_RULE)
 POLICY_DOCUMENT_TYPES = (IAM_ROLE_POLICY, IAM_POLICY, IAM_ROLE)
@@ -58,6 +61,11 @@ SSH_RULE_NAME = "no-ssh-from-anywhere"
 """Named here because its violation message tells the user how to disable it."""
 PUBLIC_PORTS = (SSH_PORT, 80, 443)
 """SSH, and the proxy (80 for ACME HTTP-01 and the redirect, 443 for HTTPS and HTTP/3)."""
+PROXY_PORT = BALANCED_HTTP_PORT
+"""A fleet replica's plain-HTTP proxy port: open only to the load balancer's security group."""
+_GROUP_SOURCE_KEYS = ("securityGroups", "sourceSecurityGroupId", "referencedSecurityGroupId")
+TLS_POLICIES = ("ELBSecurityPolicy-TLS13-1-2-2021-06", "ELBSecurityPolicy-TLS13-1-2-Res-2021-06")
+"""ALB policies with TLS 1.3 and 1.2 only (AWS ELB guide, "Security policies for your Application Load Balancer")."""
 MAX_HOP_LIMIT = 2
 """IMDSv2 token hops: 2 lets a container on a bridge network reach the instance role, no further."""
 SSM_CORE_POLICY = "AmazonSSMManagedInstanceCore"
@@ -201,6 +209,8 @@ def check_only_public_ports(resource_type: str, props: Props, report: Report) ->
                 f"{rule.describe()} opens every port inbound; only {allowed} may be open: "
                 f"set {rule.where}{rule.protocol_key} to tcp and {rule.where}fromPort/toPort to one of them"
             )
+        elif ports == (PROXY_PORT, PROXY_PORT) and _from_groups_only(rule):
+            continue  # a fleet replica's proxy port, reachable only from the load balancer
         elif not (ports[0] == ports[1] and ports[0] in PUBLIC_PORTS):
             report(
                 f"{rule.describe()} opens a port other than {allowed} inbound; "
@@ -222,6 +232,80 @@ def check_ssh_not_from_anywhere(resource_type: str, props: Props, report: Report
                 "`aws ssm start-session`. If you set llmhost:allowSshFromAnywhere on purpose, disable "
                 f'this policy with --policy-pack-config (`{{"{SSH_RULE_NAME}": "disabled"}}`)'
             )
+
+
+def _from_groups_only(rule: Ingress) -> bool:
+    """The rule admits other security groups and no CIDR at all."""
+    groups = [rule.props.get(key) for key in _GROUP_SOURCE_KEYS]
+    return not rule.sources() and any(group for group in groups)
+
+
+def check_no_public_proxy_port(resource_type: str, props: Props, report: Report) -> None:
+    """Behind a load balancer the proxy speaks plain HTTP: only the balancer may reach that port."""
+    for rule in ingress_rules(resource_type, props):
+        ports = rule.port_range()
+        if ports is None or not ports[0] <= PROXY_PORT <= ports[1]:
+            continue
+        cidrs = rule.sources()
+        if cidrs or not _from_groups_only(rule):
+            shown = " and ".join(cidrs) if cidrs else "no security group"
+            report(
+                f"{rule.describe()} opens the replicas' plain-HTTP proxy port {PROXY_PORT} to {shown}; "
+                "TLS ends at the load balancer, so only its security group may reach this port: "
+                "use security_groups=[<the ALB's group id>] and no CIDR"
+            )
+
+
+# --- load balancer and launch templates -------------------------------------------------------
+
+
+def check_listener_https_or_redirect(resource_type: str, props: Props, report: Report) -> None:
+    """Clients reach the fleet over TLS 1.2+: a listener serves HTTPS, or only redirects to it."""
+    protocol = str(props.get("protocol") or "").upper()
+    if protocol == "HTTPS":
+        policy = props.get("sslPolicy")
+        if policy not in TLS_POLICIES:
+            report(f"sslPolicy is {_shown(policy)}; use a TLS 1.3/1.2 policy: {' or '.join(TLS_POLICIES)}")
+        return
+    actions = props.get("defaultActions")
+    actions = actions if isinstance(actions, Sequence) and not isinstance(actions, str) else []
+    redirects = [
+        action
+        for action in actions
+        if isinstance(action, Mapping)
+        and action.get("type") == "redirect"
+        and isinstance(action.get("redirect"), Mapping)
+        and str(action["redirect"].get("protocol", "")).upper() == "HTTPS"
+    ]
+    if not actions or len(redirects) != len(actions):
+        report(
+            f"a {protocol or 'plain'} listener must only redirect to HTTPS (API keys would cross the network "
+            'in clear): default_actions=[{"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443", '
+            '"status_code": "HTTP_301"}}], or make it an HTTPS listener'
+        )
+
+
+def check_launch_template_imdsv2(resource_type: str, props: Props, report: Report) -> None:
+    """The same IMDSv2 rule as for instances: every replica launches from the template."""
+    check_instance_imdsv2(resource_type, props, report)
+
+
+def check_launch_template_encrypted(resource_type: str, props: Props, report: Report) -> None:
+    """A template that names no encrypted root leaves encryption to the AMI and account default."""
+    devices = props.get("blockDeviceMappings")
+    devices = devices if isinstance(devices, Sequence) and not isinstance(devices, str) else []
+    if not devices:
+        report(
+            'blockDeviceMappings is empty; declare the root device with ebs.encrypted="true" '
+            "(otherwise the AMI and the account default decide)"
+        )
+    for index, device in enumerate(devices):
+        if not isinstance(device, Mapping) or ("virtualName" in device and not device.get("ebs")):
+            continue
+        ebs = device.get("ebs")
+        encrypted = ebs.get("encrypted") if isinstance(ebs, Mapping) else None
+        if encrypted not in (True, "true"):
+            report(f'blockDeviceMappings[{index}].ebs.encrypted is {_shown(encrypted)}; set it to "true"')
 
 
 # --- EC2 instances and EBS --------------------------------------------------------------------
@@ -531,7 +615,10 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         name="ingress-only-ssh-http-https",
-        description="Security groups open only ports 22, 80 and 443 inbound (ICMP aside).",
+        description=(
+            f"Security groups open only ports 22, 80 and 443 inbound (ICMP aside), and {PROXY_PORT} only "
+            "from another security group (a fleet's load balancer)."
+        ),
         resource_types=INGRESS_TYPES,
         check=check_only_public_ports,
     ),
@@ -543,6 +630,34 @@ RULES: tuple[Rule, ...] = (
         ),
         resource_types=INGRESS_TYPES,
         check=check_ssh_not_from_anywhere,
+    ),
+    Rule(
+        name="no-public-proxy-port",
+        description=(
+            f"The replicas' plain-HTTP proxy port {PROXY_PORT} is open only to a security group (the load "
+            "balancer's), never to a CIDR."
+        ),
+        resource_types=INGRESS_TYPES,
+        check=check_no_public_proxy_port,
+        severity="critical",
+    ),
+    Rule(
+        name="alb-listener-https-or-redirect",
+        description="Load-balancer listeners serve HTTPS with a TLS 1.3/1.2 policy, or only redirect to HTTPS.",
+        resource_types=LISTENER_TYPES,
+        check=check_listener_https_or_redirect,
+    ),
+    Rule(
+        name="launch-template-imdsv2-required",
+        description=f"Launch templates require IMDSv2 with a hop limit of at most {MAX_HOP_LIMIT}.",
+        resource_types=(LAUNCH_TEMPLATE,),
+        check=check_launch_template_imdsv2,
+    ),
+    Rule(
+        name="launch-template-disks-encrypted",
+        description="Launch templates declare their EBS devices, every one encrypted.",
+        resource_types=(LAUNCH_TEMPLATE,),
+        check=check_launch_template_encrypted,
     ),
     Rule(
         name="ec2-imdsv2-required",

@@ -103,6 +103,7 @@ install_docker() {
     >"$R/etc/apt/sources.list.d/docker.list"
   APT_UPDATED=''
   apt_install docker-ce docker-ce-cli containerd.io docker-compose-plugin
+  hash -r # not an older docker found before
 }
 
 #if gpu
@@ -300,6 +301,10 @@ install_all() {
   OLD_DIGEST=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["bundle_digest"])' \
     "$R$READY_FILE" 2>/dev/null) || OLD_DIGEST=''
   [[ $OLD_DIGEST == "$BUNDLE_DIGEST" ]] || rm -f "$R$READY_FILE"
+#if balanced
+  rm -f "$R$READY_MARKER_DIR/$READY_MARKER" # /readyz: 503 until this run's first token
+  mkdir -p "$R$READY_MARKER_DIR"
+#endif
 #if volume
   mount_volume
 #elif models_dir
@@ -331,6 +336,10 @@ install_all() {
   [[ $reply ]] || die "warm: ${MODELS[0]} gave no token (docker compose -p $PROJECT logs $RUNTIME_SERVICE)"
   phase first_token
   write_ready
+#if balanced
+  : >"$R$READY_MARKER_DIR/$READY_MARKER"
+  log "ready: $READINESS_PATH answers 200"
+#endif
   log "install: done in $(($(date +%s) - T0))s"
 }
 

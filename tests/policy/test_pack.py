@@ -42,6 +42,10 @@ EXPECTED_NAMES = [
     "no-model-runtime-port",
     "ingress-only-ssh-http-https",
     "no-ssh-from-anywhere",
+    "no-public-proxy-port",
+    "alb-listener-https-or-redirect",
+    "launch-template-imdsv2-required",
+    "launch-template-disks-encrypted",
     "ec2-imdsv2-required",
     "ec2-disks-encrypted",
     "ebs-volume-encrypted",
@@ -166,7 +170,7 @@ def test_the_pack_reports_violations_from_protobuf_props(analyzer: analyzer_pb2_
         ]
     }
     found = {d.policyName: d for d in analyze(analyzer, SG, props)}
-    assert sorted(found) == ["ingress-only-ssh-http-https", "no-model-runtime-port"]
+    assert sorted(found) == ["ingress-only-ssh-http-https", "no-model-runtime-port", "no-public-proxy-port"]
     runtime = found["no-model-runtime-port"]
     assert runtime.enforcementLevel == analyzer_pb2.MANDATORY
     assert "ingress[1] (tcp 8000-9000) opens the model runtime port 8080 (llamacpp)" in runtime.message
