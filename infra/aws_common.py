@@ -83,6 +83,8 @@ class Identity:
     parameter: aws.ssm.Parameter
     profile: aws.iam.InstanceProfile
     region: pulumi.Output[str]
+    ssm_key_arn: pulumi.Output[str]
+    """The AWS-managed ``aws/ssm`` KMS key that encrypts the parameter (readers need kms:Decrypt via SSM)."""
 
 
 def keys_and_identity(name: str, stack: str, spec: Spec, settings: AwsSettings, parent: pulumi.Resource) -> Identity:
@@ -125,7 +127,7 @@ def keys_and_identity(name: str, stack: str, spec: Spec, settings: AwsSettings, 
         opts=child,
     )
     profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, tags=tags, opts=child)
-    return Identity(keys=keys, parameter=parameter, profile=profile, region=region)
+    return Identity(keys=keys, parameter=parameter, profile=profile, region=region, ssm_key_arn=ssm_key)
 
 
 def ami(settings: AwsSettings, parent: pulumi.Resource) -> pulumi.Output[str]:

@@ -46,8 +46,7 @@ import pulumi
 from bootstrap import layout
 from bootstrap.bundle import render_bundle
 from bootstrap.spec import Spec, SpecError, is_ip, validate_key
-from infra import hetzner_bundle, hetzner_types, sshkeys, wake_config
-from infra import fleet_config, hetzner_bundle, hetzner_types, sshkeys
+from infra import fleet_config, hetzner_bundle, hetzner_types, sshkeys, wake_config
 from infra.fleet_config import FleetConfigError, FleetSettings
 from infra.hetzner_types import HetznerTypeError, ServerType
 from infra.instance_types import DEFAULT_INSTANCE_TYPE, InstanceType, InstanceTypeError, classify
