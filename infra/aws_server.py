@@ -233,8 +233,16 @@ class AwsModelServer(pulumi.ComponentResource):
         if settings.wake_url:
             from infra import wake_url
 
-            self.wake_url = wake_url.create(name, stack, instance=instance, parameter=parameter, kms_key_arn=identity.ssm_key_arn,
-                                        region=region, tags=tags, parent=self)
+            self.wake_url = wake_url.create(
+                name,
+                stack,
+                instance=instance,
+                parameter=parameter,
+                kms_key_arn=identity.ssm_key_arn,
+                region=region,
+                tags=tags,
+                parent=self,
+            )
         self.public_ip = address.public_ip
         self.instance_id = instance.id
         self.server_id = instance.id
