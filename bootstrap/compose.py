@@ -77,13 +77,18 @@ def _runtime_service(spec: Spec) -> dict[str, Any]:
     return service
 
 
+def _published(bind: str, ingress: layout.Ingress) -> str:
+    """``[ADDR:]443:443/udp``: compose's short syntax; tcp is its default and left unwritten."""
+    return f"{bind}{ingress.port}:{ingress.port}" + ("" if ingress.protocol == "tcp" else f"/{ingress.protocol}")
+
+
 def _proxy_service(spec: Spec) -> dict[str, Any]:
     bind = f"{spec.listen_address}:" if spec.listen_address else ""
     return {
         "image": spec.proxy_image,
         "restart": "unless-stopped",
         "depends_on": {layout.RUNTIME_SERVICE: {"condition": "service_started"}},
-        "ports": [f"{bind}80:80", f"{bind}443:443", f"{bind}443:443/udp"],
+        "ports": [_published(bind, ingress) for ingress in layout.PUBLIC_INGRESS],
         # The keys are read from proxy.env by proxy-run.sh at each start and reload, never
         # through env_file (frozen at container creation): see bootstrap/key_rotation.py.
         "command": proxy_run_argv(),
