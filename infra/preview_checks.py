@@ -17,6 +17,9 @@ check mirrors a limit that otherwise shows up only at ``pulumi up`` (or silently
   for IPv4 and IPv6 (Amazon VPC quotas, "Inbound or outbound rules per security group").
   Each (CIDR, port, protocol) is one rule: allowedCidrs x ``bootstrap.layout.PUBLIC_INGRESS``
   plus adminCidrs x SSH.
+* **Hetzner firewall size.** "Rules are limited to 50 entries per Firewall and 500 effective
+  rules" (Hetzner Cloud API reference, Firewalls, "Set Rules"); an effective rule is one
+  source CIDR of one rule: allowedCidrs x ``PUBLIC_INGRESS`` plus adminCidrs x SSH.
 * **SSM parameter size.** The keys parameter (``,``-joined) holds 4 KB in the Standard tier
   and 8 KB in the Advanced tier (AWS Systems Manager quotas, "Parameter value size").
   Decision: over 4 KB the parameter switches to Advanced, with its price in a warning
@@ -47,6 +50,8 @@ ACME_MODES = ("acme", "ipdomain")
 """TLS modes (after ``auto`` is resolved) in which Caddy needs a public certificate."""
 SG_RULES_PER_FAMILY = 60
 """Default quota: inbound rules per security group, per IP family (raisable in Service Quotas)."""
+HETZNER_EFFECTIVE_RULES = 500
+"""Hetzner Cloud firewall: at most this many (rule, source CIDR) pairs."""
 SSM_STANDARD_MAX = 4096
 SSM_ADVANCED_MAX = 8192
 """Bytes of a String/SecureString value: Standard tier 4 KB, Advanced tier 8 KB."""
@@ -130,6 +135,22 @@ def check_security_group_quota(allowed_cidrs: tuple[str, ...], admin_cidrs: tupl
         )
 
 
+def check_hetzner_firewall(allowed_cidrs: tuple[str, ...], admin_cidrs: tuple[str, ...]) -> None:
+    """Refuse a firewall over Hetzner's 500 effective rules (one per rule and source CIDR)."""
+    per_cidr = len(layout.PUBLIC_INGRESS)
+    effective = len(allowed_cidrs) * per_cidr + len(admin_cidrs)
+    if effective > HETZNER_EFFECTIVE_RULES:
+        key = "allowedCidrs" if len(allowed_cidrs) * per_cidr >= len(admin_cidrs) else "adminCidrs"
+        raise PreviewError(
+            key,
+            f"the Hetzner firewall would get {effective} effective rules ({len(allowed_cidrs)} allowedCidrs x "
+            f"{per_cidr} ports/protocols + {len(admin_cidrs)} adminCidrs x SSH), over Hetzner's limit of "
+            f"{HETZNER_EFFECTIVE_RULES}, and Hetzner would refuse it at pulumi up",
+            f"merge the networks into fewer, larger CIDRs (at most "
+            f"{(HETZNER_EFFECTIVE_RULES - len(admin_cidrs)) // per_cidr} allowedCidrs with these adminCidrs)",
+        )
+
+
 def ssm_value_bytes(api_keys: Iterable[str]) -> int:
     return len(KEY_SEPARATOR.join(api_keys).encode())
 
@@ -169,6 +190,8 @@ def check(spec: Spec, firewall: Firewall | None, *, api_keys: tuple[str, ...] | 
     if firewall.cloud == "aws":
         check_security_group_quota(firewall.allowed_cidrs, firewall.admin_cidrs)
         warnings.extend(check_ssm_keys(api_keys))
+    elif firewall.cloud == "hetzner":
+        check_hetzner_firewall(firewall.allowed_cidrs, firewall.admin_cidrs)
     return warnings
 
 

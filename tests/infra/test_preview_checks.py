@@ -108,6 +108,15 @@ def test_the_security_group_quota_is_enforced_at_preview(pulumi_program: Program
     assert "at most 20 allowedCidrs per IP family" in message
 
 
+def test_the_hetzner_firewall_limit_is_enforced_at_preview() -> None:
+    fits = (preview_checks.HETZNER_EFFECTIVE_RULES - 1) // len(layout.PUBLIC_INGRESS) - 1  # 1 adminCidr
+    assert read({**HETZNER, "allowedCidrs": cidrs(fits)}, provider_keys={"hcloud:token"}, environ={}).hetzner
+    message = read_error({**HETZNER, "allowedCidrs": cidrs(500)})
+    assert message.startswith("llmhost:allowedCidrs: the Hetzner firewall would get 1504 effective rules")
+    assert "over Hetzner's limit of 500" in message
+    assert "at most 166 allowedCidrs" in message
+
+
 # --- the SSM keys parameter ----------------------------------------------------------------------
 
 
