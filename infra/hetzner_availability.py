@@ -8,7 +8,10 @@ a location sells *today* changes (types sold out for weeks, retired lines). The 
 ``unavailable_after``. (The type-level ``is_deprecated`` is deprecated upstream in favour of
 the per-location one, so only the latter is read.)
 
-Orderable in a location = listed there, ``available`` and not deprecated.
+Orderable in a location = listed there, ``available`` and not deprecated. (``available``
+is the API's own field, true when new servers can be created now; pulumi-hcloud's docstring
+words it the other way round. It is a stock hint: a type reported unavailable may still be
+ordered at times, and one reported available may be refused; llmhost follows the hint.)
 
 * The user chose ``serverType`` and it is not orderable: stop, listing the llmhost types that are.
 * The user did not choose: the default, else the next orderable one of
