@@ -218,6 +218,12 @@ def user_data_error(err: UserDataTooLarge, spec: Spec, render: Callable[[Spec], 
     base = size(spec)
     savings = {key: base - size(shrink(spec)) for key, shrink in _SHRINK}
     key = max(savings, key=lambda k: savings[k])
+    if savings[key] <= 0:  # neither list is the cause: say so rather than blame one
+        return PreviewError(
+            err.field,
+            f"the {cloud} user data would be {err.size} bytes even compressed, over its {err.limit}-byte limit",
+            err.allowed,
+        )
     advice = {
         "allowedOrigins": "list fewer origins (each browser app needs one)",
         "models": "configure fewer models (pull more later with ollama pull over SSH)",
@@ -225,6 +231,6 @@ def user_data_error(err: UserDataTooLarge, spec: Spec, render: Callable[[Spec], 
     return PreviewError(
         key,
         f"the {cloud} user data would be {err.size} bytes even compressed, over its {err.limit}-byte limit; "
-        f"llmhost:{key} adds the most (~{max(savings[key], 0)} bytes compressed)",
+        f"llmhost:{key} adds the most (~{savings[key]} bytes compressed)",
         advice,
     )

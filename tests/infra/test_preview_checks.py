@@ -189,3 +189,15 @@ def test_numbers_are_ascii_digits_only(value: str) -> None:
 def test_plain_digits_still_pass() -> None:
     settings = read({**HETZNER, "volumeSize": " 40 "}, provider_keys={"hcloud:token"}, environ={})
     assert settings.hetzner is not None and settings.hetzner.volume_size_gib == 40
+
+
+def test_user_data_that_no_list_makes_large_blames_no_list() -> None:
+    from bootstrap.cloudinit import UserDataTooLarge
+    from bootstrap.spec import Spec
+
+    spec = Spec(models=("gemma3:1b", "qwen3:0.6b"), api_keys=(KEY,), origins=("https://app.example.com",))
+    error = preview_checks.user_data_error(UserDataTooLarge(20000, 16384), spec, lambda s: "x" * 20000, "AWS")
+    assert (error.key, error.problem) == (
+        "models",
+        "the AWS user data would be 20000 bytes even compressed, over its 16384-byte limit",
+    )
