@@ -17,6 +17,23 @@ from bootstrap import layout, yamlio
 from bootstrap.spec import Spec, SpecError
 
 
+class UserDataTooLarge(SpecError):
+    """The user data is over ``spec.user_data_limit`` even compressed; ``size`` and ``limit`` in bytes.
+
+    Reported on the ``models`` field (the usual cause); infra/preview_checks.py measures which
+    config key really adds the most and names that one instead.
+    """
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            "models",
+            f"user data is {size} bytes even compressed, over the {limit}-byte limit",
+            "configure fewer models or origins",
+        )
+
+
 class _File(Protocol):
     content: str
     mode: int
@@ -79,9 +96,5 @@ def render_user_data(spec: Spec, files: Mapping[str, _File], *, ssh_host_key: Ss
             return plain
     packed = _document(files, compressed=True, host_key=ssh_host_key)
     if len(packed.encode()) > spec.user_data_limit:
-        raise SpecError(
-            "models",
-            f"user data is {len(packed.encode())} bytes even compressed, over the {spec.user_data_limit}-byte limit",
-            "configure fewer models or origins",
-        )
+        raise UserDataTooLarge(len(packed.encode()), spec.user_data_limit)
     return packed

@@ -77,9 +77,14 @@ def _runtime_service(spec: Spec) -> dict[str, Any]:
     return service
 
 
+def _published(bind: str, ingress: layout.Ingress) -> str:
+    """``[ADDR:]443:443/udp``: compose's short syntax; tcp is its default and left unwritten."""
+    return f"{bind}{ingress.port}:{ingress.port}" + ("" if ingress.protocol == "tcp" else f"/{ingress.protocol}")
+
+
 def _proxy_service(spec: Spec) -> dict[str, Any]:
     bind = f"{spec.listen_address}:" if spec.listen_address else ""
-    ports = [f"{bind}80:80", f"{bind}443:443", f"{bind}443:443/udp"]
+    ports = [_published(bind, ingress) for ingress in layout.PUBLIC_INGRESS]
     extra_volumes = []
     if spec.balancer_port is not None:  # TLS ends at the load balancer: one plain-HTTP port
         ports = [f"{bind}{spec.balancer_port}:{spec.balancer_port}"]

@@ -140,3 +140,33 @@ MAX_IDLE_STOP_MINUTES = 7 * 24 * 60
 
 USER_DATA_LIMIT = 16 * 1024
 """AWS refuses raw user data above 16 KB; Hetzner allows 32 KiB."""
+
+# --- public ingress -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ingress:
+    """One port the proxy publishes to the world: what compose publishes and what every firewall opens."""
+
+    port: int
+    protocol: str
+    """``tcp`` or ``udp``, as Docker Compose, EC2 security groups and Hetzner firewalls spell it."""
+    purpose: str
+
+
+PUBLIC_INGRESS: tuple[Ingress, ...] = (
+    Ingress(80, "tcp", "HTTP: ACME HTTP-01 challenge and the redirect to HTTPS"),
+    Ingress(443, "tcp", "HTTPS to the proxy (HTTP/1.1 and HTTP/2; ACME TLS-ALPN-01)"),
+    Ingress(443, "udp", "HTTP/3 (QUIC) to the proxy"),
+)
+"""The one table of public ingress, from anyone in ``allowedCidrs``.
+
+Read by bootstrap/compose.py (the proxy's published ports), infra/aws_server.py (security
+group), infra/hetzner_server.py (firewall) and policy/rules.py (what may be open). Caddy
+serves HTTP/3 on 443/udp by default and advertises it with ``Alt-Svc``; the firewalls open
+443/udp so that the advertisement is true (a blocked UDP port makes browsers wait for QUIC
+before falling back). On AWS each (CIDR, port, protocol) is one security-group rule: with
+three entries here an allowedCidrs list costs three rules per CIDR of the quota.
+"""
+SSH_PORT = 22
+"""SSH (tcp), opened only to ``adminCidrs``: not public ingress."""

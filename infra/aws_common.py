@@ -17,7 +17,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from bootstrap.spec import Spec
-from infra import naming
+from infra import naming, preview_checks
 from infra.config import AwsSettings
 
 SSM_MANAGED_POLICY = "AmazonSSMManagedInstanceCore"
@@ -103,7 +103,9 @@ def keys_and_identity(name: str, stack: str, spec: Spec, settings: AwsSettings, 
         f"{name}-api-keys",
         name=spec.ssm_parameter,
         type="SecureString",
-        value=keys.apply(lambda values: ",".join(values)),
+        # Standard holds 4 KB; more keys need Advanced (priced, warned about at preview).
+        tier=preview_checks.ssm_tier(settings.api_keys),
+        value=keys.apply(preview_checks.KEY_SEPARATOR.join),
         description=f"llmhost {stack}: API keys accepted by the proxy (comma-separated)",
         tags=tags,
         opts=child,

@@ -1,7 +1,7 @@
 """The AWS target: one EC2 server that runs the bundle, and nothing it does not need.
 
 What each resource is for:
-- security group: 443 (and 80, for the certificate) from allowedCidrs, 22 only from
+- security group: bootstrap.layout.PUBLIC_INGRESS (443 tcp+udp, 80) from allowedCidrs, 22 only from
   adminCidrs; never a runtime port;
 - IAM role + instance profile: Session Manager (a shell without SSH) and read access to
   exactly one SSM parameter, the API keys (plus decrypt with the key that protects it);
@@ -25,7 +25,7 @@ import pulumi_aws as aws
 from bootstrap import layout
 from bootstrap.bundle import render_bundle
 from bootstrap.spec import Spec
-from infra import aws_common, naming, prices
+from infra import aws_common, naming, preview_checks, prices
 from infra.aws_common import GENERATED_KEY_LENGTH, SSM_MANAGED_POLICY, assume_role_policy, keys_policy  # noqa: F401
 from infra.config import AwsSettings
 
@@ -44,19 +44,19 @@ class AwsServerArgs:
 
 
 def ingress_rules(settings: AwsSettings) -> list[aws.ec2.SecurityGroupIngressArgs]:
-    """443 and 80 from allowedCidrs, 22 from adminCidrs: the only ways in."""
+    """bootstrap.layout.PUBLIC_INGRESS from allowedCidrs, 22 from adminCidrs: the only ways in."""
     v4 = [c for c in settings.allowed_cidrs if ":" not in c]
     v6 = [c for c in settings.allowed_cidrs if ":" in c]
     rules = [
         aws.ec2.SecurityGroupIngressArgs(
-            description=description,
-            protocol="tcp",
-            from_port=port,
-            to_port=port,
+            description=ingress.purpose,
+            protocol=ingress.protocol,
+            from_port=ingress.port,
+            to_port=ingress.port,
             cidr_blocks=v4 or None,
             ipv6_cidr_blocks=v6 or None,
         )
-        for port, description in ((443, "HTTPS to the proxy"), (80, "HTTP: certificate issuance and redirect"))
+        for ingress in layout.PUBLIC_INGRESS
     ]
     if settings.admin_cidrs:
         admin_v4 = [c for c in settings.admin_cidrs if ":" not in c]
@@ -65,8 +65,8 @@ def ingress_rules(settings: AwsSettings) -> list[aws.ec2.SecurityGroupIngressArg
             aws.ec2.SecurityGroupIngressArgs(
                 description="SSH from adminCidrs",
                 protocol="tcp",
-                from_port=22,
-                to_port=22,
+                from_port=layout.SSH_PORT,
+                to_port=layout.SSH_PORT,
                 cidr_blocks=admin_v4 or None,
                 ipv6_cidr_blocks=admin_v6 or None,
             )

@@ -18,7 +18,7 @@ Per target:
 
 * aws: keys in an SSM SecureString (given or generated), never in the user data.
 * hetzner: ``llmhost:serverType`` (default ``cax11``: 2 Arm cores and 4 GB run the default
-  gemma3:1b, ~1.5 GB loaded, for about 5 EUR a month; see infra/hetzner_types.py) in
+  gemma3:1b, ~1.5 GB loaded, for about 6.6 EUR a month; see infra/hetzner_types.py) in
   ``llmhost:location`` (default ``fsn1``). The keys are required in ``llmhost:apiKeys``;
   they are uploaded and rotated over SSH, so ``llmhost:adminCidrs`` must include the
   machine that runs ``pulumi up``, and the provider needs ``hcloud:token`` (or HCLOUD_TOKEN).
@@ -45,8 +45,10 @@ import pulumi
 
 from bootstrap import layout
 from bootstrap.bundle import render_bundle
+from bootstrap.cloudinit import UserDataTooLarge
+from bootstrap.layout import USER_DATA_FILE
 from bootstrap.spec import Spec, SpecError, is_ip, validate_key
-from infra import fleet_config, hetzner_bundle, hetzner_types, sshkeys, wake_config
+from infra import fleet_config, hetzner_bundle, hetzner_types, preview_checks, sshkeys, wake_config
 from infra.fleet_config import FleetConfigError, FleetSettings
 from infra.hetzner_types import HetznerTypeError, ServerType
 from infra.instance_types import DEFAULT_INSTANCE_TYPE, InstanceType, InstanceTypeError, classify
@@ -244,6 +246,8 @@ class HetznerSettings:
     """Never empty: the deployer itself delivers the keys over SSH from inside these."""
     ssh_public_key: str | None
     """The operator's own login key for root, besides the deploy key Pulumi generates."""
+    server_type_chosen: bool = False
+    """llmhost:serverType was set: a type the location cannot sell stops preview (else a fallback is used)."""
 
 
 @dataclass(frozen=True)
@@ -370,10 +374,14 @@ def read_settings(
         _check_volume(spec, aws.volume_size_gib, MIN_VOLUME_GIB, MAX_VOLUME_GIB, "gp3")
         # Render once with stand-ins for the address and volume id: a bundle that cannot be
         # rendered (e.g. user data over the limit) must fail now, before anything is created.
+        def aws_user_data(s: Spec) -> str:
+            placed = dataclasses.replace(s, public_ip=PLACEHOLDER_PUBLIC_IP, model_volume_id=PLACEHOLDER_VOLUME_ID)
+            return render_bundle(placed).files[USER_DATA_FILE].content
+
         try:
-            render_bundle(
-                dataclasses.replace(spec, public_ip=PLACEHOLDER_PUBLIC_IP, model_volume_id=PLACEHOLDER_VOLUME_ID)
-            )
+            aws_user_data(spec)
+        except UserDataTooLarge as err:
+            raise _preview_error(preview_checks.user_data_error(err, spec, aws_user_data, "AWS")) from None
         except SpecError as err:
             raise spec_error_to_config_error(err) from None
     if hetzner is not None:
@@ -381,13 +389,17 @@ def read_settings(
         warnings.extend(_ram_warning(spec, hetzner))
         # The same early render, with what the Hetzner user data really holds: the bundle
         # without proxy.env, plus a host key of the real size.
+        host_key = hetzner_bundle.placeholder_host_key()
+
+        def hetzner_user_data(s: Spec) -> str:
+            return hetzner_bundle.render(
+                s, public_ip=PLACEHOLDER_PUBLIC_IP, volume_id=PLACEHOLDER_HETZNER_VOLUME_ID, host_key=host_key
+            ).user_data
+
         try:
-            hetzner_bundle.render(
-                spec,
-                public_ip=PLACEHOLDER_PUBLIC_IP,
-                volume_id=PLACEHOLDER_HETZNER_VOLUME_ID,
-                host_key=hetzner_bundle.placeholder_host_key(),
-            )
+            hetzner_user_data(spec)
+        except UserDataTooLarge as err:
+            raise _preview_error(preview_checks.user_data_error(err, spec, hetzner_user_data, "Hetzner")) from None
         except SpecError as err:
             raise spec_error_to_config_error(err) from None
     if target == "hetzner" and spec.idle_stop_minutes is not None:
@@ -400,6 +412,18 @@ def read_settings(
             f"{full_key('idleStopMinutes')}: on target ssh idle stop powers the machine off, "
             "and only its owner can start it again"
         )
+    cloud = aws or hetzner
+    try:
+        warnings.extend(
+            preview_checks.check(
+                spec,
+                None if cloud is None else preview_checks.Firewall(target, cloud.allowed_cidrs, cloud.admin_cidrs),
+                api_keys=aws.api_keys if aws is not None else None,
+                public_ip=PLACEHOLDER_PUBLIC_IP,
+            )
+        )
+    except preview_checks.PreviewError as err:
+        raise _preview_error(err) from None
     return Settings(target=target, spec=spec, warnings=tuple(warnings), aws=aws, hetzner=hetzner, ssh=ssh, fleet=fleet)
 
 
@@ -415,6 +439,10 @@ def _read_fleet(source: ConfigSource, target: str, values: Mapping[str, object])
         )
     except FleetConfigError as err:
         raise ConfigError(err.key, err.problem, err.allowed) from None
+
+
+def _preview_error(err: preview_checks.PreviewError) -> ConfigError:
+    return ConfigError(err.key, err.problem, err.allowed)
 
 
 def _read_aws(source: ConfigSource, values: dict[str, object], api_keys: list[str] | None) -> AwsSettings:
@@ -494,6 +522,7 @@ def _read_hetzner(source: ConfigSource, provider_keys: Iterable[str], environ: M
         allowed_cidrs=allowed,
         admin_cidrs=admin,
         ssh_public_key=_ssh_public_key(source),
+        server_type_chosen=_string(source, "serverType") is not None,
     )
 
 
@@ -738,10 +767,10 @@ def _int(source: ConfigSource, key: str) -> int | None:
     value = _raw(source, key)
     if value is None:
         return None
-    try:
-        return int(value.strip())
-    except ValueError:
-        raise ConfigError(key, f"{value!r} is not a whole number", "use digits only, e.g. 20") from None
+    # ASCII digits only: int() also takes "1_0" and other scripts' digits ("١٢").
+    if not re.fullmatch(r"-?[0-9]{1,18}", value.strip()):
+        raise ConfigError(key, f"{value!r} is not a whole number", "use ASCII digits 0-9 only, e.g. 20")
+    return int(value.strip())
 
 
 def _reject_unknown(present_keys: Iterable[str]) -> None:

@@ -9,7 +9,8 @@ What each resource is for:
 - host key (tls.PrivateKey, Ed25519): handed to cloud-init as the server's SSH host key, so
   its public half is known before the server boots and is pinned by the deployer: no
   trust on first use. The private half makes the user data a secret.
-- firewall: tcp 443 and 80 (the certificate challenge and the redirect) from allowedCidrs,
+- firewall: bootstrap.layout.PUBLIC_INGRESS (tcp 443, udp 443 for HTTP/3, tcp 80 for the
+  certificate challenge and the redirect) from allowedCidrs,
   tcp 22 from adminCidrs only, nothing else; no ICMP, which llmhost does not need
   (Hetzner firewalls are inbound allow-lists; all outbound traffic stays allowed for
   packages, images, models and certificates);
@@ -37,16 +38,18 @@ import pulumi
 import pulumi_hcloud as hcloud
 import pulumi_tls as tls
 
+from bootstrap import layout
 from bootstrap.cloudinit import SshHostKey
 from bootstrap.spec import Spec
-from infra import hetzner_bundle, hetzner_types, naming
-from infra.config import HetznerSettings
+from infra import hetzner_availability, hetzner_bundle, hetzner_types, naming
+from infra.config import ConfigError, HetznerSettings
+from infra.hetzner_types import HetznerTypeError
 from infra.remote_deploy import RemoteKeys, SshConnection
 
 COMPONENT_TYPE = "llmhost:hetzner:ModelServer"
 IMAGE = "ubuntu-24.04"
 SSH_USER = "root"
-SSH_PORT = 22
+SSH_PORT = layout.SSH_PORT
 KEY_ALGORITHM = "ED25519"
 
 
@@ -59,16 +62,16 @@ class HetznerServerArgs:
 
 
 def firewall_rules(settings: HetznerSettings) -> list[hcloud.FirewallRuleArgs]:
-    """443 and 80 from allowedCidrs, 22 from adminCidrs: the only ways in."""
+    """bootstrap.layout.PUBLIC_INGRESS from allowedCidrs, 22 from adminCidrs: the only ways in."""
     rules = [
         hcloud.FirewallRuleArgs(
             direction="in",
-            protocol="tcp",
-            port=str(port),
+            protocol=ingress.protocol,
+            port=str(ingress.port),
             source_ips=list(settings.allowed_cidrs),
-            description=description,
+            description=ingress.purpose,
         )
-        for port, description in ((443, "HTTPS to the proxy"), (80, "HTTP: certificate issuance and redirect"))
+        for ingress in layout.PUBLIC_INGRESS
     ]
     rules.append(
         hcloud.FirewallRuleArgs(
@@ -104,6 +107,20 @@ class HetznerModelServer(pulumi.ComponentResource):
         assert spec.api_keys and not spec.ssm_parameter, "the Hetzner target gets the keys inline"
         child = pulumi.ResourceOptions(parent=self)
         labels = naming.hetzner_labels(stack)
+
+        # --- is the type orderable in the location today? Asked of the API at preview ----------
+        catalogue = hcloud.get_server_types(opts=pulumi.InvokeOptions(parent=self))
+        try:
+            server_type, notes = hetzner_availability.choose(
+                settings.server_type.name,
+                settings.server_type_chosen,
+                settings.location,
+                hetzner_availability.offers_in(catalogue.server_types, settings.location),
+            )
+        except HetznerTypeError as err:
+            raise ConfigError(err.key, err.problem, err.allowed) from None
+        for note in notes:
+            pulumi.log.warn(note, resource=self)
 
         # --- who may log in: Pulumi's deploy key, and the operator's own key if given ---------
         deploy_key = tls.PrivateKey(f"{name}-deploy-key", algorithm=KEY_ALGORITHM, opts=child)
@@ -152,7 +169,7 @@ class HetznerModelServer(pulumi.ComponentResource):
         )
         server = hcloud.Server(
             f"{name}-server",
-            server_type=settings.server_type.name,
+            server_type=server_type.name,
             image=IMAGE,
             location=settings.location,
             ssh_keys=[key.id for key in ssh_keys],
@@ -207,7 +224,7 @@ class HetznerModelServer(pulumi.ComponentResource):
             )
         self.ssh_host_key = host_key.public_key_openssh.apply(str.strip)
         self.health_check_command = pulumi.Output.from_input(f"python -m checks --stack {stack} --wait 1200")
-        self.monthly_cost_estimate = hetzner_types.monthly_estimate(settings.server_type.name, settings.volume_size_gib)
+        self.monthly_cost_estimate = hetzner_types.monthly_estimate(server_type.name, settings.volume_size_gib)
         self.register_outputs(
             {
                 "endpoint": self.endpoint,

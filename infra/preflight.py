@@ -34,6 +34,10 @@ StackConfig = Mapping[str, "str | None"]
 """Stack config keys (``aws:region``) -> value; None for a secret whose value is hidden."""
 
 
+LOCAL_HINT = "; or run `make local` to run the same server on this machine with Docker (no cloud account)"
+"""Appended to a missing-credentials line: the one alternative that needs no cloud at all."""
+
+
 @dataclass(frozen=True)
 class Result:
     ok: bool
@@ -79,7 +83,7 @@ def check_aws(config: StackConfig, *, on_ec2: Callable[[], bool] = running_on_ec
         return Result(
             False,
             "AWS credentials not found: run `aws configure` or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
-            "(or AWS_PROFILE)",
+            "(or AWS_PROFILE)" + LOCAL_HINT,
         )
     if not region:
         return Result(
@@ -116,7 +120,7 @@ def check_hetzner(config: StackConfig) -> Result:
     return Result(
         False,
         "Hetzner Cloud token not found: run `pulumi config set --secret hcloud:token <token>` or set HCLOUD_TOKEN "
-        "(create a token in the Hetzner Cloud Console under Security > API tokens)",
+        "(create a token in the Hetzner Cloud Console under Security > API tokens)" + LOCAL_HINT,
     )
 
 

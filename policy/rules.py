@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bootstrap.layout import BALANCED_HTTP_PORT, RUNTIMES
+from bootstrap.layout import BALANCED_HTTP_PORT, PUBLIC_INGRESS, RUNTIMES, SSH_PORT
 
 Props = Mapping[str, Any]
 Report = Callable[[str], None]
@@ -56,10 +56,13 @@ MANAGED_POLICY_TYPES = (IAM_ROLE_POLICY_ATTACHMENT, IAM_POLICY_ATTACHMENT, IAM_R
 # --- facts ------------------------------------------------------------------------------------
 RUNTIME_PORTS: dict[int, str] = {runtime.port: runtime.name for runtime in RUNTIMES.values()}
 """Ports the model runtimes listen on inside the compose network: never opened to anyone."""
-SSH_PORT = 22
 SSH_RULE_NAME = "no-ssh-from-anywhere"
 """Named here because its violation message tells the user how to disable it."""
-PUBLIC_PORTS = (SSH_PORT, 80, 443)
+PUBLIC_OPENINGS: frozenset[tuple[int, str]] = frozenset(
+    {(SSH_PORT, "tcp"), *((ingress.port, ingress.protocol) for ingress in PUBLIC_INGRESS)}
+)
+"""(port, protocol) pairs that may be open inbound: SSH, and bootstrap.layout.PUBLIC_INGRESS."""
+PUBLIC_PORTS = tuple(sorted({port for port, _ in PUBLIC_OPENINGS}))
 """SSH, and the proxy (80 for ACME HTTP-01 and the redirect, 443 for HTTPS and HTTP/3)."""
 PROXY_PORT = BALANCED_HTTP_PORT
 """A fleet replica's plain-HTTP proxy port: open only to the load balancer's security group."""
@@ -215,6 +218,12 @@ def check_only_public_ports(resource_type: str, props: Props, report: Report) ->
             report(
                 f"{rule.describe()} opens a port other than {allowed} inbound; "
                 f"set {rule.where}fromPort and {rule.where}toPort to one of {allowed} (one rule per port)"
+            )
+        elif (ports[0], protocol) not in PUBLIC_OPENINGS:
+            pairs = ", ".join(f"{port}/{proto}" for port, proto in sorted(PUBLIC_OPENINGS))
+            report(
+                f"{rule.describe()} opens {ports[0]}/{protocol}, which llmhost never serves; "
+                f"only {pairs} may be open inbound (bootstrap/layout.py PUBLIC_INGRESS): remove this rule"
             )
 
 

@@ -15,12 +15,79 @@ STACK="${STACK:-dev}"
 PASSPHRASE_FILE="${XDG_CONFIG_HOME:-$HOME/.config}/llmhost/passphrase"
 
 # (a) The Pulumi CLI. Its installer puts it in ~/.pulumi/bin and edits the shell profile,
-# which a shell opened before the install has not read yet: look there too.
-if ! command -v pulumi >/dev/null 2>&1 && [[ -x "$HOME/.pulumi/bin/pulumi" ]]; then
-  PATH="$HOME/.pulumi/bin:$PATH"
+# which a shell opened before the install has not read yet: look there too. When it is
+# nowhere, install the pinned release ourselves: the vendor's archive for this OS/arch,
+# checked against the vendor's published SHA-256 list, into a folder of our own under the
+# user's home (never the shell profile; not .venv, which ensure_venv may recreate).
+#   LLMHOST_PULUMI_VERSION       the pinned version (default below; matches the SDK in requirements.txt)
+#   LLMHOST_PULUMI_RELEASES_URL  where pulumi-v<ver>-<os>-<arch>.tar.gz and pulumi-<ver>-checksums.txt are
+PULUMI_PIN="${LLMHOST_PULUMI_VERSION:-3.272.0}"
+PULUMI_RELEASES="${LLMHOST_PULUMI_RELEASES_URL:-https://get.pulumi.com/releases/sdk}"
+PULUMI_OWN="${XDG_DATA_HOME:-$HOME/.local/share}/llmhost/pulumi-v$PULUMI_PIN"
+PULUMI_MANUAL="install it with \`curl -fsSL https://get.pulumi.com | sh\` (see https://www.pulumi.com/docs/install/), then run make deploy again"
+
+install_pulumi() {
+  local tool os arch archive work expected actual
+  for tool in curl tar uname mktemp awk; do
+    command -v "$tool" >/dev/null 2>&1 ||
+      die "deploy: the pulumi CLI is missing and $tool, needed to install it, is not available: $PULUMI_MANUAL"
+  done
+  case "$(uname -s)" in
+    Linux) os=linux ;;
+    Darwin) os=darwin ;;
+    *) die "deploy: the pulumi CLI is missing and $(uname -s) has no release archive llmhost can install: $PULUMI_MANUAL" ;;
+  esac
+  case "$(uname -m)" in
+    x86_64 | amd64) arch=x64 ;;
+    aarch64 | arm64) arch=arm64 ;;
+    *) die "deploy: the pulumi CLI is missing and $(uname -m) has no release archive llmhost can install: $PULUMI_MANUAL" ;;
+  esac
+  archive="pulumi-v$PULUMI_PIN-$os-$arch.tar.gz"
+  work="$(mktemp -d)"
+  # shellcheck disable=SC2064 # expand now: $work is local to this function
+  trap "rm -rf '$work'" EXIT
+  curl -fsSL "$PULUMI_RELEASES/pulumi-$PULUMI_PIN-checksums.txt" -o "$work/checksums.txt" 2>/dev/null ||
+    die "deploy: the pulumi CLI is missing and $PULUMI_RELEASES/pulumi-$PULUMI_PIN-checksums.txt could not be downloaded: $PULUMI_MANUAL"
+  curl -fsSL "$PULUMI_RELEASES/$archive" -o "$work/$archive" 2>/dev/null ||
+    die "deploy: the pulumi CLI is missing and $PULUMI_RELEASES/$archive could not be downloaded: $PULUMI_MANUAL"
+  expected="$(awk -v name="$archive" '$2 == name || $2 == "*" name { print $1; exit }' "$work/checksums.txt")"
+  [[ -n "$expected" ]] ||
+    die "deploy: $archive is not listed in pulumi-$PULUMI_PIN-checksums.txt, so it cannot be verified; nothing was installed: $PULUMI_MANUAL"
+  if command -v sha256sum >/dev/null 2>&1; then
+    actual="$(sha256sum "$work/$archive")"
+  else
+    actual="$(shasum -a 256 "$work/$archive")"
+  fi
+  actual="${actual%% *}"
+  [[ "$actual" == "$expected" ]] ||
+    die "deploy: $archive does not match its published SHA-256 (expected $expected, got $actual); nothing was installed: $PULUMI_MANUAL"
+  mkdir "$work/unpacked"
+  tar -xzf "$work/$archive" -C "$work/unpacked"
+  [[ -x "$work/unpacked/pulumi/pulumi" ]] ||
+    die "deploy: $archive has no pulumi/pulumi inside; nothing was installed: $PULUMI_MANUAL"
+  # Move into place only when complete: a half-copied folder is never mistaken for an install.
+  mkdir -p "$(dirname "$PULUMI_OWN")"
+  rm -rf "$PULUMI_OWN.partial"
+  cp -R "$work/unpacked/pulumi" "$PULUMI_OWN.partial"
+  mv "$PULUMI_OWN.partial" "$PULUMI_OWN"
+  rm -rf "$work"
+  trap - EXIT
+  status "pulumi: the CLI was missing; installed Pulumi v$PULUMI_PIN ($os-$arch, SHA-256 verified) into $PULUMI_OWN for llmhost's use (your shell profile is unchanged)"
+}
+
+if ! command -v pulumi >/dev/null 2>&1; then
+  for dir in "$HOME/.pulumi/bin" "$PULUMI_OWN"; do
+    if [[ -x "$dir/pulumi" ]]; then
+      PATH="$dir:$PATH"
+      break
+    fi
+  done
 fi
-command -v pulumi >/dev/null 2>&1 ||
-  die "deploy: the pulumi CLI is missing: install it with \`curl -fsSL https://get.pulumi.com | sh\` (see https://www.pulumi.com/docs/install/), then run make deploy again"
+if ! command -v pulumi >/dev/null 2>&1; then
+  install_pulumi
+  PATH="$PULUMI_OWN:$PATH"
+fi
+command -v pulumi >/dev/null 2>&1 || die "deploy: the pulumi CLI is missing: $PULUMI_MANUAL"
 export PULUMI_SKIP_UPDATE_CHECK="${PULUMI_SKIP_UPDATE_CHECK:-true}"
 
 # (b) The Python environment Pulumi runs the program in (Pulumi.yaml: virtualenv .venv).

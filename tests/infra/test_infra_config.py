@@ -231,7 +231,8 @@ def test_aws_defaults() -> None:
 
 
 def test_cidrs_are_canonical_and_a_bare_address_is_one_host() -> None:
-    aws = read({"adminCidrs": '["198.51.100.7", "2001:DB8::/32"]', "allowedCidrs": "203.0.113.0/24"}).aws
+    values = {"adminCidrs": '["198.51.100.7", "2001:DB8::/32"]', "allowedCidrs": "203.0.113.0/24", "tls": "internal"}
+    aws = read(values).aws
     assert aws is not None
     assert aws.admin_cidrs == ("198.51.100.7/32", "2001:db8::/32")
     assert aws.allowed_cidrs == ("203.0.113.0/24",)

@@ -23,6 +23,7 @@ from tests.infra.pulumi_harness import REPO_ROOT
 
 NO_CREDENTIALS = (
     "AWS credentials not found: run `aws configure` or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
+    "; or run `make local` to run the same server on this machine with Docker (no cloud account)"
 )
 NO_REGION = (
     "AWS region not set: run `pulumi config set aws:region us-east-1` or set AWS_REGION "

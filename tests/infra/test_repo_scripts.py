@@ -7,13 +7,21 @@ real CLI, an account or a cloud.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import http.server
+import io
 import json
 import os
+import platform
 import re
 import shutil
 import stat
 import subprocess
 import sys
+import tarfile
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,6 +153,7 @@ def test_deploy_without_the_pulumi_cli_prints_one_line(tmp_path: Path) -> None:
     lines = proc.stderr.splitlines()
     assert len(lines) == 1, proc.stderr
     assert "pulumi CLI is missing" in lines[0]
+    assert "curl, needed to install it, is not available" in lines[0]
     assert "curl -fsSL https://get.pulumi.com | sh" in lines[0]
     assert "https://www.pulumi.com/docs/install/" in lines[0]
     assert list(home.iterdir()) == [], "deploy.sh wrote files before finding the CLI"
@@ -276,3 +285,135 @@ def test_deploy_finds_a_cli_installed_but_not_yet_on_path(deploy: Deploy) -> Non
     proc = deploy.run("--yes")
     assert proc.returncode == 0, proc.stderr
     assert deploy.calls()[-1] == "up --stack dev --yes"
+
+
+# --- deploy.sh installs a pinned Pulumi CLI when there is none ---------------------------------
+
+PIN = re.search(r'LLMHOST_PULUMI_VERSION:-([0-9.]+)', (REPO_ROOT / "scripts/deploy.sh").read_text())[1]  # type: ignore[index]
+OS_ARCH = (
+    {"Linux": "linux", "Darwin": "darwin"}[platform.system()]
+    + "-"
+    + {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine().lower()]
+)
+ARCHIVE = f"pulumi-v{PIN}-{OS_ARCH}.tar.gz"
+CHECKSUMS = f"pulumi-{PIN}-checksums.txt"
+
+
+def stand_in_archive() -> bytes:
+    """The vendor's layout (a top-level ``pulumi/`` folder holding ``pulumi`` and its plugins),
+    with the fake CLI as ``pulumi/pulumi``."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, text in (("pulumi/pulumi", FAKE_PULUMI), ("pulumi/pulumi-language-python", "#!/bin/sh\nexit 0\n")):
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@dataclass
+class Releases:
+    url: str
+    root: Path
+    requests: list[str]
+
+
+@pytest.fixture
+def releases(tmp_path: Path) -> Iterator[Releases]:
+    """A loopback stand-in for get.pulumi.com/releases/sdk: the archive and its checksums file."""
+    root = tmp_path / "releases"
+    root.mkdir()
+    data = stand_in_archive()
+    (root / ARCHIVE).write_bytes(data)
+    other = f"pulumi-v{PIN}-windows-x64.zip"
+    (root / CHECKSUMS).write_text(
+        f"{'0' * 64}  {other}\n{hashlib.sha256(data).hexdigest()}  {ARCHIVE}\n", encoding="utf-8"
+    )
+    requests: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            requests.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Releases(f"http://127.0.0.1:{server.server_address[1]}", root, requests)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def without_pulumi(deploy: Deploy, releases: Releases) -> dict[str, str]:
+    (deploy.bin_dir / "pulumi").unlink()
+    return {
+        "LLMHOST_PULUMI_RELEASES_URL": releases.url,
+        "XDG_DATA_HOME": str(deploy.home / "data"),
+        "no_proxy": "127.0.0.1",
+        "NO_PROXY": "127.0.0.1",
+    }
+
+
+def test_deploy_installs_the_pinned_cli_and_reaches_the_credentials_step(deploy: Deploy, releases: Releases) -> None:
+    set_stack_config(deploy, {"llmhost:target": {"value": "hetzner", "secret": False}})
+    env = without_pulumi(deploy, releases)
+    proc = deploy.run("--yes", **env)
+    assert proc.returncode == 1
+    installed = deploy.home / "data" / "llmhost" / f"pulumi-v{PIN}"
+    assert (installed / "pulumi").read_text(encoding="utf-8") == FAKE_PULUMI
+    assert os.access(installed / "pulumi", os.X_OK)
+    (notice,) = [line for line in proc.stdout.splitlines() if "installed Pulumi" in line]
+    assert notice == (
+        f"==> pulumi: the CLI was missing; installed Pulumi v{PIN} ({OS_ARCH}, SHA-256 verified) into {installed} "
+        "for llmhost's use (your shell profile is unchanged)"
+    )
+    assert sorted(releases.requests) == sorted([f"/{CHECKSUMS}", f"/{ARCHIVE}"])
+    # The installed CLI ran every step up to the credentials check, which names what to set and make local.
+    assert deploy.calls()[-1] == "config --stack dev --json --non-interactive"
+    last = proc.stderr.splitlines()[-1]
+    assert last.startswith("Hetzner Cloud token not found: run `pulumi config set --secret hcloud:token")
+    assert "`make local` to run the same server on this machine with Docker" in last
+    assert not any(call.startswith("up") for call in deploy.calls())
+    assert not [p for p in deploy.home.rglob("*") if p.name in (".bashrc", ".profile", ".zshrc")]
+
+    # The next run finds it without downloading again.
+    releases.requests.clear()
+    set_stack_config(deploy, {"llmhost:target": {"value": "ssh", "secret": False}})
+    proc = deploy.run("--yes", **env)
+    assert proc.returncode == 0, proc.stderr
+    assert releases.requests == []
+    assert "installed Pulumi" not in proc.stdout
+    assert deploy.calls()[-1] == "up --stack dev --yes"
+
+
+def test_deploy_refuses_an_archive_whose_checksum_does_not_match(deploy: Deploy, releases: Releases) -> None:
+    (releases.root / ARCHIVE).write_bytes(stand_in_archive() + b"tampered")
+    proc = deploy.run("--yes", **without_pulumi(deploy, releases))
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(f"deploy: {ARCHIVE} does not match its published SHA-256 (expected ")
+    assert "nothing was installed" in line
+    assert not (deploy.home / "data").exists()
+    assert deploy.calls() == []
+
+
+def test_deploy_refuses_an_archive_missing_from_the_checksums_file(deploy: Deploy, releases: Releases) -> None:
+    (releases.root / CHECKSUMS).write_text(f"{'0' * 64}  pulumi-v{PIN}-windows-x64.zip\n", encoding="utf-8")
+    proc = deploy.run("--yes", **without_pulumi(deploy, releases))
+    assert proc.returncode == 1
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(f"deploy: {ARCHIVE} is not listed in {CHECKSUMS}, so it cannot be verified")
+    assert not (deploy.home / "data").exists()
+
+
+def test_deploy_says_one_line_when_the_download_fails(deploy: Deploy, releases: Releases) -> None:
+    (releases.root / ARCHIVE).unlink()
+    proc = deploy.run("--yes", **without_pulumi(deploy, releases))
+    assert proc.returncode == 1
+    (line,) = proc.stderr.splitlines()
+    assert f"{releases.url}/{ARCHIVE} could not be downloaded" in line
+    assert "https://www.pulumi.com/docs/install/" in line
+    assert not (deploy.home / "data").exists()
