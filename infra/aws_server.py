@@ -25,7 +25,7 @@ import pulumi_aws as aws
 from bootstrap import layout
 from bootstrap.bundle import render_bundle
 from bootstrap.spec import Spec
-from infra import aws_common, naming, preview_checks, prices
+from infra import aws_common, naming, prices
 from infra.aws_common import GENERATED_KEY_LENGTH, SSM_MANAGED_POLICY, assume_role_policy, keys_policy  # noqa: F401
 from infra.config import AwsSettings
 

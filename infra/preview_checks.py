@@ -90,7 +90,10 @@ def check_acme_reachable(spec: Spec, allowed_cidrs: tuple[str, ...], public_ip: 
     """Refuse a public certificate that Let's Encrypt could never validate through the firewall.
 
     ``public_ip`` is a stand-in for the address the cloud allocates later (it only decides the
-    TLS mode). Raises PreviewError on ``allowedCidrs`` naming ``llmhost:tls`` and the fixes."""
+    TLS mode). Raises PreviewError on ``allowedCidrs`` naming ``llmhost:tls`` and the fixes.
+    A fleet (``spec.balancer_port`` set) is exempt: its certificate is ACM's, validated by DNS."""
+    if spec.balancer_port is not None:
+        return
     mode = dataclasses.replace(spec, public_ip=spec.public_ip or public_ip).tls_mode
     if mode not in ACME_MODES or admits_internet(allowed_cidrs):
         return
