@@ -63,7 +63,7 @@ def with_self_hosted_cost(result: ProbeResult, monthly_usd: float) -> ProbeResul
     return dataclasses.replace(
         result,
         detail=f"{result.detail}, ${usd:.2f} per 1M tokens (${monthly_usd:,.2f}/month, flat out)",
-        metrics={**result.metrics, "usd_per_million_tokens": round(usd, 4), "monthly_usd": monthly_usd},
+        metrics={**result.metrics, "usd_per_million_tokens": round(usd, 6), "monthly_usd": monthly_usd},
     )
 
 
