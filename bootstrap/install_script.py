@@ -87,7 +87,7 @@ def select_sections(text: str, flags: dict[str, bool]) -> str:
 
 def header_values(spec: Spec, bundle_digest: str) -> dict[str, str | tuple[str, ...]]:
     """Every fact the body may use, by its shell name, from ``layout`` and the spec."""
-    if not _DIGEST_RE.match(bundle_digest):
+    if not _DIGEST_RE.fullmatch(bundle_digest):
         raise ValueError(f"bundle digest {bundle_digest!r} is not a digest (use e.g. sha256:<hex>)")
     if spec.model_volume_id and spec.models_dir is None:
         raise SpecError(
@@ -128,8 +128,20 @@ def header_values(spec: Spec, bundle_digest: str) -> dict[str, str | tuple[str, 
         "MODELS": tuple(spec.models),
         "MODELS_DIR": spec.models_dir or "",
         "VOLUME_ID": spec.model_volume_id or "",
+        "VOLUME_DEVICES": volume_devices(spec.model_volume_id),
         "SSM_PARAMETER": spec.ssm_parameter or "",
     }
+
+
+def volume_devices(volume_id: str | None) -> tuple[str, ...]:
+    """Device names install.sh tries when no by-id link names the volume.
+
+    An AWS volume (``vol-...``) attached as ``layout.AWS_MODELS_DEVICE`` shows on Xen types as
+    ``/dev/xvdf`` (some kernels keep ``/dev/sdf``); Hetzner volumes always have a by-id link.
+    """
+    if not volume_id or not volume_id.startswith("vol-"):
+        return ()
+    return (layout.AWS_MODELS_DEVICE_XEN, layout.AWS_MODELS_DEVICE)
 
 
 def _uses(body: str, name: str) -> bool:

@@ -31,8 +31,8 @@ from infra import naming, prices
 from infra.config import AwsSettings
 
 COMPONENT_TYPE = "llmhost:aws:ModelServer"
-MODELS_DEVICE = "/dev/sdf"
-"""Attachment name; Nitro instances expose it as NVMe, found by volume id (install.sh)."""
+MODELS_DEVICE = layout.AWS_MODELS_DEVICE
+"""Attachment name; Nitro exposes it as NVMe (found by volume id), Xen as /dev/xvdf (install.sh)."""
 SSM_MANAGED_POLICY = "AmazonSSMManagedInstanceCore"
 SSH_USER = "ubuntu"
 GENERATED_KEY_LENGTH = 43

@@ -5,6 +5,8 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 R=${LLMHOST_ROOT:-} # a test root; empty on a server
 WAIT=${LLMHOST_WAIT_INTERVAL:-5}
+APT_LOCK_WAIT=${LLMHOST_APT_LOCK_WAIT:-900} APT_POLL=${LLMHOST_APT_POLL:-3} APT_TRIES=5
+APT_NET='Temporary failure|Could not (connect|resolve)|Connection (failed|timed out)|Failed to fetch|Hash Sum mismatch'
 T0=$(date +%s)
 PHASES=() CHANGED='' RESTART_DOCKER='' APT_UPDATED='' OLD_DIGEST='' VERSION='' reply='' MODE=install
 
@@ -32,6 +34,36 @@ install_file() {
   install -D -m "$3" "$1" "$2" || die "cannot write $2"
 }
 
+# apt_get COMMAND ARGS: apt-get, again while a lock is held (up to APT_LOCK_WAIT s: DPkg::Lock::Timeout
+# covers dpkg's lock only, `update` exits 100 at once on apt's lists lock) or the network fails
+apt_get() {
+  local i=0 rc e seen='' start=$SECONDS o=$TMP/apt.out
+  while :; do
+    rc=0
+    apt-get -q -o DPkg::Lock::Timeout="$APT_LOCK_WAIT" "$@" >"$o" 2>&1 || rc=$?
+    e=$(grep -m 1 '^E:' "$o") || e="exit $rc"
+    if ((rc == 0)); then
+      cat "$o" && return 0
+    elif [[ $e =~ Could\ not\ get\ lock|Unable\ to\ (lock|acquire) ]]; then
+      ((SECONDS - start < APT_LOCK_WAIT)) || die "apt: apt-get $1 gave up after ${APT_LOCK_WAIT}s: $e"
+      [[ $e == "$seen" ]] || log "apt: apt-get $1 waits up to ${APT_LOCK_WAIT}s: $e"
+      seen=$e
+      sleep "$APT_POLL"
+    elif grep -Eq "$APT_NET" "$o" && ((++i < APT_TRIES)); then
+      log "apt: apt-get $1 failed, retry $i/$((APT_TRIES - 1)): $e"
+      sleep "$WAIT"
+    else
+      cat "$o" && die "apt: apt-get $1 failed ($rc): $e"
+    fi
+  done
+}
+
+cloud_init_done() { # over SSH right after boot; under cloud-init its apt steps ran before runcmd
+  [[ -z ${LLMHOST_FROM_CLOUD_INIT:-} && $(cloud-init status 2>/dev/null) == *running* ]] || return 0
+  log "apt: waiting for cloud-init (up to ${APT_LOCK_WAIT}s)"
+  timeout "$APT_LOCK_WAIT" cloud-init status --wait >/dev/null || log "apt: cloud-init still running"
+}
+
 apt_install() {
   local p missing=()
   for p; do
@@ -39,9 +71,10 @@ apt_install() {
   done
   ((${#missing[@]})) || return 0
   log "apt: installing ${missing[*]}"
-  [[ $APT_UPDATED ]] || apt-get -q -o DPkg::Lock::Timeout=600 update
+  [[ $APT_UPDATED ]] || { cloud_init_done && apt_get update; }
   APT_UPDATED=1
-  apt-get -q -y -o DPkg::Lock::Timeout=600 install --no-install-recommends "${missing[@]}"
+  apt_get install -y --no-install-recommends "${missing[@]}"
+  hash -r # new commands (docker, nvidia-ctk) may shadow ones bash has already looked up
 }
 
 #if timers
@@ -57,6 +90,7 @@ timer() {
 
 #endif
 #if volume
+# By id (Nitro NVMe, Hetzner), else by attachment name (Xen: /dev/xvdf, no id link)
 find_volume() {
   local f
   for f in "$R"/dev/disk/by-id/*; do
@@ -65,12 +99,16 @@ find_volume() {
       *"_$VOLUME_ID" | *"_${VOLUME_ID//-/}") DEV=$f && return 0 ;;
     esac
   done
+  for f in "${VOLUME_DEVICES[@]}"; do
+    [[ -e $R$f ]] && DEV=$R$f && return 0
+  done
   return 1
 }
 
 mount_volume() {
   local rc=0 uuid
   wait_for 60 "volume $VOLUME_ID" find_volume # attached after the instance runs
+  log "volume: $VOLUME_ID is $DEV"
   blkid -p "$DEV" >/dev/null 2>&1 || rc=$?
   if ((rc == 2)); then # nothing found: a blank volume
     log "volume: formatting blank $DEV"
@@ -95,7 +133,7 @@ install_docker() {
   [[ $id == ubuntu || $id == debian ]] || die "docker: unsupported distribution '$id'"
   log "docker: installing from download.docker.com ($id $code)"
   apt_install ca-certificates curl gnupg
-  curl -fsSL "https://download.docker.com/linux/$id/gpg" -o "$TMP/d.asc"
+  curl -fsSL --retry 5 --retry-connrefused "https://download.docker.com/linux/$id/gpg" -o "$TMP/d.asc"
   [[ $(gpg --show-keys --with-colons "$TMP/d.asc" | awk -F: '$1=="pub"{getline; print $10}') == "$DOCKER_KEY_FPR" ]] ||
     die "docker: signing key fingerprint is not $DOCKER_KEY_FPR"
   install -D -m 0644 "$TMP/d.asc" "$R$key"
@@ -111,7 +149,7 @@ ensure_gpu() {
   if command -v nvidia-ctk >/dev/null; then log "gpu: nvidia-ctk present" && return; fi
   log "gpu: installing nvidia-container-toolkit"
   local key=/etc/apt/keyrings/nvidia-container-toolkit.asc
-  curl -fsSL --create-dirs https://nvidia.github.io/libnvidia-container/gpgkey -o "$R$key"
+  curl -fsSL --retry 5 --retry-connrefused --create-dirs https://nvidia.github.io/libnvidia-container/gpgkey -o "$R$key"
   echo "deb [signed-by=$key] https://nvidia.github.io/libnvidia-container/stable/deb/\$(ARCH) /" \
     >"$R/etc/apt/sources.list.d/nvidia-container-toolkit.list"
   APT_UPDATED=''
