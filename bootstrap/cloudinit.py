@@ -63,7 +63,7 @@ def _document(files: Mapping[str, _File], compressed: bool, host_key: SshHostKey
     document["write_files"] = [_entry(name, file, compressed) for name, file in files.items()]
     # The marker tells install.sh that cloud-init's own package steps already ran (it waits
     # for cloud-init only when started another way, e.g. over SSH right after boot).
-    document["runcmd"] = [["env", "LLMHOST_FROM_CLOUD_INIT=1", "bash", f"{layout.INSTALL_DIR}/{layout.INSTALL_SCRIPT}"]]
+    document["runcmd"] = [["env", "LLMHOST_CLOUD_INIT=1", "bash", f"{layout.INSTALL_DIR}/{layout.INSTALL_SCRIPT}"]]
     return "#cloud-config\n" + yamlio.dump(document)
 
 

@@ -60,6 +60,8 @@ PROXY_RUN_SCRIPT = "proxy-run.sh"
 """Starts or reloads Caddy with the keys read from PROXY_ENV_FILE at that moment (see bootstrap/proxy_run.py)."""
 IDLE_SCRIPT = "idle-stop.sh"
 USER_DATA_FILE = "user-data.yaml"
+OUTPUT_MANIFEST = ".llmhost-files"
+"""In a render/local folder: the files llmhost wrote there last time (bootstrap/outdir.py)."""
 
 # --- containers ---------------------------------------------------------------------
 RUNTIME_SERVICE = "runtime"

@@ -5,8 +5,8 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 R=${LLMHOST_ROOT:-} # a test root; empty on a server
 WAIT=${LLMHOST_WAIT_INTERVAL:-5}
-APT_LOCK_WAIT=${LLMHOST_APT_LOCK_WAIT:-900} APT_POLL=${LLMHOST_APT_POLL:-3} APT_TRIES=5
-APT_NET='Temporary failure|Could not (connect|resolve)|Connection (failed|timed out)|Failed to fetch|Hash Sum mismatch'
+LOCK_WAIT=${LLMHOST_APT_LOCK_WAIT:-900} POLL=${LLMHOST_APT_POLL:-3}
+NET='Failed to fetch|Temporary failure|Could not (connect|resolve)'
 T0=$(date +%s)
 PHASES=() CHANGED='' RESTART_DOCKER='' APT_UPDATED='' OLD_DIGEST='' VERSION='' reply='' MODE=install
 
@@ -34,34 +34,29 @@ install_file() {
   install -D -m "$3" "$1" "$2" || die "cannot write $2"
 }
 
-# apt_get COMMAND ARGS: apt-get, again while a lock is held (up to APT_LOCK_WAIT s: DPkg::Lock::Timeout
-# covers dpkg's lock only, `update` exits 100 at once on apt's lists lock) or the network fails
+# apt_get COMMAND ARGS: again while a lock is held, up to LOCK_WAIT s (DPkg::Lock::Timeout covers
+# dpkg's lock only; `update` exits 100 at once on apt's lists lock), or 5 tries on network errors
 apt_get() {
-  local i=0 rc e seen='' start=$SECONDS o=$TMP/apt.out
-  while :; do
-    rc=0
-    apt-get -q -o DPkg::Lock::Timeout="$APT_LOCK_WAIT" "$@" >"$o" 2>&1 || rc=$?
-    e=$(grep -m 1 '^E:' "$o") || e="exit $rc"
-    if ((rc == 0)); then
-      cat "$o" && return 0
-    elif [[ $e =~ Could\ not\ get\ lock|Unable\ to\ (lock|acquire) ]]; then
-      ((SECONDS - start < APT_LOCK_WAIT)) || die "apt: apt-get $1 gave up after ${APT_LOCK_WAIT}s: $e"
-      [[ $e == "$seen" ]] || log "apt: apt-get $1 waits up to ${APT_LOCK_WAIT}s: $e"
-      seen=$e
-      sleep "$APT_POLL"
-    elif grep -Eq "$APT_NET" "$o" && ((++i < APT_TRIES)); then
-      log "apt: apt-get $1 failed, retry $i/$((APT_TRIES - 1)): $e"
-      sleep "$WAIT"
+  local i=0 e s= t=$SECONDS o=$TMP/apt
+  until apt-get -q -o DPkg::Lock::Timeout="$LOCK_WAIT" "$@" &>"$o"; do
+    e=$(grep -m1 ^E: "$o") || e=?
+    if [[ $e == *" lock"* ]]; then
+      ((SECONDS - t < LOCK_WAIT)) || die "apt: apt-get $1 gave up after ${LOCK_WAIT}s: $e"
+      [[ $e == "$s" ]] || log "apt: apt-get $1 waits up to ${LOCK_WAIT}s: $e"
+      s=$e && sleep "$POLL"
+    elif grep -Eq "$NET" "$o" && ((++i < 5)); then
+      log "apt: apt-get $1 failed, retry $i/4: $e" && sleep "$WAIT"
     else
-      cat "$o" && die "apt: apt-get $1 failed ($rc): $e"
+      cat "$o" && die "apt: apt-get $1 failed: $e"
     fi
   done
+  cat "$o"
 }
 
-cloud_init_done() { # over SSH right after boot; under cloud-init its apt steps ran before runcmd
-  [[ -z ${LLMHOST_FROM_CLOUD_INIT:-} && $(cloud-init status 2>/dev/null) == *running* ]] || return 0
-  log "apt: waiting for cloud-init (up to ${APT_LOCK_WAIT}s)"
-  timeout "$APT_LOCK_WAIT" cloud-init status --wait >/dev/null || log "apt: cloud-init still running"
+# Over SSH right after boot; under cloud-init, runcmd comes after its own apt steps
+cloud_init_wait() {
+  [[ ${LLMHOST_CLOUD_INIT:-} || $(cloud-init status 2>/dev/null) != *running* ]] && return
+  log "waiting for cloud-init" && timeout "$LOCK_WAIT" cloud-init status --wait >/dev/null || :
 }
 
 apt_install() {
@@ -71,10 +66,9 @@ apt_install() {
   done
   ((${#missing[@]})) || return 0
   log "apt: installing ${missing[*]}"
-  [[ $APT_UPDATED ]] || { cloud_init_done && apt_get update; }
+  [[ $APT_UPDATED ]] || { cloud_init_wait && apt_get update; }
   APT_UPDATED=1
   apt_get install -y --no-install-recommends "${missing[@]}"
-  hash -r # new commands (docker, nvidia-ctk) may shadow ones bash has already looked up
 }
 
 #if timers
@@ -133,7 +127,7 @@ install_docker() {
   [[ $id == ubuntu || $id == debian ]] || die "docker: unsupported distribution '$id'"
   log "docker: installing from download.docker.com ($id $code)"
   apt_install ca-certificates curl gnupg
-  curl -fsSL --retry 5 --retry-connrefused "https://download.docker.com/linux/$id/gpg" -o "$TMP/d.asc"
+  curl -fsSL --retry 5 "https://download.docker.com/linux/$id/gpg" -o "$TMP/d.asc"
   [[ $(gpg --show-keys --with-colons "$TMP/d.asc" | awk -F: '$1=="pub"{getline; print $10}') == "$DOCKER_KEY_FPR" ]] ||
     die "docker: signing key fingerprint is not $DOCKER_KEY_FPR"
   install -D -m 0644 "$TMP/d.asc" "$R$key"
@@ -149,7 +143,7 @@ ensure_gpu() {
   if command -v nvidia-ctk >/dev/null; then log "gpu: nvidia-ctk present" && return; fi
   log "gpu: installing nvidia-container-toolkit"
   local key=/etc/apt/keyrings/nvidia-container-toolkit.asc
-  curl -fsSL --retry 5 --retry-connrefused --create-dirs https://nvidia.github.io/libnvidia-container/gpgkey -o "$R$key"
+  curl -fsSL --retry 5 --create-dirs https://nvidia.github.io/libnvidia-container/gpgkey -o "$R$key"
   echo "deb [signed-by=$key] https://nvidia.github.io/libnvidia-container/stable/deb/\$(ARCH) /" \
     >"$R/etc/apt/sources.list.d/nvidia-container-toolkit.list"
   APT_UPDATED=''
@@ -280,10 +274,10 @@ start_service() {
 }
 
 #if ollama
-listed() { # MODEL in `ollama list`? (no tag means :latest)
+listed() { # MODEL in ollama list? (no tag: latest; case ignored, as Ollama does)
   local m=$1
   [[ $m == *:* ]] || m+=:latest
-  dc exec -T "$RUNTIME_SERVICE" ollama list | awk -v m="$m" 'NR > 1 && $1 == m {f = 1} END {exit !f}'
+  dc exec -T "$RUNTIME_SERVICE" ollama list | awk -v m="$m" 'NR>1 && tolower($1)==tolower(m) {f=1} END {exit !f}'
 }
 
 pull_models() {

@@ -60,7 +60,7 @@ def test_user_data_valid_and_small(name: str, spec: Spec, tmp_path: Path) -> Non
     expected = {f"{layout.INSTALL_DIR}/{n}": f.content for n, f in bundle.server_files.items()}
     assert files == expected
     assert yaml.safe_load(user_data)["runcmd"] == [
-        ["env", "LLMHOST_FROM_CLOUD_INIT=1", "bash", f"{layout.INSTALL_DIR}/{layout.INSTALL_SCRIPT}"]
+        ["env", "LLMHOST_CLOUD_INIT=1", "bash", f"{layout.INSTALL_DIR}/{layout.INSTALL_SCRIPT}"]
     ]
 
 
