@@ -112,8 +112,8 @@ def _positive(raw: str | None, option: str, default: float, *, minimum: float, i
     if raw is None:
         return default
     if not re.fullmatch(r"[0-9]{1,12}" if integer else r"[0-9]{1,12}(?:\.[0-9]{1,9})?", raw):  # ASCII only
-        raise UsageError(f"{option}: expected {'a whole number' if integer else 'a number'} in ASCII digits, "
-                         f"got {one_line(repr(raw), 40)}")
+        kind = "a whole number" if integer else "a number"
+        raise UsageError(f"{option}: expected {kind}, got {one_line(repr(raw), 40)}")
     try:
         value = int(raw) if integer else float(raw)
     except ValueError:

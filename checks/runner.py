@@ -174,5 +174,5 @@ async def check_all(
             reports.append(unfinished(target, deadline or 0.0))
     pending = [t for t in tasks if not t.done()]
     if pending:
-        await asyncio.wait(pending, timeout=1.0)  # let cancelled clients close their sockets
+        await asyncio.wait(pending, timeout=0.5)  # let cancelled clients close their sockets
     return RunReport(started_at=started_at, duration_ms=_ms(t0), targets=tuple(reports))

@@ -37,17 +37,17 @@ install_file() {
 # apt_get COMMAND ARGS: again while a lock is held, up to LOCK_WAIT s (DPkg::Lock::Timeout covers
 # dpkg's lock only; `update` exits 100 at once on apt's lists lock), or 5 tries on network errors
 apt_get() {
-  local i=0 e s= t=$SECONDS o=$TMP/apt
+  local i=0 e s='' t=$SECONDS o=$TMP/apt
   until apt-get -q -o DPkg::Lock::Timeout="$LOCK_WAIT" "$@" &>"$o"; do
-    e=$(grep -m1 ^E: "$o") || e=?
+    e=$(grep -m1 ^E: "$o") || e=-
     if [[ $e == *" lock"* ]]; then
-      ((SECONDS - t < LOCK_WAIT)) || die "apt: apt-get $1 gave up after ${LOCK_WAIT}s: $e"
-      [[ $e == "$s" ]] || log "apt: apt-get $1 waits up to ${LOCK_WAIT}s: $e"
+      ((SECONDS - t < LOCK_WAIT)) || die "apt-get $1 gave up after ${LOCK_WAIT}s: $e"
+      [[ $e == "$s" ]] || log "apt-get $1 waits up to ${LOCK_WAIT}s: $e"
       s=$e && sleep "$POLL"
     elif grep -Eq "$NET" "$o" && ((++i < 5)); then
-      log "apt: apt-get $1 failed, retry $i/4: $e" && sleep "$WAIT"
+      log "apt-get $1 failed, retry $i/4: $e" && sleep "$WAIT"
     else
-      cat "$o" && die "apt: apt-get $1 failed: $e"
+      cat "$o" && die "apt-get $1 failed: $e"
     fi
   done
   cat "$o"
@@ -56,7 +56,8 @@ apt_get() {
 # Over SSH right after boot; under cloud-init, runcmd comes after its own apt steps
 cloud_init_wait() {
   [[ ${LLMHOST_CLOUD_INIT:-} || $(cloud-init status 2>/dev/null) != *running* ]] && return
-  log "waiting for cloud-init" && timeout "$LOCK_WAIT" cloud-init status --wait >/dev/null || :
+  log "waiting for cloud-init"
+  timeout "$LOCK_WAIT" cloud-init status --wait >/dev/null || :
 }
 
 apt_install() {

@@ -104,7 +104,7 @@ def test_apt_waits_for_a_held_lock_then_succeeds(host_factory, hold, lock: str, 
     watcher = release_when_logged(holder, host.log, f"apt-get {step} waits")
     run = ok(host.run(LLMHOST_APT_LOCK_WAIT="60"))
     watcher.join()
-    waits = [line for line in run.stdout.splitlines() if f"apt: apt-get {step} waits up to 60s" in line]
+    waits = [line for line in run.stdout.splitlines() if f"apt-get {step} waits up to 60s" in line]
     assert len(waits) == 1, run.stdout
     assert f"Could not get lock {host.root}/{lock}" in waits[0]
     assert f"held by process {holder.proc.pid}" in waits[0]
@@ -119,7 +119,7 @@ def test_apt_lock_held_past_the_bound_fails_with_one_line(host_factory, hold) ->
     assert run.returncode == 1
     failed = [line for line in (run.stdout + run.stderr).splitlines() if "FAILED" in line]
     assert failed == [failed[0]] and len(set(failed)) == 1
-    assert "FAILED: apt: apt-get update gave up after 2s: E: Could not get lock" in failed[0]
+    assert "FAILED: apt-get update gave up after 2s: E: Could not get lock" in failed[0]
     assert f"{host.root}/var/lib/apt/lists/lock" in failed[0]
     assert run.called("apt-get", "install") == []
     assert not host.ready.exists()
@@ -144,14 +144,14 @@ def test_network_errors_are_retried_a_bounded_number_of_times(host_factory) -> N
     host = fresh(host_factory)
     run = ok(host.run(FAKE_APT_NET_FAILURES="2"))
     assert len(run.called("apt-get", "update")) == 3
-    assert "apt: apt-get update failed, retry 1/4: E: Failed to fetch" in run.stdout
+    assert "apt-get update failed, retry 1/4: E: Failed to fetch" in run.stdout
     assert "retry 2/4" in run.stdout
 
     host = fresh(host_factory)
     run = host.run(FAKE_APT_NET_FAILURES="99")
     assert run.returncode == 1
     assert len(run.called("apt-get", "update")) == 5
-    assert "FAILED: apt: apt-get update failed: E: Failed to fetch" in run.stdout + run.stderr
+    assert "FAILED: apt-get update failed: E: Failed to fetch" in run.stdout + run.stderr
     assert not host.ready.exists()
 
 
@@ -221,3 +221,16 @@ def test_hetzner_volume_never_uses_device_names() -> None:
     assert "readonly VOLUME_DEVICES=()" in script
     script = render_install_sh(spec_for("ollama", volume=AWS_VOLUME), DIGEST)
     assert "readonly VOLUME_DEVICES=(/dev/xvdf /dev/sdf)" in script
+
+
+# --- model names: Ollama ignores case, so must install.sh ----------------------------------
+def test_listed_compares_model_names_case_insensitively(host_factory) -> None:
+    """A name spelled differently from ``ollama list`` (an hf.co reference keeps its case in the
+    spec; Ollama lists names lowercased) is found after its pull, not reported missing."""
+    host = host_factory(spec_for("ollama", models=("hf.co/Org/Repo-GGUF:Q4_K_M",)))
+    assert host.spec.models == ("hf.co/Org/Repo-GGUF:Q4_K_M",)
+    first = ok(host.run())  # pulled, then listed in lowercase: found
+    assert "models: pulling hf.co/Org/Repo-GGUF:Q4_K_M" in first.stdout
+    second = ok(host.run())
+    assert "models: hf.co/Org/Repo-GGUF:Q4_K_M present" in second.stdout
+    assert [c for c in second.calls if c[0] == "docker" and "pull" in c and "ollama" in c] == []

@@ -297,8 +297,8 @@ elif name == "docker":
     models = st("models")
     if cmd[:2] == ["ollama", "list"]:
         print("NAME                ID              SIZE      MODIFIED")
-        for m in sorted(items(models)):
-            print(f"{m:<20}a2af6cc3eb7f    815 MB    1 minute ago")
+        for m in sorted(items(models)):  # Ollama lists names lowercased, columns padded by tabwriter
+            print(f"{m.lower():<20}    a2af6cc3eb7f    815 MB    1 minute ago")
     elif cmd[:2] == ["ollama", "pull"]:
         if cmd[2] in env.get("FAKE_FAIL_PULL", "").split():
             print("pulling manifest", flush=True)
@@ -307,7 +307,7 @@ elif name == "docker":
     elif cmd[:2] == ["ollama", "--version"]:
         print("ollama version is 0.20.6")
     elif cmd[:2] == ["ollama", "run"]:
-        if tagged(cmd[2]) not in items(models):
+        if tagged(cmd[2]).lower() not in {m.lower() for m in items(models)}:
             fail(f"Error: model '{cmd[2]}' not found")
         print("OK")
     elif cmd[0] == "curl" and cmd[-1].endswith("/health") or cmd[0] == "curl" and "/health" in " ".join(cmd):

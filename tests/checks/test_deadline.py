@@ -45,7 +45,9 @@ def test_default_deadline_keeps_300_targets_half_hanging_under_1_5x_the_timeout(
     tmp_path: Path, hanging_port: int, closed_port: int
 ) -> None:
     outcome = run_checks("--targets", str(targets_file(tmp_path, hanging_port, closed_port)))
-    assert outcome.seconds < runner.DEADLINE_FACTOR * TIMEOUT + 1.5, outcome.seconds
+    # 1.5 s of deadline plus loading 300 targets and rendering on a shared machine; without a
+    # deadline the same file takes ~8.5 s here (hanging targets queue behind --concurrency 32).
+    assert outcome.seconds < runner.DEADLINE_FACTOR * TIMEOUT + 3.0, outcome.seconds
     targets = outcome.report["targets"]
     assert len(targets) == 300
     statuses = {t["status"] for t in targets}
@@ -59,7 +61,7 @@ def test_default_deadline_keeps_300_targets_half_hanging_under_1_5x_the_timeout(
 
 def test_explicit_deadline_bounds_the_run(tmp_path: Path, hanging_port: int, closed_port: int) -> None:
     outcome = run_checks("--targets", str(targets_file(tmp_path, hanging_port, closed_port, 20)), "--deadline", "0.5")
-    assert outcome.seconds < 0.5 + 1.5
+    assert outcome.seconds < 0.5 + 3.0
     unknown = [t for t in outcome.report["targets"] if t["status"] == "unknown"]
     assert {t["name"] if "name" in t else t["target"] for t in unknown} >= {f"t{i:03d}" for i in range(1, 20, 2)}
 
@@ -69,3 +71,10 @@ def test_bad_deadline_is_one_line(tmp_path: Path, value: str) -> None:
     outcome = run_checks("--url", "http://127.0.0.1:9", "--deadline", value, fmt=None)
     assert outcome.code == 3
     assert "--deadline" in outcome.stderr and len(outcome.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("value", ["١٢", "1_0", "٣٠"])
+def test_non_ascii_numbers_in_target_options_are_refused(value: str) -> None:
+    outcome = run_checks("--url", "http://127.0.0.1:9", "--timeout", value, fmt=None)
+    assert outcome.code == 3
+    assert outcome.stderr.startswith("checks: error: --timeout: expected a number")
