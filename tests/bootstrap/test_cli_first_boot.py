@@ -15,6 +15,8 @@ import yaml
 
 from bootstrap import layout, outdir
 from bootstrap.outdir import OutFile, OutputError, write_all
+from bootstrap.spec import Spec
+from tests.bootstrap.specs import matrix
 from tests.bootstrap.test_cli import KEY_ONE, run_cli
 from tests.tools import REPO
 
@@ -96,7 +98,7 @@ def test_a_key_given_as_the_variable_name_is_refused_without_echo(tmp_path: Path
 
 
 def test_a_million_character_model_name_is_refused_in_one_short_line() -> None:
-    from bootstrap.spec import Spec, SpecError
+    from bootstrap.spec import SpecError
 
     with pytest.raises(SpecError) as caught:
         Spec(api_keys=(KEY_ONE,), models=("x" * 1_000_000,))
@@ -218,3 +220,13 @@ def test_read_only_filesystem_is_one_line(tmp_path: Path) -> None:
     result = render_on_tmpfs(tmp_path, "ro", "render", "--out", str(tmp_path / "mnt" / "b"))
     line = one_error_line(result)
     assert "read-only" in line
+
+
+# --- Docker Compose interpolation: no value may carry a '$' into compose.yaml -------------------
+@pytest.mark.parametrize(("name", "spec"), matrix())
+def test_compose_yaml_has_nothing_compose_would_interpolate(name: str, spec: Spec) -> None:
+    """Compose substitutes $VAR / ${VAR} in every string: llmhost writes none (a '$' in a GGUF
+    URL is refused by the spec, every other value is validated to a '$'-free alphabet)."""
+    from bootstrap.compose import render_compose
+
+    assert "$" not in render_compose(spec), name

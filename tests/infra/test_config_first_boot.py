@@ -25,3 +25,9 @@ def test_keep_alive_ollama_cannot_parse_is_refused_naming_the_key(value: str) ->
     err = error_for({"keepAlive": value})
     assert isinstance(err, ConfigError)
     assert "keepAlive" in str(err) and "1.5h" in str(err)
+
+
+def test_a_mixed_case_ollama_model_is_normalised_with_a_warning() -> None:
+    settings = read({"models": '["Llama3.2:1b"]'})
+    assert settings.spec.models == ("llama3.2:1b",)
+    assert any("llmhost:models" in w and "'Llama3.2:1b' is used as 'llama3.2:1b'" in w for w in settings.warnings)
