@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from bootstrap import layout
 from bootstrap.bundle import Bundle, render_bundle
-from bootstrap.cli_values import ascii_int, variable_name
+from bootstrap.cli_values import NOT_A_NAME, ascii_int, looks_like_key, variable_name
 from bootstrap.outdir import OutFile, OutputError, write_all
 from bootstrap.spec import Spec, SpecError, model_case_warnings, validate_key
 
@@ -67,6 +67,8 @@ def _read_keys(variables: Sequence[str], environ: os._Environ[str] | dict[str, s
     keys = []
     for name in variables:
         value = environ.get(name)
+        if value is None and looks_like_key(name):
+            raise UsageError(f"--api-key-env: {NOT_A_NAME}")
         if value is None:
             raise UsageError(f"--api-key-env {name}: the variable is not set; export it with the key as its value")
         try:

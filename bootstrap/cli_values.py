@@ -32,17 +32,21 @@ def looks_like_key(text: str) -> bool:
     )
 
 
+NOT_A_NAME = (
+    "expects the NAME of an environment variable holding the key (the value given is not shown: it "
+    "may be the key itself); e.g. export LLMHOST_KEY=... then --api-key-env LLMHOST_KEY"
+)
+
+
 def variable_name(text: str) -> str:
     """The NAME of an environment variable (``--api-key-env LLMHOST_KEY``), never its value.
 
-    A value that is not a variable name, or looks like a key, is refused without echoing it:
-    ``--api-key-env "$KEY"`` must not print the key back.
+    A value that is not a variable name is refused without echoing it: ``--api-key-env "$KEY"``
+    must not print the key back. A valid name that is unset but shaped like a key is refused
+    the same way where the environment is read (bootstrap/cli.py ``_read_keys``).
     """
-    if not _VARIABLE_RE.fullmatch(text) or looks_like_key(text):
-        raise argparse.ArgumentTypeError(
-            "expects the NAME of an environment variable holding the key (not shown here: it may be "
-            "the key itself); e.g. export LLMHOST_KEY=... then --api-key-env LLMHOST_KEY"
-        )
+    if not _VARIABLE_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(NOT_A_NAME)
     return text
 
 

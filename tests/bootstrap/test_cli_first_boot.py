@@ -230,3 +230,16 @@ def test_compose_yaml_has_nothing_compose_would_interpolate(name: str, spec: Spe
     from bootstrap.compose import render_compose
 
     assert "$" not in render_compose(spec), name
+
+
+def test_a_long_lowercase_variable_that_is_set_is_a_name_not_a_key(tmp_path: Path) -> None:
+    name = "my_team_llm_api_key_for_staging"  # shaped like a key, but it is set: a variable
+    result = run_cli("render", "--out", str(tmp_path / "o"), "--api-key-env", name, env={name: KEY_ONE})
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("value", ["sk-live key with spaces", "abc$def", "9starts_with_digit"])
+def test_a_value_that_is_no_variable_name_is_refused_without_echo(tmp_path: Path, value: str) -> None:
+    result = run_cli("render", "--out", str(tmp_path / "o"), "--api-key-env", value)
+    line = one_error_line(result)
+    assert "NAME of an environment variable" in line and value not in result.stdout + result.stderr
