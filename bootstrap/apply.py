@@ -25,6 +25,7 @@ import sys
 from bootstrap import layout, remote, ssh_client
 from bootstrap.bundle import render_bundle
 from bootstrap.cli import SpecOptions, UsageError, add_spec_options, spec_from_args
+from bootstrap.cli_values import ascii_int, ascii_seconds
 
 PROG = "python -m bootstrap apply"
 EXIT_REMOTE = 1
@@ -36,14 +37,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     )
     group = parser.add_argument_group("ssh")
     group.add_argument("--host", required=True, help="the server's address (an IP also names it in the bundle)")
-    group.add_argument("--port", type=int, default=22, help="SSH port (default 22)")
+    group.add_argument("--port", type=ascii_int, default=22, help="SSH port (default 22)")
     group.add_argument("--user", required=True, help="login user: root, or a user with passwordless sudo")
     group.add_argument("--identity", required=True, metavar="KEYFILE", help="private key file for the login")
     pin = group.add_mutually_exclusive_group(required=True)
     pin.add_argument("--known-hosts", metavar="FILE", help="known_hosts file that pins the server's host key")
     pin.add_argument("--host-key", metavar="LINE", help="the server's host key, 'ssh-ed25519 AAAA...'")
     group.add_argument(
-        "--connect-timeout", type=float, default=ssh_client.CONNECT_TIMEOUT, metavar="SECONDS",
+        "--connect-timeout", type=ascii_seconds, default=ssh_client.CONNECT_TIMEOUT, metavar="SECONDS",
         help=f"bound on each step of the SSH login (default {ssh_client.CONNECT_TIMEOUT:g})",
     )
     group.add_argument("--root", default="", help=argparse.SUPPRESS)  # tests: a folder stands in for /

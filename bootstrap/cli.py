@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import NoReturn
 
 from bootstrap import layout
-from bootstrap.bundle import render_bundle
-from bootstrap.spec import Spec, SpecError, validate_key
+from bootstrap.bundle import Bundle, render_bundle
+from bootstrap.cli_values import NOT_A_NAME, ascii_int, looks_like_key, variable_name
+from bootstrap.outdir import OutFile, OutputError, write_all
+from bootstrap.spec import Spec, SpecError, model_case_warnings, validate_key
 
 EXIT_USAGE = 2
 
@@ -65,6 +67,8 @@ def _read_keys(variables: Sequence[str], environ: os._Environ[str] | dict[str, s
     keys = []
     for name in variables:
         value = environ.get(name)
+        if value is None and looks_like_key(name):
+            raise UsageError(f"--api-key-env: {NOT_A_NAME}")
         if value is None:
             raise UsageError(f"--api-key-env {name}: the variable is not set; export it with the key as its value")
         try:
@@ -126,6 +130,7 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="VAR",
+        type=variable_name,
         help="environment variable holding an API key (repeatable)",
     )
     group.add_argument(
@@ -133,7 +138,7 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--max-body-mb",
-        type=int,
+        type=ascii_int,
         default=layout.DEFAULT_MAX_BODY_MB,
         help=f"request body cap in MB (default {layout.DEFAULT_MAX_BODY_MB}; larger bodies get 413)",
     )
@@ -146,7 +151,7 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--idle-stop-minutes",
-        type=int,
+        type=ascii_int,
         metavar="N",
         help=f"power off after N minutes without an authenticated request ({layout.MIN_IDLE_STOP_MINUTES}-"
         f"{layout.MAX_IDLE_STOP_MINUTES}; on EC2 with shutdown behaviour stop, the instance stops)",
@@ -167,7 +172,7 @@ def spec_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Envir
         keys = (generate_key(),)
     fields: dict[str, object] = {
         "runtime": args.runtime,
-        "models": tuple(args.models) if args.models else Spec.__dataclass_fields__["models"].default,
+        "models": tuple(args.models) if args.models else None,  # None: the runtime's default
         "gpu": args.gpu,
         "keep_alive": args.keep_alive,
         "versions": _parse_versions(args.image_version),
@@ -187,22 +192,32 @@ def spec_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Envir
     }
     fields.update(options.overrides or {})
     try:
-        return Spec(**fields)  # type: ignore[arg-type]
+        spec = Spec(**fields)  # type: ignore[arg-type]
     except SpecError as err:
         raise UsageError(err.render(OPTION_FOR_FIELD.get(err.field, err.field))) from None
+    for line in model_case_warnings(tuple(args.models or ()), spec.models):
+        print(f"python -m bootstrap: warning: --model {line}", file=sys.stderr)
+    return spec
 
 
 def cmd_render(args: argparse.Namespace) -> int:
     spec = spec_from_args(args, os.environ, SpecOptions())
     bundle = render_bundle(spec)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out: {out} exists and is not a directory; name a directory")
-    bundle.write(out)
+    write_bundle(bundle, out, "--out")
     print(f"wrote {len(bundle.files)} files to {out} (bundle {bundle.digest[:12]}, site {spec.site_address})")
     if not args.api_key_env and not args.ssm_parameter:
         print(f"generated one API key: it is in {out / layout.PROXY_ENV_FILE} ({layout.KEYS_ENV_VAR}=...)")
     return 0
+
+
+def write_bundle(bundle: Bundle, folder: Path, option: str) -> None:
+    """All of the bundle into ``folder`` or nothing (bootstrap/outdir.py); UsageError otherwise."""
+    files = {name: OutFile(f.content, f.mode) for name, f in bundle.files.items()}
+    try:
+        write_all(folder, files, option)
+    except OutputError as err:
+        raise UsageError(str(err)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

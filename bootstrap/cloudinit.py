@@ -78,7 +78,9 @@ def _document(files: Mapping[str, _File], compressed: bool, host_key: SshHostKey
             "ed25519_public": host_key.public.strip(),
         }
     document["write_files"] = [_entry(name, file, compressed) for name, file in files.items()]
-    document["runcmd"] = [["bash", f"{layout.INSTALL_DIR}/{layout.INSTALL_SCRIPT}"]]
+    # The marker tells install.sh that cloud-init's own package steps already ran (it waits
+    # for cloud-init only when started another way, e.g. over SSH right after boot).
+    document["runcmd"] = [["env", "LLMHOST_CLOUD_INIT=1", "bash", f"{layout.INSTALL_DIR}/{layout.INSTALL_SCRIPT}"]]
     return "#cloud-config\n" + yamlio.dump(document)
 
 

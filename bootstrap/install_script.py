@@ -29,6 +29,8 @@ DOCKER_KEY_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
 
 SHEBANG = "#!/bin/bash"
 _DIGEST_RE = re.compile(r"^[A-Za-z0-9:._-]{1,200}$")
+_COMMENT_RE = re.compile(r"[ \t]*#(?!!)")
+_QUOTES_RE = re.compile(r"['\"`]")
 _DIRECTIVE_RE = re.compile(r"^#(if|elif|else|endif)(?: ([a-z_]+))?$")
 
 
@@ -88,7 +90,7 @@ def select_sections(text: str, flags: dict[str, bool]) -> str:
 
 def header_values(spec: Spec, bundle_digest: str) -> dict[str, str | tuple[str, ...]]:
     """Every fact the body may use, by its shell name, from ``layout`` and the spec."""
-    if not _DIGEST_RE.match(bundle_digest):
+    if not _DIGEST_RE.fullmatch(bundle_digest):
         raise ValueError(f"bundle digest {bundle_digest!r} is not a digest (use e.g. sha256:<hex>)")
     if spec.model_volume_id and spec.models_dir is None:
         raise SpecError(
@@ -132,8 +134,38 @@ def header_values(spec: Spec, bundle_digest: str) -> dict[str, str | tuple[str, 
         "MODELS": tuple(spec.models),
         "MODELS_DIR": spec.models_dir or "",
         "VOLUME_ID": spec.model_volume_id or "",
+        "VOLUME_DEVICES": volume_devices(spec.model_volume_id),
         "SSM_PARAMETER": spec.ssm_parameter or "",
     }
+
+
+def volume_devices(volume_id: str | None) -> tuple[str, ...]:
+    """Device names install.sh tries when no by-id link names the volume.
+
+    An AWS volume (``vol-...``) attached as ``layout.AWS_MODELS_DEVICE`` shows on Xen types as
+    ``/dev/xvdf`` (some kernels keep ``/dev/sdf``); Hetzner volumes always have a by-id link.
+    """
+    if not volume_id or not volume_id.startswith("vol-"):
+        return ()
+    return (layout.AWS_MODELS_DEVICE_XEN, layout.AWS_MODELS_DEVICE)
+
+
+def strip_comments(body: str) -> str:
+    """The body without comments and blank lines: they are for readers of the template, and every byte counts
+    against the 16 KB of user data (the default bundle stays uncompressed).
+
+    Whole-line comments go; a trailing `` # ...`` goes only when neither side holds a quote,
+    ``$`` or backquote that could make the ``#`` part of a word.
+    """
+    out = []
+    for line in body.splitlines(keepends=True):
+        if _COMMENT_RE.match(line) or not line.strip():
+            continue
+        code, sep, comment = line.partition(" # ")
+        if sep and not _QUOTES_RE.search(code.replace("${", "").replace("$(", "")) and not _QUOTES_RE.search(comment):
+            line = code.rstrip() + "\n"
+        out.append(line)
+    return "".join(out)
 
 
 def _uses(body: str, name: str) -> bool:
@@ -147,7 +179,7 @@ def render_install_sh(spec: Spec, bundle_digest: str) -> str:
     and lets whoever waits for ready.json tell a current one from a stale one.
     """
     values = header_values(spec, bundle_digest)
-    body = select_sections(template(), conditions(spec))
+    body = strip_comments(select_sections(template(), conditions(spec)))
     lines = [SHEBANG, "# Rendered by llmhost from the spec (bootstrap/install_script.py)."]
     for name, value in values.items():
         if not _uses(body, name):

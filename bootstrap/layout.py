@@ -47,6 +47,14 @@ KEYS_CHECK_SECONDS = 60
 """How often a server whose keys live in SSM looks for rotated keys: a rotation takes effect within this."""
 """How often the idle check runs: the server stops at most this long after the idle window ends."""
 COMPOSE_PROJECT = "llmhost"
+AWS_MODELS_DEVICE = "/dev/sdf"
+"""EBS attachment name of the models volume (infra/aws_server.py).
+
+Nitro types expose it as NVMe, found by the volume id under /dev/disk/by-id; Xen types
+(t2, m4, c4, r4, p3, i3, x1 ...) expose it as AWS_MODELS_DEVICE_XEN with no id link
+(docs.aws.amazon.com/ebs/latest/userguide/nvme-ebs-volumes.html, device naming on Linux).
+"""
+AWS_MODELS_DEVICE_XEN = "/dev/xvdf"
 MODELS_FS_LABEL = "llmhost-models"
 """ext4 label install.sh gives a blank model volume (find it with blkid -L)."""
 
@@ -59,6 +67,8 @@ PROXY_RUN_SCRIPT = "proxy-run.sh"
 """Starts or reloads Caddy with the keys read from PROXY_ENV_FILE at that moment (see bootstrap/proxy_run.py)."""
 IDLE_SCRIPT = "idle-stop.sh"
 USER_DATA_FILE = "user-data.yaml"
+OUTPUT_MANIFEST = ".llmhost-files"
+"""In a render/local folder: the files llmhost wrote there last time (bootstrap/outdir.py)."""
 
 # --- containers ---------------------------------------------------------------------
 RUNTIME_SERVICE = "runtime"
@@ -105,6 +115,8 @@ class Runtime:
     health_path: str
     """Path the proxy's /healthz probes; answers 200 only when the runtime can serve."""
     container_models_dir: str
+    default_model: str
+    """What a server serves when no model is named: Gemma 3 1B instruct on both runtimes."""
 
 
 RUNTIMES: dict[str, Runtime] = {
@@ -114,6 +126,7 @@ RUNTIMES: dict[str, Runtime] = {
         port=11434,
         health_path="/api/version",
         container_models_dir="/root/.ollama",
+        default_model="gemma3:1b",
     ),
     "llamacpp": Runtime(
         name="llamacpp",
@@ -121,6 +134,9 @@ RUNTIMES: dict[str, Runtime] = {
         port=8080,
         health_path="/health",
         container_models_dir="/models",
+        # ggml.ai's own GGUF of google/gemma-3-1b-it (huggingface.co/ggml-org/gemma-3-1b-it-GGUF,
+        # file gemma-3-1b-it-Q4_K_M.gguf, 806,058,240 bytes): the family and size of Ollama's gemma3:1b.
+        default_model="ggml-org/gemma-3-1b-it-GGUF:Q4_K_M",
     ),
 }
 

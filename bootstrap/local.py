@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bootstrap import layout
 from bootstrap.bundle import render_bundle
-from bootstrap.cli import SpecOptions, UsageError, add_spec_options, spec_from_args
+from bootstrap.cli import SpecOptions, UsageError, add_spec_options, spec_from_args, write_bundle
 from bootstrap.key_rotation import proxy_reload_argv
 from bootstrap.proxy_env import parse_keys
 from bootstrap.spec import Spec
@@ -149,6 +149,8 @@ def start(folder: Path, spec: Spec, run: Runner = subprocess.run) -> None:
 
 def cmd_local(args: argparse.Namespace) -> int:
     folder = (args.dir or default_dir()).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--dir {folder}: it exists and is not a folder; name a folder")
     spec = local_spec(args, folder)
     if not args.no_start:
         try:
@@ -157,7 +159,7 @@ def cmd_local(args: argparse.Namespace) -> int:
             print(f"python -m bootstrap local: error: {err}", file=sys.stderr)
             return EXIT_DOCKER
     bundle = render_bundle(spec)
-    bundle.write(folder)
+    write_bundle(bundle, folder, "--dir")
     print(f"wrote the bundle to {folder}")
     if not args.no_start:
         try:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from bootstrap import layout
+from bootstrap.durations import KEEP_ALIVE_HELP, parse_keep_alive
 
 
 class SpecError(ValueError):
@@ -47,18 +48,54 @@ _HF_REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*
 _URL_SAFE_RE = re.compile(r"^[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=%-]+$")
 _SSM_NAME_RE = re.compile(r"^/?[A-Za-z0-9_.\-/]{1,1011}$")
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_KEEP_ALIVE_RE = re.compile(r"^(?:-1|0|\d+(?:\.\d+)?(?:ns|us|ms|s|m|h)?(?:\d+(?:\.\d+)?(?:ns|us|ms|s|m|h))*)$")
 _EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 _VOLUME_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_KEEP_ALIVE_LENGTH = 64
+MAX_MODEL_LENGTH = 512
+"""Longest model reference accepted: Ollama names are far shorter; URLs stay readable."""
 
 
 def is_gguf_url(model: str) -> bool:
     return model.startswith("https://")
 
 
+def normalise_models(runtime: str, models: tuple[str, ...]) -> tuple[str, ...]:
+    """Ollama library names in lowercase: Ollama compares names case-insensitively and
+    ``ollama list`` prints them lowercased, so ``Llama3.2:1b`` and ``llama3.2:1b`` are one model.
+
+    A reference on another registry (``hf.co/Org/Repo:Q4_K_M``: a first part with a dot) keeps
+    its spelling; install.sh and the checks compare every name case-insensitively anyway.
+    Front ends compare the result with what the user gave and warn (``model_case_warnings``).
+    """
+    if runtime != "ollama":
+        return models
+    return tuple(m if "." in m.split("/")[0] and "/" in m else m.lower() for m in models)
+
+
+def model_case_warnings(given: tuple[str, ...] | list[str], spec_models: tuple[str, ...]) -> list[str]:
+    """One line per model the spec spells differently from the user (case only)."""
+    return [
+        f"{g!r} is used as {m!r}: Ollama model names are case-insensitive and listed in lowercase"
+        for g, m in zip(given, spec_models, strict=False)
+        if g != m
+    ]
+
+
 def validate_model(runtime: str, model: str) -> None:
+    if not isinstance(model, str) or len(model) > MAX_MODEL_LENGTH:
+        raise SpecError(
+            "models",
+            f"a model reference is {len(str(model))} characters long",
+            f"use at most {MAX_MODEL_LENGTH} characters",
+        )
+    if runtime == "llamacpp" and "$" in model:
+        raise SpecError(
+            "models",
+            f"{model!r} contains '$', which Docker Compose would substitute in compose.yaml",
+            "percent-encode it as %24 in the URL",
+        )
     if runtime == "ollama":
-        if not _OLLAMA_MODEL_RE.match(model):
+        if not _OLLAMA_MODEL_RE.fullmatch(model):
             raise SpecError(
                 "models",
                 f"{model!r} is not an Ollama model reference",
@@ -67,19 +104,29 @@ def validate_model(runtime: str, model: str) -> None:
         return
     if is_gguf_url(model):
         parts = urlsplit(model)
-        if not parts.hostname or not parts.path.endswith(".gguf") or not _URL_SAFE_RE.match(model):
+        if not parts.hostname or not parts.path.endswith(".gguf") or not _URL_SAFE_RE.fullmatch(model):
             raise SpecError(
                 "models",
                 f"{model!r} is not a GGUF URL",
                 "use https://host/path/model.gguf or a Hugging Face reference user/repo[:quant]",
             )
         return
-    if not _HF_REF_RE.match(model):
+    if not _HF_REF_RE.fullmatch(model):
         raise SpecError(
             "models",
             f"{model!r} is not a llama.cpp model reference",
             "use a Hugging Face reference user/repo[:quant] or an https URL ending in .gguf",
         )
+
+
+def validate_keep_alive(value: object) -> None:
+    """What Ollama's OLLAMA_KEEP_ALIVE parser takes, no more (bootstrap/durations.py)."""
+    if not isinstance(value, str) or len(value) > MAX_KEEP_ALIVE_LENGTH:
+        raise SpecError("keep_alive", f"{str(value)[:40]!r} is not a duration", KEEP_ALIVE_HELP)
+    try:
+        parse_keep_alive(value)
+    except ValueError as err:
+        raise SpecError("keep_alive", str(err), KEEP_ALIVE_HELP) from None
 
 
 def validate_origin(origin: str) -> None:
@@ -99,7 +146,7 @@ def validate_origin(origin: str) -> None:
         or parts.password
         or origin != f"{parts.scheme}://{parts.netloc}"
         or (port is not None and not 0 < port < 65536)
-        or not (_HOST_RE.match(parts.hostname) or is_ip(parts.hostname))
+        or not (_HOST_RE.fullmatch(parts.hostname) or is_ip(parts.hostname))
     ):
         raise SpecError("origins", f"{origin!r} is not an origin", allowed)
 
@@ -115,12 +162,12 @@ def validate_key(key: str) -> None:
         raise SpecError("api_keys", f"a key is only {len(key)} characters long", allowed)
     if len(key) > layout.MAX_KEY_LENGTH:
         raise SpecError("api_keys", f"a key is {len(key)} characters long", allowed)
-    if not _KEY_RE.match(key):
+    if not _KEY_RE.fullmatch(key):
         raise SpecError("api_keys", "a key contains a character outside A-Z a-z 0-9 _ -", allowed)
 
 
 def validate_domain(domain: str) -> None:
-    if is_ip(domain) or not _HOSTNAME_RE.match(domain) or len(domain) > 253:
+    if is_ip(domain) or not _HOSTNAME_RE.fullmatch(domain) or len(domain) > 253:
         raise SpecError(
             "domain",
             f"{domain!r} is not a DNS hostname",
@@ -147,7 +194,7 @@ def validate_upstream(upstream: str) -> None:
     host = host.strip("[]")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not host:
         raise SpecError("upstream", f"{upstream!r} is not host:port", allowed)
-    if not (is_ip(host) or _HOST_RE.match(host)):
+    if not (is_ip(host) or _HOST_RE.fullmatch(host)):
         raise SpecError("upstream", f"{upstream!r} has an invalid host", allowed)
 
 
@@ -180,7 +227,9 @@ class Spec:
     """Everything the renderers need. Defaults give the seed case: Ollama with gemma3:1b."""
 
     runtime: str = "ollama"
-    models: tuple[str, ...] = ("gemma3:1b",)
+    models: tuple[str, ...] = None  # type: ignore[assignment]
+    """None: the runtime's default (layout.RUNTIMES[runtime].default_model). Ollama names are
+    stored lowercased (Ollama compares them case-insensitively; see normalise_models)."""
     gpu: bool = False
     domain: str | None = None
     public_ip: str | None = None
@@ -220,10 +269,13 @@ class Spec:
 
     def __post_init__(self) -> None:
         _one_of("runtime", self.runtime, list(layout.RUNTIMES))
+        if self.models is None:
+            object.__setattr__(self, "models", (self.runtime_info.default_model,))
         if not self.models:
             raise SpecError("models", "the list is empty", "name at least one model, e.g. gemma3:1b")
         for model in self.models:
             validate_model(self.runtime, model)
+        object.__setattr__(self, "models", normalise_models(self.runtime, tuple(self.models)))
         if len(set(self.models)) != len(self.models):
             raise SpecError("models", "a model is listed twice", "name each model once")
         if self.runtime == "llamacpp" and len(self.models) != 1:
@@ -241,9 +293,9 @@ class Spec:
             raise SpecError("tls", "acme needs a domain", "give a domain, or use ipdomain or internal")
         if self.tls == "ipdomain" and not self.public_ip:
             raise SpecError("tls", "ipdomain needs the public IP", "give the public IP, or use internal")
-        if not _HOSTNAME_RE.match(self.ip_dns_suffix):
+        if not _HOSTNAME_RE.fullmatch(self.ip_dns_suffix):
             raise SpecError("ip_dns_suffix", f"{self.ip_dns_suffix!r} is not a DNS name", "use e.g. sslip.io")
-        if self.acme_email is not None and not _EMAIL_RE.match(self.acme_email):
+        if self.acme_email is not None and not _EMAIL_RE.fullmatch(self.acme_email):
             raise SpecError("acme_email", f"{self.acme_email!r} is not an email address", "use name@example.com")
         for origin in self.origins:
             validate_origin(origin)
@@ -252,7 +304,7 @@ class Spec:
         if len(set(self.api_keys)) != len(self.api_keys):
             raise SpecError("api_keys", "a key is given twice", "give each key once")
         if self.ssm_parameter is not None:
-            if not _SSM_NAME_RE.match(self.ssm_parameter):
+            if not _SSM_NAME_RE.fullmatch(self.ssm_parameter):
                 raise SpecError(
                     "ssm_parameter",
                     f"{self.ssm_parameter!r} is not an SSM parameter name",
@@ -270,25 +322,22 @@ class Spec:
             validate_site(self.site)
         if self.upstream is not None:
             validate_upstream(self.upstream)
-        if self.model_volume_id is not None and not _VOLUME_ID_RE.match(self.model_volume_id):
+        if self.model_volume_id is not None and not _VOLUME_ID_RE.fullmatch(self.model_volume_id):
             raise SpecError(
                 "model_volume_id",
                 f"{self.model_volume_id!r} is not a volume id",
                 "use the cloud's id, e.g. vol-0123456789abcdef0 or 12345678",
             )
-        if self.models_dir is not None and not re.match(r"^/[A-Za-z0-9._/-]+$", self.models_dir):
+        if self.models_dir is not None and not re.fullmatch(r"/[A-Za-z0-9._/-]{1,4000}", self.models_dir):
             raise SpecError(
                 "models_dir", f"{self.models_dir!r} is not an absolute path", "use e.g. /var/lib/llmhost/models"
             )
-        if not _KEEP_ALIVE_RE.match(self.keep_alive):
-            raise SpecError(
-                "keep_alive", f"{self.keep_alive!r} is not a duration", "use -1 (forever), 0, or e.g. 30m, 24h"
-            )
+        validate_keep_alive(self.keep_alive)
         if not 1 <= self.max_body_mb <= 1024:
             raise SpecError("max_body_mb", f"{self.max_body_mb} is out of range", "use 1 to 1024 (MB)")
         for component, version in self.versions:
             _one_of("versions", component, list(layout.DEFAULT_VERSIONS))
-            if not _VERSION_RE.match(version) or version == "latest":
+            if not _VERSION_RE.fullmatch(version) or version == "latest":
                 raise SpecError(
                     "versions",
                     f"{component} version {version!r} is not a pinned tag",
@@ -303,7 +352,7 @@ class Spec:
             isinstance(self.balancer_port, bool) or not 1024 <= self.balancer_port <= 65535
         ):
             raise SpecError("balancer_port", f"{self.balancer_port!r} is out of range", "use 1024 to 65535")
-        if not re.match(r"^[a-z0-9][a-z0-9_-]{0,62}$", self.compose_project):
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", self.compose_project):
             raise SpecError(
                 "compose_project",
                 f"{self.compose_project!r} is not a project name",

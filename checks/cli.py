@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import dataclasses
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
@@ -92,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="first call the stack's wakeUrl (llmhost:wakeUrl) to start a stopped server; use with --wait")
     out.add_argument("--interval", metavar="SECONDS",
                      help=f"seconds between --wait attempts (default {runner.DEFAULT_INTERVAL:g})")
+    out.add_argument("--deadline", metavar="SECONDS",
+                     help="bound on the whole run; targets not done by then are unknown (default with --targets: "
+                     f"{runner.DEADLINE_FACTOR:g} x the largest --timeout, plus --wait)")
     out.add_argument("--concurrency", metavar="N",
                      help=f"targets checked at once with --targets (default {DEFAULT_CONCURRENCY})")
 
@@ -111,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _positive(raw: str | None, option: str, default: float, *, minimum: float, integer: bool = False) -> float:
     if raw is None:
         return default
+    if not re.fullmatch(r"[0-9]{1,12}" if integer else r"[0-9]{1,12}(?:\.[0-9]{1,9})?", raw):  # ASCII only
+        kind = "a whole number" if integer else "a number"
+        raise UsageError(f"{option}: expected {kind}, got {one_line(repr(raw), 40)}")
     try:
         value = int(raw) if integer else float(raw)
     except ValueError:
@@ -131,6 +138,8 @@ class Plan:
     concurrency: int
     diagnose: bool
     wake: bool = False
+    deadline: float | None = None
+    """Bound on the whole run (--deadline; by default with --targets: runner.default_deadline)."""
 
 
 def plan(
@@ -163,7 +172,12 @@ def plan(
     if args.wake and (missing := [t.name for t in targets if not t.wake_url]):
         raise UsageError(f"--wake: {missing[0]} has no wakeUrl output (deploy it with llmhost:wakeUrl true and "
                          "llmhost:idleStopMinutes, then use --stack or --outputs-file)")
-    return Plan(targets, multi, args.format, args.output, wait, interval, concurrency, args.diagnose, args.wake)
+    deadline = None if args.deadline is None else _positive(args.deadline, "--deadline", 0, minimum=0.05)
+    if deadline is None and multi:
+        deadline = runner.default_deadline(targets) + (wait or 0.0)
+    return Plan(
+        targets, multi, args.format, args.output, wait, interval, concurrency, args.diagnose, args.wake, deadline
+    )
 
 
 def _progress(line: str) -> None:
@@ -184,6 +198,7 @@ async def execute(the_plan: Plan, transport: runner.TransportFactory | None = No
         interval=the_plan.interval,
         progress=_progress if the_plan.wait is not None else None,
         transport=transport,
+        deadline=the_plan.deadline,
     )
     if not the_plan.diagnose:
         return run

@@ -126,6 +126,27 @@ async def check_until(
         await asyncio.sleep(pause)
 
 
+DEADLINE_FACTOR = 1.5
+"""--targets without --deadline: the whole run ends after 1.5 x the largest per-target --timeout."""
+
+
+def default_deadline(targets: list[Target]) -> float:
+    return DEADLINE_FACTOR * max((t.timeout for t in targets), default=0.0)
+
+
+def unfinished(target: Target, deadline: float) -> TargetReport:
+    """A target the run's deadline cut short: every probe skipped with the reason, status unknown."""
+    started_at, started_unix = utc_now()
+    reason = f"not done within the run's --deadline of {deadline:g} s"
+    return TargetReport(
+        target=target.name,
+        started_at=started_at,
+        started_unix=started_unix,
+        duration_ms=0.0,
+        checks=tuple(skipped(name, reason) for name, _ in PROBES),
+    )
+
+
 async def check_all(
     targets: list[Target],
     *,
@@ -134,8 +155,13 @@ async def check_all(
     interval: float = DEFAULT_INTERVAL,
     progress: Progress | None = None,
     transport: TransportFactory | None = None,
+    deadline: float | None = None,
 ) -> RunReport:
-    """Every target, at most ``concurrency`` at a time; reports in the order of ``targets``."""
+    """Every target, at most ``concurrency`` at a time; reports in the order of ``targets``.
+
+    ``deadline`` (seconds) bounds the whole run: targets not done by then are cancelled and
+    reported ``unknown`` with that reason (``unfinished``).
+    """
     started_at, _ = utc_now()
     t0 = time.perf_counter()
     gate = asyncio.Semaphore(max(1, concurrency))
@@ -146,5 +172,17 @@ async def check_all(
                 return await check_until(target, wait, interval, progress, transport)
             return await check_target(target, transport)
 
-    reports = await asyncio.gather(*(one(t) for t in targets))
+    tasks = [asyncio.ensure_future(one(t)) for t in targets]
+    if tasks:
+        await asyncio.wait(tasks, timeout=deadline)
+    reports = []
+    for target, task in zip(targets, tasks, strict=True):
+        if task.done() and not task.cancelled():
+            reports.append(task.result())
+        else:
+            task.cancel()
+            reports.append(unfinished(target, deadline or 0.0))
+    pending = [t for t in tasks if not t.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=0.5)  # let cancelled clients close their sockets
     return RunReport(started_at=started_at, duration_ms=_ms(t0), targets=tuple(reports))

@@ -123,6 +123,9 @@ class Namer:
 def _number(raw: Any, key: str, name: Namer, *, minimum: float, integer: bool = False) -> float:
     if isinstance(raw, bool):
         raise name.error(f"{name(key)}: expected a number, got {raw!r}")
+    if isinstance(raw, str) and not re.fullmatch(r"[0-9]{1,12}(?:\.[0-9]{1,9})?", raw.strip()):  # float() takes "١٢"
+        kind = "a whole number" if integer else "a number"
+        raise name.error(f"{name(key)}: expected {kind}, got {one_line(repr(raw), 60)}")
     try:
         value = int(raw) if integer else float(raw)
     except (TypeError, ValueError):

@@ -30,8 +30,8 @@ from infra.aws_common import GENERATED_KEY_LENGTH, SSM_MANAGED_POLICY, assume_ro
 from infra.config import AwsSettings
 
 COMPONENT_TYPE = "llmhost:aws:ModelServer"
-MODELS_DEVICE = "/dev/sdf"
-"""Attachment name; Nitro instances expose it as NVMe, found by volume id (install.sh)."""
+MODELS_DEVICE = layout.AWS_MODELS_DEVICE
+"""Attachment name; Nitro exposes it as NVMe (found by volume id), Xen as /dev/xvdf (install.sh)."""
 SSH_USER = "ubuntu"
 
 

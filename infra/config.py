@@ -47,7 +47,7 @@ from bootstrap import layout
 from bootstrap.bundle import render_bundle
 from bootstrap.cloudinit import UserDataTooLarge
 from bootstrap.layout import USER_DATA_FILE
-from bootstrap.spec import Spec, SpecError, is_ip, validate_key
+from bootstrap.spec import Spec, SpecError, is_ip, model_case_warnings, validate_key
 from infra import fleet_config, hetzner_bundle, hetzner_types, preview_checks, sshkeys, wake_config
 from infra.fleet_config import FleetConfigError, FleetSettings
 from infra.hetzner_types import HetznerTypeError, ServerType
@@ -370,6 +370,7 @@ def read_settings(
     if ssm_parameter is not None:
         kwargs["ssm_parameter"] = ssm_parameter
     spec = build_spec(**kwargs)
+    warnings.extend(f"{full_key('models')}: {w}" for w in model_case_warnings(kwargs.get("models", ()), spec.models))
     if aws is not None:
         _check_volume(spec, aws.volume_size_gib, MIN_VOLUME_GIB, MAX_VOLUME_GIB, "gp3")
         # Render once with stand-ins for the address and volume id: a bundle that cannot be

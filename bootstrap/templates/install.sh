@@ -5,6 +5,8 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 R=${LLMHOST_ROOT:-} # a test root; empty on a server
 WAIT=${LLMHOST_WAIT_INTERVAL:-5}
+LOCK_WAIT=${LLMHOST_APT_LOCK_WAIT:-900} POLL=${LLMHOST_APT_POLL:-3}
+NET='Failed to fetch|Temporary failure|Could not (connect|resolve)'
 T0=$(date +%s)
 PHASES=() CHANGED='' RESTART_DOCKER='' APT_UPDATED='' OLD_DIGEST='' VERSION='' reply='' MODE=install
 
@@ -32,6 +34,32 @@ install_file() {
   install -D -m "$3" "$1" "$2" || die "cannot write $2"
 }
 
+# apt_get COMMAND ARGS: again while a lock is held, up to LOCK_WAIT s (DPkg::Lock::Timeout covers
+# dpkg's lock only; `update` exits 100 at once on apt's lists lock), or 5 tries on network errors
+apt_get() {
+  local i=0 e s='' t=$SECONDS o=$TMP/apt
+  until apt-get -q -o DPkg::Lock::Timeout="$LOCK_WAIT" "$@" &>"$o"; do
+    e=$(grep -m1 ^E: "$o") || e=-
+    if [[ $e == *" lock"* ]]; then
+      ((SECONDS - t < LOCK_WAIT)) || die "apt-get $1 gave up after ${LOCK_WAIT}s: $e"
+      [[ $e == "$s" ]] || log "apt-get $1 waits up to ${LOCK_WAIT}s: $e"
+      s=$e && sleep "$POLL"
+    elif grep -Eq "$NET" "$o" && ((++i < 5)); then
+      log "apt-get $1 failed, retry $i/4: $e" && sleep "$WAIT"
+    else
+      cat "$o" && die "apt-get $1 failed: $e"
+    fi
+  done
+  cat "$o"
+}
+
+# Over SSH right after boot; under cloud-init, runcmd comes after its own apt steps
+cloud_init_wait() {
+  [[ ${LLMHOST_CLOUD_INIT:-} || $(cloud-init status 2>/dev/null) != *running* ]] && return
+  log "waiting for cloud-init"
+  timeout "$LOCK_WAIT" cloud-init status --wait >/dev/null || :
+}
+
 apt_install() {
   local p missing=()
   for p; do
@@ -39,9 +67,9 @@ apt_install() {
   done
   ((${#missing[@]})) || return 0
   log "apt: installing ${missing[*]}"
-  [[ $APT_UPDATED ]] || apt-get -q -o DPkg::Lock::Timeout=600 update
+  [[ $APT_UPDATED ]] || { cloud_init_wait && apt_get update; }
   APT_UPDATED=1
-  apt-get -q -y -o DPkg::Lock::Timeout=600 install --no-install-recommends "${missing[@]}"
+  apt_get install -y --no-install-recommends "${missing[@]}"
 }
 
 #if timers
@@ -57,6 +85,7 @@ timer() {
 
 #endif
 #if volume
+# By id (Nitro NVMe, Hetzner), else by attachment name (Xen: /dev/xvdf, no id link)
 find_volume() {
   local f
   for f in "$R"/dev/disk/by-id/*; do
@@ -65,12 +94,16 @@ find_volume() {
       *"_$VOLUME_ID" | *"_${VOLUME_ID//-/}") DEV=$f && return 0 ;;
     esac
   done
+  for f in "${VOLUME_DEVICES[@]}"; do
+    [[ -e $R$f ]] && DEV=$R$f && return 0
+  done
   return 1
 }
 
 mount_volume() {
   local rc=0 uuid
   wait_for 60 "volume $VOLUME_ID" find_volume # attached after the instance runs
+  log "volume: $VOLUME_ID is $DEV"
   blkid -p "$DEV" >/dev/null 2>&1 || rc=$?
   if ((rc == 2)); then # nothing found: a blank volume
     log "volume: formatting blank $DEV"
@@ -95,7 +128,7 @@ install_docker() {
   [[ $id == ubuntu || $id == debian ]] || die "docker: unsupported distribution '$id'"
   log "docker: installing from download.docker.com ($id $code)"
   apt_install ca-certificates curl gnupg
-  curl -fsSL "https://download.docker.com/linux/$id/gpg" -o "$TMP/d.asc"
+  curl -fsSL --retry 5 "https://download.docker.com/linux/$id/gpg" -o "$TMP/d.asc"
   [[ $(gpg --show-keys --with-colons "$TMP/d.asc" | awk -F: '$1=="pub"{getline; print $10}') == "$DOCKER_KEY_FPR" ]] ||
     die "docker: signing key fingerprint is not $DOCKER_KEY_FPR"
   install -D -m 0644 "$TMP/d.asc" "$R$key"
@@ -112,7 +145,7 @@ ensure_gpu() {
   if command -v nvidia-ctk >/dev/null; then log "gpu: nvidia-ctk present" && return; fi
   log "gpu: installing nvidia-container-toolkit"
   local key=/etc/apt/keyrings/nvidia-container-toolkit.asc
-  curl -fsSL --create-dirs https://nvidia.github.io/libnvidia-container/gpgkey -o "$R$key"
+  curl -fsSL --retry 5 --create-dirs https://nvidia.github.io/libnvidia-container/gpgkey -o "$R$key"
   echo "deb [signed-by=$key] https://nvidia.github.io/libnvidia-container/stable/deb/\$(ARCH) /" \
     >"$R/etc/apt/sources.list.d/nvidia-container-toolkit.list"
   APT_UPDATED=''
@@ -243,10 +276,10 @@ start_service() {
 }
 
 #if ollama
-listed() { # MODEL in `ollama list`? (no tag means :latest)
+listed() { # MODEL in ollama list? (no tag: latest; case ignored, as Ollama does)
   local m=$1
   [[ $m == *:* ]] || m+=:latest
-  dc exec -T "$RUNTIME_SERVICE" ollama list | awk -v m="$m" 'NR > 1 && $1 == m {f = 1} END {exit !f}'
+  dc exec -T "$RUNTIME_SERVICE" ollama list | awk -v m="$m" 'NR>1 && tolower($1)==tolower(m) {f=1} END {exit !f}'
 }
 
 pull_models() {

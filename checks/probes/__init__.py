@@ -58,6 +58,8 @@ def skip_reason(name: str, target: Target, state: State) -> str | None:
         return None
     if state.model_missing or not state.model:
         return f"not run: {state.model_missing or 'no model'} (see model_present)"
+    if name == semantic.NAME and state.embedding_only:
+        return "not run: an embedding-only model generates no text (see generation)"
     if name == semantic.NAME and state.generation_failed:
         return "not run: the generation failed (see generation)"
     return None

@@ -35,6 +35,8 @@ class State:
     model_missing: str | None = None
     generation_text: str | None = None
     generation_failed: str | None = None
+    embedding_only: bool = False
+    """The model only embeds (Ollama /api/show capabilities, or its 400 on generate)."""
 
 
 class ProbeContext:

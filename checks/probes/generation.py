@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from checks.errors import ProbeFailure, http_error_detail
+from checks.probes import embedding
 from checks.probes.context import ProbeContext
 from checks.result import Metric, ProbeResult, Status, critical, ok, warn
 from checks.streams import (
@@ -53,7 +54,9 @@ async def probe(ctx: ProbeContext) -> ProbeResult:
     deadline = ctx.target.timeout * GENERATION_DEADLINE_FACTOR
     try:
         async with asyncio.timeout(deadline):
-            if ctx.state.api == "ollama":
+            if ctx.state.embedding_only:
+                result = await embedding.ollama_embed(ctx, NAME)
+            elif ctx.state.api == "ollama":
                 result = await _ollama(ctx)
             else:
                 result = await _openai(ctx)
@@ -61,6 +64,13 @@ async def probe(ctx: ProbeContext) -> ProbeResult:
         result = critical(NAME, f"the generation did not finish within {deadline:g} s")
     except ProbeFailure as failure:
         result = critical(NAME, str(failure))
+        unsupported = embedding.is_unsupported_generation(str(failure))
+        if ctx.state.api == "ollama" and not ctx.state.embedding_only and unsupported:
+            ctx.state.embedding_only = True  # /api/show said nothing (older Ollama): its 400 tells
+            try:
+                result = await embedding.ollama_embed(ctx, NAME)
+            except ProbeFailure as again:
+                result = critical(NAME, str(again))
     if result.status is Status.CRITICAL:
         ctx.state.generation_failed = result.detail
     elif ctx.target.monthly_usd:
@@ -91,7 +101,7 @@ async def _ollama(ctx: ProbeContext) -> ProbeResult:
         prompt_eval_count=_int(final.get("prompt_eval_count")),
     )
     ctx.state.generation_text = read.answer
-    return judge(ctx, metrics, "POST /api/generate")
+    return judge(ctx, {**metrics, "probe": "generate"}, "POST /api/generate")
 
 
 async def _openai(ctx: ProbeContext) -> ProbeResult:

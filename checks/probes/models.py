@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from checks.errors import ProbeFailure, one_line
+from checks.probes import embedding
 from checks.probes.context import ProbeContext
 from checks.result import ProbeResult, critical, ok
 
@@ -18,7 +19,9 @@ MODELS_PATH = "/v1/models"
 
 
 def canonical(name: str) -> str:
-    """Ollama's default tag: ``gemma3`` and ``gemma3:latest`` are the same model."""
+    """Ollama's default tag and case: ``Gemma3`` and ``gemma3:latest`` are the same model
+    (Ollama compares names case-insensitively, types/model/name.go ``EqualFold``)."""
+    name = name.lower()
     return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
 
 
@@ -35,6 +38,8 @@ async def probe(ctx: ProbeContext) -> ProbeResult:
         return critical(NAME, f"no model is installed ({source} lists none)", models=0)
     if wanted is None:
         ctx.state.model = names[0]
+        if ctx.state.api == "ollama":
+            ctx.state.embedding_only = await embedding.detect(ctx)
         return ok(NAME, f"no --model given: using {names[0]}, the first of {len(names)} listed",
                   models=len(names), model=names[0])
     found = _match(wanted, names, ollama=ctx.state.api == "ollama")
@@ -44,6 +49,8 @@ async def probe(ctx: ProbeContext) -> ProbeResult:
         ctx.state.model_missing = reason
         return critical(NAME, f"{reason} ({source} lists: {one_line(listed, 200)})", models=len(names))
     ctx.state.model = found
+    if ctx.state.api == "ollama":
+        ctx.state.embedding_only = await embedding.detect(ctx)
     size = sizes.get(found)
     extra = f", {size / 1e9:.1f} GB" if size else ""
     return ok(NAME, f"{found} is installed ({len(names)} model{'s' if len(names) != 1 else ''} listed{extra})",

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from checks.errors import ProbeFailure, http_error_detail
+from checks.probes import embedding
 from checks.probes.context import ProbeContext, parse_json
 from checks.probes.generation import GENERATION_DEADLINE_FACTOR, prompt_of
 from checks.result import ProbeResult, critical, ok
@@ -35,6 +36,12 @@ def _payload(ctx: ProbeContext, stream: bool) -> dict[str, Any]:
 
 async def probe(ctx: ProbeContext) -> ProbeResult:
     deadline = ctx.target.timeout * GENERATION_DEADLINE_FACTOR
+    if ctx.state.embedding_only:
+        try:
+            async with asyncio.timeout(deadline):
+                return await embedding.openai_embeddings(ctx, NAME)
+        except TimeoutError:
+            return critical(NAME, f"POST {embedding.OPENAI_EMBED_PATH} did not finish within {deadline:g} s")
     try:
         async with asyncio.timeout(deadline):
             plain_seconds, plain_tokens = await _non_streaming(ctx)
@@ -51,6 +58,7 @@ async def probe(ctx: ProbeContext) -> ProbeResult:
         non_stream_tokens=plain_tokens,
         stream_ttft_seconds=round(ttft, 4) if ttft is not None else None,
         stream_chunks=read.tokens,
+        probe="chat",
         stream_tokens=usage.get("completion_tokens") if isinstance(usage.get("completion_tokens"), int) else None,
     )
 

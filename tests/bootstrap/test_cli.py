@@ -44,7 +44,7 @@ def test_render_defaults_write_every_file_with_safe_modes(tmp_path: Path) -> Non
     out = tmp_path / "bundle"
     result = run_cli("render", "--out", str(out))
     assert result.returncode == 0, result.stderr
-    assert {p.name for p in out.iterdir()} == EXPECTED_FILES
+    assert {p.name for p in out.iterdir()} == EXPECTED_FILES | {layout.OUTPUT_MANIFEST}
     assert stat.S_IMODE((out / layout.PROXY_ENV_FILE).stat().st_mode) == 0o600
     assert stat.S_IMODE((out / layout.USER_DATA_FILE).stat().st_mode) == 0o600
     assert stat.S_IMODE((out / layout.INSTALL_SCRIPT).stat().st_mode) == 0o755
@@ -93,8 +93,9 @@ def test_ssm_parameter_leaves_no_key_in_any_file(tmp_path: Path) -> None:
         "render", "--out", str(out), "--ssm-parameter", "/llmhost/dev/api-keys", env={"LLMHOST_KEY": KEY_ONE}
     )
     assert result.returncode == 0, result.stderr
-    assert {p.name for p in out.iterdir()} == EXPECTED_FILES | {layout.KEYS_SERVICE, layout.KEYS_TIMER}
-    texts = {p.name: p.read_text() for p in out.iterdir()}
+    names = EXPECTED_FILES | {layout.KEYS_SERVICE, layout.KEYS_TIMER}
+    assert {p.name for p in out.iterdir()} == names | {layout.OUTPUT_MANIFEST}
+    texts = {p.name: p.read_text() for p in out.iterdir() if p.name in names}
     texts.update({f"user-data:{k}": v for k, v in decoded_files(texts[layout.USER_DATA_FILE]).items()})
     for name, text in texts.items():
         assert KEY_ONE not in text, name
@@ -121,10 +122,10 @@ def test_ssm_parameter_leaves_no_key_in_any_file(tmp_path: Path) -> None:
         (["--tls", "letsencrypt"], {}, "--tls", "use one of"),
         (["--image-version", "ollama"], {}, "--image-version", "COMPONENT=VERSION"),
         (["--image-version", "ollama=latest"], {}, "--image-version", "not a pinned tag"),
-        (["--max-body-mb", "many"], {}, "--max-body-mb", "invalid int value"),
+        (["--max-body-mb", "many"], {}, "--max-body-mb", "is not a whole number"),
         (["--idle-stop-minutes", "5"], {}, "--idle-stop-minutes", "5 is out of range; use 10 to 10080 minutes"),
         (["--idle-stop-minutes", "10081"], {}, "--idle-stop-minutes", "out of range; use 10 to 10080 minutes"),
-        (["--idle-stop-minutes", "1h"], {}, "--idle-stop-minutes", "invalid int value"),
+        (["--idle-stop-minutes", "1h"], {}, "--idle-stop-minutes", "is not a whole number"),
         (["--bogus"], {}, "--bogus", "unrecognized arguments"),
     ],
 )
@@ -154,7 +155,7 @@ def test_idle_stop_minutes_adds_the_idle_files(tmp_path: Path) -> None:
     result = run_cli("render", "--out", str(out), "--idle-stop-minutes", "90")
     assert result.returncode == 0, result.stderr
     idle_files = {layout.IDLE_SCRIPT, layout.IDLE_SERVICE, layout.IDLE_TIMER}
-    assert {p.name for p in out.iterdir()} == EXPECTED_FILES | idle_files
+    assert {p.name for p in out.iterdir()} == EXPECTED_FILES | idle_files | {layout.OUTPUT_MANIFEST}
     assert stat.S_IMODE((out / layout.IDLE_SCRIPT).stat().st_mode) == 0o755
     assert "readonly IDLE_MINUTES=90\n" in (out / layout.IDLE_SCRIPT).read_text()
     shipped = decoded_files((out / layout.USER_DATA_FILE).read_text())

@@ -59,7 +59,9 @@ def test_user_data_valid_and_small(name: str, spec: Spec, tmp_path: Path) -> Non
     files = assert_valid_user_data(user_data, tmp_path)
     expected = {f"{layout.INSTALL_DIR}/{n}": f.content for n, f in bundle.server_files.items()}
     assert files == expected
-    assert yaml.safe_load(user_data)["runcmd"] == [["bash", f"{layout.INSTALL_DIR}/{layout.INSTALL_SCRIPT}"]]
+    assert yaml.safe_load(user_data)["runcmd"] == [
+        ["env", "LLMHOST_CLOUD_INIT=1", "bash", f"{layout.INSTALL_DIR}/{layout.INSTALL_SCRIPT}"]
+    ]
 
 
 def test_validators_reject_a_broken_cloud_config(tmp_path: Path) -> None:

@@ -94,6 +94,9 @@ class FakeModel:
     quantization_level: str = "Q4_K_M"
     format: str = "gguf"
     modified_at: str = "2026-01-15T10:04:05.123456789Z"
+    capabilities: tuple[str, ...] = ("completion",)
+    """/api/show capabilities: ("embedding",) for nomic-embed-text, all-minilm, mxbai-embed-large."""
+    embedding_length: int = 768
 
     @property
     def digest(self) -> str:
@@ -375,6 +378,8 @@ _GO_PRIVATE = tuple(
 
 
 def _canonical(name: str) -> str:
+    """Ollama compares names case-insensitively (types/model/name.go EqualFold) with tag latest."""
+    name = name.lower()
     return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
 
 
@@ -631,6 +636,9 @@ class _Handler(BaseHTTPRequestHandler):
             ("POST", "/api/pull"): self._pull,
             ("GET", "/v1/models"): self._v1_models,
             ("POST", "/v1/chat/completions"): self._v1_chat,
+            ("POST", "/api/show"): self._show,
+            ("POST", "/api/embed"): self._embed,
+            ("POST", "/v1/embeddings"): self._v1_embeddings,
         }
         handler = routes.get((self.command, path))
         if handler is not None:
@@ -703,6 +711,65 @@ class _Handler(BaseHTTPRequestHandler):
         self.fake.loaded.add(model.name)
         return time.monotonic() - started
 
+    # server/routes.go ShowHandler, EmbedHandler; openai/openai.go EmbeddingsMiddleware.
+    def _show(self) -> None:
+        payload = self._parse_json()
+        model = self._resolve_model(payload) if payload is not None else None
+        if model is None:
+            return
+        self._json(200, {
+            "details": model.tags_entry()["details"],
+            "model_info": {
+                "general.architecture": model.family,
+                f"{model.family}.embedding_length": model.embedding_length,
+            },
+            "capabilities": list(model.capabilities),
+            "modified_at": model.modified_at,
+        })
+
+    def _vector(self, model: FakeModel, text: str) -> list[float]:
+        seed = hashlib.sha256(f"{model.name}\0{text}".encode()).digest()
+        return [round((seed[i % 32] - 128) / 128, 6) for i in range(model.embedding_length)]
+
+    def _embed(self) -> None:
+        payload = self._parse_json()
+        model = self._resolve_model(payload) if payload is not None else None
+        if model is None or payload is None:
+            return
+        if "embedding" not in model.capabilities:
+            self._error(400, f'"{payload["model"]}" does not support embeddings')
+            return
+        inputs = payload.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        self._load(model)
+        self._json(200, {
+            "model": payload["model"],
+            "embeddings": [self._vector(model, t) for t in texts],
+            "total_duration": 14_143_917,
+            "load_duration": 1_019_500,
+            "prompt_eval_count": sum(len(t.split()) for t in texts),
+        })
+
+    def _v1_embeddings(self) -> None:
+        payload = self._parse_json()
+        model = self._resolve_model(payload, openai=True) if payload is not None else None
+        if model is None or payload is None:
+            return
+        if "embedding" not in model.capabilities:
+            self._json(400, _openai_error(400, f'"{payload["model"]}" does not support embeddings'))
+            return
+        inputs = payload.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        tokens = sum(len(t.split()) for t in texts)
+        self._json(200, {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "embedding": self._vector(model, t), "index": i} for i, t in enumerate(texts)
+            ],
+            "model": payload["model"],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        })
+
     def _generate(self) -> None:
         self._inference(chat=False)
 
@@ -716,6 +783,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         model = self._resolve_model(payload)
         if model is None:
+            return
+        if "completion" not in model.capabilities:  # routes.go: errCapabilityCompletion
+            self._error(400, f'"{payload["model"]}" does not support {"chat" if chat else "generate"}')
             return
         if fake.queue_full or not fake._enter_inference():
             self._error(503, QUEUE_FULL_MESSAGE)
@@ -888,6 +958,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         model = self._resolve_model(payload, openai=True)
         if model is None:
+            return
+        if "completion" not in model.capabilities:
+            self._json(400, _openai_error(400, f'"{payload["model"]}" does not support chat'))
             return
         if fake.queue_full or not fake._enter_inference():
             self._json(503, _openai_error(503, QUEUE_FULL_MESSAGE))

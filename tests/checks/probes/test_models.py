@@ -64,5 +64,6 @@ def test_malformed_tags() -> None:
 def test_canonical_names() -> None:
     assert canonical("gemma3") == "gemma3:latest"
     assert canonical("gemma3:1b") == "gemma3:1b"
-    assert canonical("hf.co/org/repo:Q4_K_M") == "hf.co/org/repo:Q4_K_M"
+    assert canonical("hf.co/org/repo:Q4_K_M") == "hf.co/org/repo:q4_k_m"  # a comparison key: case folded
+    assert canonical("Gemma3") == canonical("gemma3:latest")
     assert canonical("registry:5000/org/model") == "registry:5000/org/model:latest"

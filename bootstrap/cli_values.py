@@ -1,0 +1,60 @@
+"""Argument types for the CLIs: strict, one-line errors, never echoing what might be a secret.
+
+argparse turns an ``argparse.ArgumentTypeError`` into ``argument --opt: <message>`` and exit 2;
+the messages here never contain the value when it could be a key. Add new typed options
+(ports, counts) with ``ascii_int`` so ``"١٢"`` or ``"1_0"`` (which ``int()`` accepts) stay out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from bootstrap import layout
+
+_ASCII_INT_RE = re.compile(r"-?[0-9]{1,18}")
+_VARIABLE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def ascii_int(text: str) -> int:
+    """A whole number written with ASCII digits only (``int()`` also takes ``١٢``, ``1_0``, `` 7``)."""
+    if not _ASCII_INT_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a whole number; use ASCII digits such as 30")
+    return int(text)
+
+
+def looks_like_key(text: str) -> bool:
+    """A value shaped like an API key rather than a conventional (upper-case) variable name."""
+    return (
+        len(text) >= layout.MIN_KEY_LENGTH
+        and re.fullmatch(r"[A-Za-z0-9_-]+", text) is not None
+        and (any(c.islower() for c in text) or "-" in text)
+    )
+
+
+NOT_A_NAME = (
+    "expects the NAME of an environment variable holding the key (the value given is not shown: it "
+    "may be the key itself); e.g. export LLMHOST_KEY=... then --api-key-env LLMHOST_KEY"
+)
+
+
+def variable_name(text: str) -> str:
+    """The NAME of an environment variable (``--api-key-env LLMHOST_KEY``), never its value.
+
+    A value that is not a variable name is refused without echoing it: ``--api-key-env "$KEY"``
+    must not print the key back. A valid name that is unset but shaped like a key is refused
+    the same way where the environment is read (bootstrap/cli.py ``_read_keys``).
+    """
+    if not _VARIABLE_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(NOT_A_NAME)
+    return text
+
+
+_ASCII_NUMBER_RE = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,9})?")
+
+
+def ascii_seconds(text: str) -> float:
+    """A non-negative number of seconds in ASCII (``float()`` also takes ``١٢``, ``1_0``, ``inf``)."""
+    if not _ASCII_NUMBER_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a number of seconds; use e.g. 10 or 2.5")
+    return float(text)
