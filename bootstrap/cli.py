@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from bootstrap import layout
 from bootstrap.bundle import render_bundle
-from bootstrap.spec import Spec, SpecError, validate_key
+from bootstrap.spec import Spec, SpecError, default_key_names, validate_key, validate_key_name
 
 EXIT_USAGE = 2
 
@@ -29,6 +29,9 @@ OPTION_FOR_FIELD = {
     "models": "--model",
     "origins": "--origin",
     "api_keys": "--api-key-env",
+    "key_names": "--api-key-env",
+    "admin_keys": "--admin-key-env",
+    "admin_key_names": "--admin-key-env",
     "domain": "--domain",
     "site": "--site",
     "upstream": "--upstream",
@@ -73,6 +76,29 @@ def _read_keys(variables: Sequence[str], environ: os._Environ[str] | dict[str, s
             raise UsageError(err.render(f"--api-key-env {name}")) from None
         keys.append(value.strip())
     return tuple(keys)
+
+
+def _read_named_keys(
+    option: str, items: Sequence[str], environ: os._Environ[str] | dict[str, str], prefix: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``[NAME=]VAR`` items -> (names, keys); an item without a name gets key-N / admin-N."""
+    names: list[str] = []
+    variables: list[str] = []
+    defaults = default_key_names(len(items), prefix)
+    for item, default in zip(items, defaults, strict=True):
+        name, sep, variable = item.rpartition("=")
+        if sep:
+            try:
+                validate_key_name(name)
+            except SpecError as err:
+                raise UsageError(f"{option} {item}: {err.problem}; {err.allowed}") from None
+        names.append(name if sep else default)
+        variables.append(variable)
+    try:
+        keys = _read_keys(variables, environ)
+    except UsageError as err:
+        raise UsageError(str(err).replace("--api-key-env", option, 1)) from None
+    return tuple(names), keys
 
 
 def _parse_versions(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
@@ -125,8 +151,15 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
         "--api-key-env",
         action="append",
         default=[],
-        metavar="VAR",
-        help="environment variable holding an API key (repeatable)",
+        metavar="[NAME=]VAR",
+        help="environment variable holding a user API key, optionally named for the log (alice=VAR; repeatable)",
+    )
+    group.add_argument(
+        "--admin-key-env",
+        action="append",
+        default=[],
+        metavar="[NAME=]VAR",
+        help="environment variable holding an admin API key: every route, incl. model management (repeatable)",
     )
     group.add_argument(
         "--ssm-parameter", help="AWS SSM SecureString with the keys, fetched at boot (no key in any file)"
@@ -162,9 +195,11 @@ class SpecOptions:
 
 
 def spec_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Environ[str], options: SpecOptions) -> Spec:
-    keys = _read_keys(args.api_key_env, environ)
+    names, keys = _read_named_keys("--api-key-env", args.api_key_env, environ, "key-")
+    admin_names, admin_keys = _read_named_keys("--admin-key-env", getattr(args, "admin_key_env", []), environ, "admin-")
     if not keys and not args.ssm_parameter and options.generate_key_if_missing:
         keys = (generate_key(),)
+        names = ()
     fields: dict[str, object] = {
         "runtime": args.runtime,
         "models": tuple(args.models) if args.models else Spec.__dataclass_fields__["models"].default,
@@ -177,6 +212,9 @@ def spec_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Envir
         "acme_email": args.acme_email,
         "origins": tuple(args.origins),
         "api_keys": keys,
+        "key_names": names,
+        "admin_keys": admin_keys,
+        "admin_key_names": admin_names,
         "ssm_parameter": args.ssm_parameter,
         "max_body_mb": args.max_body_mb,
         "site": args.site,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bootstrap import routes
+
 # --- on the server ------------------------------------------------------------------
 INSTALL_DIR = "/opt/llmhost"
 """Where the bundle (compose.yaml, Caddyfile, install.sh, proxy.env) lives on a server."""
@@ -62,6 +64,18 @@ KEYS_ENV_VAR = "LLMHOST_API_KEYS"
 """Proxy environment variable holding the accepted API keys, joined by KEY_SEPARATOR."""
 KEY_SEPARATOR = "|"
 """Keys are [A-Za-z0-9_-] only, so '|' never occurs in one and doubles as regex alternation."""
+ADMIN_KEYS_ENV_VAR = "LLMHOST_ADMIN_KEYS"
+"""Proxy environment variable holding the admin keys, in the same format as KEYS_ENV_VAR."""
+KEY_MAP_ENV_VAR = "LLMHOST_KEY_MAP"
+"""Built by proxy-run.sh from the two key variables: one ``<key> <name> <role>`` line per key.
+
+Caddy substitutes ``{$VAR}`` before it parses the Caddyfile, so these lines become the
+entries of the ``map`` that turns a Bearer key into its name and role (bootstrap/caddyfile.py).
+"""
+KEY_NAME_SEPARATOR = ":"
+"""A proxy.env entry is ``name:key`` (or a bare ``key``, named ``key-N`` by position)."""
+KEY_NAME_PATTERN = r"[a-z0-9_-]{1,32}"
+ROLES = ("user", "admin")
 AUTH_LOG_FIELD = "llmhost_auth"
 AUTH_LOG_VALUE = "ok"
 """Field and value the proxy adds to the access-log entry of every request that passed the key check.
@@ -89,6 +103,8 @@ class Runtime:
     health_path: str
     """Path the proxy's /healthz probes; answers 200 only when the runtime can serve."""
     container_models_dir: str
+    user_routes: tuple[routes.RouteRule, ...] = ()
+    """What a ``user`` key may call (bootstrap/routes.py, with the upstream source); the rest is admin-only."""
 
 
 RUNTIMES: dict[str, Runtime] = {
@@ -98,6 +114,7 @@ RUNTIMES: dict[str, Runtime] = {
         port=11434,
         health_path="/api/version",
         container_models_dir="/root/.ollama",
+        user_routes=routes.OLLAMA_USER_ROUTES,
     ),
     "llamacpp": Runtime(
         name="llamacpp",
@@ -105,6 +122,7 @@ RUNTIMES: dict[str, Runtime] = {
         port=8080,
         health_path="/health",
         container_models_dir="/models",
+        user_routes=routes.LLAMACPP_USER_ROUTES,
     ),
 }
 

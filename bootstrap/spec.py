@@ -119,6 +119,22 @@ def validate_key(key: str) -> None:
         raise SpecError("api_keys", "a key contains a character outside A-Z a-z 0-9 _ -", allowed)
 
 
+_KEY_NAME_RE = re.compile(rf"^{layout.KEY_NAME_PATTERN}$")
+
+
+def validate_key_name(name: str, field_name: str = "key_names") -> None:
+    """A key's name, as the access log and the usage report show it."""
+    if not _KEY_NAME_RE.match(name):
+        raise SpecError(
+            field_name, f"{name!r} is not a key name", "use 1-32 characters of a-z 0-9 _ - (e.g. alice, ci-bot)"
+        )
+
+
+def default_key_names(count: int, prefix: str = "key-") -> tuple[str, ...]:
+    """Names for keys given without one: key-1, key-2, ... (admin-1, ... for admin keys)."""
+    return tuple(f"{prefix}{index}" for index in range(1, count + 1))
+
+
 def validate_domain(domain: str) -> None:
     if is_ip(domain) or not _HOSTNAME_RE.match(domain) or len(domain) > 253:
         raise SpecError(
@@ -214,6 +230,12 @@ class Spec:
     user_data_limit: int = layout.USER_DATA_LIMIT
     idle_stop_minutes: int | None = None
     """Power the server off after this many minutes without an authenticated request (EC2: stop)."""
+    admin_keys: tuple[str, ...] = field(default=(), repr=False)
+    """Keys of the ``admin`` role: every route, including model management and /metrics."""
+    key_names: tuple[str, ...] = ()
+    """Names of ``api_keys`` in order (access log, usage report); empty = key-1, key-2, ..."""
+    admin_key_names: tuple[str, ...] = ()
+    """Names of ``admin_keys`` in order; empty = admin-1, admin-2, ..."""
 
     def __post_init__(self) -> None:
         _one_of("runtime", self.runtime, list(layout.RUNTIMES))
@@ -248,6 +270,7 @@ class Spec:
             validate_key(key)
         if len(set(self.api_keys)) != len(self.api_keys):
             raise SpecError("api_keys", "a key is given twice", "give each key once")
+        self._validate_roles()
         if self.ssm_parameter is not None:
             if not _SSM_NAME_RE.match(self.ssm_parameter):
                 raise SpecError(
@@ -303,7 +326,41 @@ class Spec:
                 "use lowercase letters, digits, - and _",
             )
 
+    def _validate_roles(self) -> None:
+        """Admin keys: valid, not also a user key; names: valid, one per key, unique."""
+        for key in self.admin_keys:
+            try:
+                validate_key(key)
+            except SpecError as err:
+                raise SpecError("admin_keys", err.problem.replace("a key", "an admin key"), err.allowed) from None
+        if len(set(self.admin_keys)) != len(self.admin_keys):
+            raise SpecError("admin_keys", "an admin key is given twice", "give each key once")
+        if set(self.admin_keys) & set(self.api_keys):
+            raise SpecError(
+                "admin_keys", "a key is given both as a user key and as an admin key", "give each key one role"
+            )
+        for field_name, names, keys in (
+            ("key_names", self.key_names, self.api_keys),
+            ("admin_key_names", self.admin_key_names, self.admin_keys),
+        ):
+            if names and len(names) != len(keys):
+                raise SpecError(field_name, f"{len(names)} names for {len(keys)} keys", "name every key or none")
+            for name in names:
+                validate_key_name(name, field_name)
+        names = [name for name, _, _ in self.named_keys]
+        if len(set(names)) != len(names):
+            raise SpecError("key_names", "two keys have the same name", "give every key its own name")
+
     # --- derived facts, computed in one place -----------------------------------------
+    @property
+    def named_keys(self) -> tuple[tuple[str, str, str], ...]:
+        """(name, key, role) for every inline key: user keys first, then admin keys."""
+        user = zip(self.key_names or default_key_names(len(self.api_keys)), self.api_keys, strict=True)
+        admin = zip(
+            self.admin_key_names or default_key_names(len(self.admin_keys), "admin-"), self.admin_keys, strict=True
+        )
+        return tuple((name, key, "user") for name, key in user) + tuple((name, key, "admin") for name, key in admin)
+
     @property
     def runtime_info(self) -> layout.Runtime:
         return layout.RUNTIMES[self.runtime]
