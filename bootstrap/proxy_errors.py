@@ -24,8 +24,9 @@ DIALECT_MATCHER = "llmhost_dialect_ollama"
 
 
 def dialect_for_path(path: str) -> str:
-    """``ollama`` for ``/api/*``, ``openai`` for everything else."""
-    return "ollama" if path.startswith(OLLAMA_PATH_PREFIX) else "openai"
+    """``ollama`` for ``/api/*``, ``openai`` for everything else (Caddy's ``path`` matcher is
+    case-insensitive, so ``/API/x`` counts as ``/api/``)."""
+    return "ollama" if path.lower().startswith(OLLAMA_PATH_PREFIX) else "openai"
 
 
 def proxy_error(dialect: str, status: int, message: str, type_: str, code: str | None = None) -> str:
