@@ -148,6 +148,11 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
         help="browser origin allowed by CORS, scheme://host[:port] (repeatable)",
     )
     group.add_argument(
+        "--allow-null-origin",
+        action="store_true",
+        help="allow --origin null (file:// pages, sandboxed iframes, some webviews; the key still protects the API)",
+    )
+    group.add_argument(
         "--api-key-env",
         action="append",
         default=[],
@@ -215,6 +220,7 @@ def spec_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Envir
         "key_names": names,
         "admin_keys": admin_keys,
         "admin_key_names": admin_names,
+        "allow_null_origin": getattr(args, "allow_null_origin", False),
         "ssm_parameter": args.ssm_parameter,
         "max_body_mb": args.max_body_mb,
         "site": args.site,

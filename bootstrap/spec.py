@@ -82,8 +82,52 @@ def validate_model(runtime: str, model: str) -> None:
         )
 
 
-def validate_origin(origin: str) -> None:
-    allowed = "use scheme://host[:port] with scheme http or https, no path (e.g. https://app.example.com)"
+_EXTENSION_ORIGIN_RES = (
+    # Chrome/Edge extension ids: 32 letters a-p (a base-16 digest written with a-p).
+    re.compile(r"^chrome-extension://[a-p]{32}$"),
+    # Firefox: a per-install UUID.
+    re.compile(r"^moz-extension://[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
+    # Safari web extensions: a UUID or a bundle-like id.
+    re.compile(r"^safari-web-extension://[a-z0-9][a-z0-9.-]{0,127}$"),
+    # Tauri v1 on macOS/Linux (Windows uses http(s)://tauri.localhost, an ordinary origin).
+    re.compile(r"^tauri://localhost$"),
+)
+_EXTENSION_SCHEMES = ("chrome-extension", "moz-extension", "safari-web-extension", "tauri")
+NULL_ORIGIN = "null"
+
+
+def normalize_origin(origin: str) -> str:
+    """Scheme and host in lowercase, as browsers send them (``https://App.Example.com`` would never match)."""
+    scheme, sep, rest = origin.strip().partition("://")
+    if not sep:
+        return origin.strip()
+    host, colon, port = rest.rpartition(":") if rest.count(":") == 1 else (rest, "", "")
+    return f"{scheme.lower()}://{host.lower()}{colon}{port}"
+
+
+def validate_origin(origin: str, allow_null: bool = False) -> None:
+    allowed = (
+        "use scheme://host[:port] with scheme http or https, no path (e.g. https://app.example.com), "
+        "chrome-extension://<32 letters a-p>, moz-extension://<uuid>, safari-web-extension://<id>, "
+        "tauri://localhost, or null with the null-origin opt-in"
+    )
+    if origin == NULL_ORIGIN:
+        if not allow_null:
+            raise SpecError(
+                "origins",
+                "null is sent by file:// pages, sandboxed iframes and some webviews",
+                "allow it explicitly with --allow-null-origin / llmhost:allowNullOrigin true",
+            )
+        return
+    if any(pattern.match(origin) for pattern in _EXTENSION_ORIGIN_RES):
+        return
+    if "://" in origin and origin.split("://", 1)[0] in (
+        "chrome-extension",
+        "moz-extension",
+        "safari-web-extension",
+        "tauri",
+    ):
+        raise SpecError("origins", f"{origin!r} is not a valid extension or webview origin", allowed)
     parts = urlsplit(origin)
     try:
         port = parts.port
@@ -236,6 +280,8 @@ class Spec:
     """Names of ``api_keys`` in order (access log, usage report); empty = key-1, key-2, ..."""
     admin_key_names: tuple[str, ...] = ()
     """Names of ``admin_keys`` in order; empty = admin-1, admin-2, ..."""
+    allow_null_origin: bool = False
+    """Accept ``null`` in ``origins`` (file:// pages, sandboxed iframes, some desktop webviews)."""
 
     def __post_init__(self) -> None:
         _one_of("runtime", self.runtime, list(layout.RUNTIMES))
@@ -264,8 +310,11 @@ class Spec:
             raise SpecError("ip_dns_suffix", f"{self.ip_dns_suffix!r} is not a DNS name", "use e.g. sslip.io")
         if self.acme_email is not None and not _EMAIL_RE.match(self.acme_email):
             raise SpecError("acme_email", f"{self.acme_email!r} is not an email address", "use name@example.com")
+        object.__setattr__(self, "origins", tuple(normalize_origin(origin) for origin in self.origins))
         for origin in self.origins:
-            validate_origin(origin)
+            validate_origin(origin, self.allow_null_origin)
+        if len(set(self.origins)) != len(self.origins):
+            raise SpecError("origins", "an origin is listed twice", "list each origin once")
         for key in self.api_keys:
             validate_key(key)
         if len(set(self.api_keys)) != len(self.api_keys):

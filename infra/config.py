@@ -68,6 +68,7 @@ KEYS: dict[str, str] = {
     "tls": "auto, acme, ipdomain or internal (default auto)",
     "acmeEmail": "email for the ACME account (certificate expiry notices)",
     "allowedOrigins": "JSON list of browser origins allowed by CORS (default none)",
+    "allowNullOrigin": "true to allow the origin null in allowedOrigins (file:// pages, sandboxed iframes)",
     "apiKeys": "secret JSON list of API keys, or a map name -> key (default on aws: read from SSM "
     "/llmhost/<stack>/api-keys)",
     "adminApiKeys": "secret JSON list or map of admin keys: every route, incl. model management and /metrics "
@@ -176,6 +177,7 @@ FIELD_KEYS: dict[str, str] = {
     "tls": "tls",
     "acme_email": "acmeEmail",
     "origins": "allowedOrigins",
+    "allow_null_origin": "allowNullOrigin",
     "api_keys": "apiKeys",
     "key_names": "apiKeys",
     "admin_keys": "adminApiKeys",
@@ -344,6 +346,7 @@ def read_settings(
         "tls": _string(source, "tls"),
         "acme_email": _string(source, "acmeEmail"),
         "origins": _string_list(source, "allowedOrigins"),
+        "allow_null_origin": _bool(source, "allowNullOrigin"),
         "api_keys": None if target == "aws" else api_keys,
         "key_names": None if target == "aws" else key_names,
         "admin_keys": admin_keys,

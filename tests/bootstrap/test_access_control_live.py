@@ -392,3 +392,76 @@ def test_llamacpp_route_matrix(llama_proxy: RunningProxy, caller: str) -> None:
             else:
                 assert response.status_code not in (401, 403), (method, path)
                 assert _reached_upstream(response) or path == METRICS_PATH, (method, path)
+
+
+# --- CORS for every real client ---------------------------------------------------------------------------
+EXTENSION = "chrome-extension://" + "abcdefghijklmnop" * 2
+CORS_OPTIONS = ProxyOptions(
+    origins=("HTTPS://App.Example.com", EXTENSION, "null", "tauri://localhost"),
+    extra_args=("--allow-null-origin",),
+)
+SDK_HEADERS = (
+    "authorization,content-type,openai-organization,openai-project,x-stainless-arch,x-stainless-lang,"
+    "x-stainless-os,x-stainless-package-version,x-stainless-retry-count,x-stainless-runtime,"
+    "x-stainless-runtime-version,x-stainless-timeout"
+)
+
+
+@pytest.fixture(scope="module")
+def cors_proxy(fake: FakeOllama, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProxy]:
+    with run_proxy(tmp_path_factory.mktemp("cors"), fake.host_port, CORS_OPTIONS) as running:
+        yield running
+
+
+def _preflight(c: httpx.Client, origin: str, requested: str) -> httpx.Response:
+    return c.options(
+        "/v1/chat/completions",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": requested,
+        },
+    )
+
+
+@pytest.mark.parametrize("origin", ["https://app.example.com", EXTENSION, "null", "tauri://localhost"])
+def test_preflight_echoes_what_the_client_asks_for(cors_proxy: RunningProxy, fake: FakeOllama, origin: str) -> None:
+    fake.reset()
+    with _client(cors_proxy.url) as c:
+        response = _preflight(c, origin, SDK_HEADERS)
+    assert response.status_code == 204
+    assert response.headers.get_list("access-control-allow-origin") == [origin]
+    assert response.headers["access-control-allow-headers"] == SDK_HEADERS
+    assert fake.requests == []
+
+
+def test_an_oversized_request_headers_list_gets_the_fixed_list(cors_proxy: RunningProxy) -> None:
+    requested = ",".join(f"x-h{i}" for i in range(100))
+    with _client(cors_proxy.url) as c:
+        response = _preflight(c, "https://app.example.com", requested)
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-headers"] == caddyfile.CORS_ALLOW_HEADERS
+
+
+def test_answers_expose_what_clients_read(cors_proxy: RunningProxy) -> None:
+    with _client(cors_proxy.url) as c:
+        response = c.get("/v1/models", headers={"Origin": EXTENSION})
+    assert response.status_code == 401
+    exposed = {h.strip().lower() for h in response.headers["access-control-expose-headers"].split(",")}
+    assert {"content-type", "www-authenticate", "retry-after", "x-request-id"} <= exposed
+    assert response.headers.get_list("access-control-allow-origin") == [EXTENSION]
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example.net", "chrome-extension://" + "b" * 32, "file://"])
+def test_other_origins_get_no_allow_origin(cors_proxy: RunningProxy, origin: str) -> None:
+    with _client(cors_proxy.url) as c:
+        response = _preflight(c, origin, "authorization")
+    assert response.status_code == 403
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_null_is_not_allowed_without_the_opt_in(proxy: RunningProxy) -> None:
+    with _client(proxy.url) as c:
+        response = _preflight(c, "null", "authorization")
+    assert response.status_code == 403
+    assert "access-control-allow-origin" not in response.headers
