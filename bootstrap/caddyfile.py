@@ -23,7 +23,7 @@ rules then:
 from __future__ import annotations
 
 from bootstrap import access_log, layout, proxy_errors
-from bootstrap.routes import METRICS_PATH, RouteRule
+from bootstrap.routes import METRICS_PATH, RUNTIME_METRICS_PATH, RUNTIMES_WITH_METRICS, RouteRule
 from bootstrap.spec import Spec
 
 CORS_ALLOW_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
@@ -279,12 +279,19 @@ def user_route_allow_list(rules: tuple[RouteRule, ...]) -> Lines:
     return lines
 
 
-def admin_metrics() -> Lines:
-    """Caddy's Prometheus metrics at /metrics, for admin keys (users got 403 above)."""
-    return [
+def admin_metrics(spec: Spec) -> Lines:
+    """Caddy's Prometheus metrics at /metrics for admin keys (users got 403 above); llama-server's
+    own at /metrics/runtime (rewritten to its /metrics and proxied below)."""
+    lines = [
         *_block("@admin_metrics", [_role_is("admin"), f"path {METRICS_PATH}"]),
         *_block("handle @admin_metrics", ["metrics"]),
     ]
+    if spec.runtime in RUNTIMES_WITH_METRICS:
+        lines += [
+            *_block("@admin_runtime_metrics", [_role_is("admin"), f"path {RUNTIME_METRICS_PATH}"]),
+            f"rewrite @admin_runtime_metrics {METRICS_PATH}",
+        ]
+    return lines
 
 
 def runtime_proxy(spec: Spec) -> Lines:
@@ -331,7 +338,7 @@ def render_caddyfile(spec: Spec) -> str:
         *unauthorized(),
         *identity_log_fields(),
         *user_route_allow_list(spec.runtime_info.user_routes),
-        *admin_metrics(),
+        *admin_metrics(spec),
         *runtime_proxy(spec),
     ]
     site: Lines = []

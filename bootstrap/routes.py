@@ -104,6 +104,10 @@ LLAMACPP_USER_ROUTES: tuple[RouteRule, ...] = (
 
 METRICS_PATH = "/metrics"
 """Served by the proxy itself (Caddy's Prometheus metrics) to admin keys only."""
+RUNTIME_METRICS_PATH = "/metrics/runtime"
+"""llama.cpp only: llama-server's own ``/metrics`` (started with ``--metrics``), admin keys only."""
+RUNTIMES_WITH_METRICS = ("llamacpp",)
+"""Ollama 0.20.6 has no Prometheus endpoint (server/routes.go registers none)."""
 
 
 def user_may_call(rules: tuple[RouteRule, ...], method: str, path: str) -> bool:

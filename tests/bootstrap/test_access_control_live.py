@@ -23,7 +23,13 @@ import httpx
 import pytest
 
 from bootstrap import access_log, caddyfile, layout, proxy_errors
-from bootstrap.routes import LLAMACPP_USER_ROUTES, METRICS_PATH, OLLAMA_USER_ROUTES, RouteRule
+from bootstrap.routes import (
+    LLAMACPP_USER_ROUTES,
+    METRICS_PATH,
+    OLLAMA_USER_ROUTES,
+    RUNTIME_METRICS_PATH,
+    RouteRule,
+)
 from tests.fakes.ollama import FakeOllama, run_fake_ollama
 from tests.llama_server import run_llama_server
 from tests.proxy_harness import TEST_ADMIN_KEYS, TEST_KEYS, ProxyOptions, RunningProxy, raw_request, run_proxy
@@ -55,6 +61,7 @@ LLAMACPP_ADMIN_ONLY = (
     ("GET", "/lora-adapters"),
     ("POST", "/lora-adapters"),
     ("GET", METRICS_PATH),
+    ("GET", RUNTIME_METRICS_PATH),
 )
 
 
@@ -392,6 +399,12 @@ def test_llamacpp_route_matrix(llama_proxy: RunningProxy, caller: str) -> None:
             else:
                 assert response.status_code not in (401, 403), (method, path)
                 assert _reached_upstream(response) or path == METRICS_PATH, (method, path)
+        admin = {"Authorization": f"Bearer {TEST_ADMIN_KEYS[0]}"}
+        if caller == "admin":
+            runtime = c.get(RUNTIME_METRICS_PATH, headers=admin)
+            assert runtime.status_code == 200 and "llamacpp:" in runtime.text  # llama-server's own metric names
+            proxy = c.get(METRICS_PATH, headers=admin)
+            assert proxy.status_code == 200 and "caddy_" in proxy.text and "via" not in proxy.headers
 
 
 # --- CORS for every real client ---------------------------------------------------------------------------
