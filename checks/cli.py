@@ -190,6 +190,11 @@ def main(
     outputs_runner: OutputsRunner | None = None,
     transport: runner.TransportFactory | None = None,
 ) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["usage"]:  # per-key usage from the proxy's log: checks/usage.py
+        from checks import usage
+
+        return usage.main(args_list[1:])
     try:
         the_plan = plan(argv, environ, outputs_runner)
     except UsageError as err:
