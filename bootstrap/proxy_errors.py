@@ -93,3 +93,21 @@ def caddy_error_responses(error: ProxyError, status: str | None = None) -> list[
         f"respond @{DIALECT_MATCHER} {caddy_token(error.body('ollama'))} {code}",
         f"respond {caddy_token(error.body('openai'))} {code}",
     ]
+
+
+def is_role_refusal(status: int, body: bytes) -> bool:
+    """True for the proxy's own 403 "a user key may not call this route", in either dialect.
+
+    Clients that probe for an endpoint (the health checks) read it as "no such endpoint for
+    this key", like a 404.
+    """
+    if status != FORBIDDEN_USER.status:
+        return False
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict):
+        return error.get("code") == FORBIDDEN_USER.code
+    return error == FORBIDDEN_USER.message
