@@ -15,19 +15,49 @@ a real Caddy on loopback, the fake Ollama from tests/fakes/ollama.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_ADDED_P50_MS = 0.5
 TARGET_FIRST_LINE_RATIO = 1.10
+TARGET_VS_MINIMAL_RATIO = 1.10
 TOKEN_DELAY = 0.05
+MINIMAL_KEY = "bench-minimal-key-" + "m" * 24
+MINIMAL_CADDYFILE = """{{
+\tadmin off
+\tpersist_config off
+\tdefault_bind 127.0.0.1
+}}
+
+http://127.0.0.1:{port} {{
+\t@key header Authorization "Bearer {key}"
+\thandle @key {{
+\t\treverse_proxy {upstream} {{
+\t\t\theader_up Host {{upstream_hostport}}
+\t\t\tflush_interval -1
+\t\t}}
+\t}}
+\trespond 401
+}}
+"""
+"""The baseline the issue asks for: reverse_proxy plus one Bearer match, nothing else."""
+
+
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU seconds of a process so far (/proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -74,6 +104,22 @@ def report_row(name: str, values: list[float]) -> str:
     return f"  {name:<9} p50 {statistics.median(values) * 1000:8.3f} ms   p99 {percentile(values, 0.99) * 1000:8.3f} ms"
 
 
+@contextlib.contextmanager
+def minimal_proxy(workdir: Path, upstream: str) -> Iterator[Any]:
+    """A real Caddy running MINIMAL_CADDYFILE on a free loopback port; yields (url, pid)."""
+    from tests.proxy_harness import CaddyProcess, caddy_env, free_port
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    caddyfile = workdir / "Caddyfile"
+    caddyfile.write_text(MINIMAL_CADDYFILE.format(port=port, key=MINIMAL_KEY, upstream=upstream))
+    caddy = CaddyProcess(caddyfile, caddy_env(workdir / "home"), port, workdir).start()
+    try:
+        yield types.SimpleNamespace(url=f"http://127.0.0.1:{port}", pid=caddy.pid)
+    finally:
+        caddy.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--requests", type=int, default=1000, help="small GETs per path (default 1000)")
@@ -90,15 +136,28 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="llmhost-bench-") as workdir,
         run_fake_ollama(strict_host=True) as fake,
         run_proxy(Path(workdir), fake.host_port) as proxy,
+        minimal_proxy(Path(workdir) / "minimal", fake.host_port) as minimal,
         httpx.Client(base_url=fake.url, trust_env=False, timeout=30) as direct,
         httpx.Client(base_url=proxy.url, trust_env=False, timeout=30) as proxied,
+        httpx.Client(base_url=minimal.url, trust_env=False, timeout=30) as bare,
     ):
         auth = proxy.auth()
+        bare_auth = {"Authorization": f"Bearer {MINIMAL_KEY}"}
         timed_gets(direct, {}, 50)  # warm-up: connections open, code paths hot
         timed_gets(proxied, auth, 50)
-        d_gets, p_gets = interleave(
-            blocks, lambda: timed_gets(direct, {}, per_block), lambda: timed_gets(proxied, auth, per_block)
-        )
+        timed_gets(bare, bare_auth, 50)
+        d_gets: list[float] = []
+        p_gets: list[float] = []
+        m_gets: list[float] = []
+        p_cpu = m_cpu = 0.0
+        for _ in range(blocks):  # interleaved, so a burst of load hits all three alike
+            d_gets += timed_gets(direct, {}, per_block)
+            before = cpu_seconds(proxy.caddy.pid or 0)
+            p_gets += timed_gets(proxied, auth, per_block)
+            p_cpu += cpu_seconds(proxy.caddy.pid or 0) - before
+            before = cpu_seconds(minimal.pid or 0)
+            m_gets += timed_gets(bare, bare_auth, per_block)
+            m_cpu += cpu_seconds(minimal.pid or 0) - before
 
         fake.token_delay = TOKEN_DELAY
         first_line(direct, {})
@@ -110,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
 
     added_p50 = (statistics.median(p_gets) - statistics.median(d_gets)) * 1000
     added_p99 = (percentile(p_gets, 0.99) - percentile(d_gets, 0.99)) * 1000
+    vs_minimal = statistics.median(p_gets) / statistics.median(m_gets)
     d_med, p_med = statistics.median(d_first), statistics.median(p_first)
     ratio = p_med / d_med
 
@@ -120,10 +180,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"small GET /api/version, {len(d_gets)} requests per path, one httpx.Client each:")
     print(report_row("direct", d_gets))
     print(report_row("proxied", p_gets))
-    print(f"  added     p50 {added_p50:8.3f} ms   p99 {added_p99:8.3f} ms   "
-          f"target p50 <= {TARGET_ADDED_P50_MS} ms: {verdict(added_p50 <= TARGET_ADDED_P50_MS)}")
-    print(f"first streamed line of /api/generate (token delay {TOKEN_DELAY * 1000:.0f} ms), "
-          f"{len(d_first)} runs per path:")
+    print(report_row("minimal", m_gets))
+    print(
+        f"  added     p50 {added_p50:8.3f} ms   p99 {added_p99:8.3f} ms   "
+        f"target p50 <= {TARGET_ADDED_P50_MS} ms: {verdict(added_p50 <= TARGET_ADDED_P50_MS)}"
+    )
+    print(
+        f"  llmhost / minimal Caddyfile p50 ratio {vs_minimal:.3f}   target <= {TARGET_VS_MINIMAL_RATIO}: "
+        f"{verdict(vs_minimal <= TARGET_VS_MINIMAL_RATIO)}"
+    )
+    print(
+        f"  proxy CPU per 1,000 requests: llmhost {p_cpu / len(p_gets) * 1000:.3f} s, "
+        f"minimal {m_cpu / len(m_gets) * 1000:.3f} s (/proc/PID/stat, {1 / os.sysconf('SC_CLK_TCK'):.2f} s ticks)"
+    )
+    print(
+        f"first streamed line of /api/generate (token delay {TOKEN_DELAY * 1000:.0f} ms), {len(d_first)} runs per path:"
+    )
     print(f"  direct    median {d_med * 1000:8.3f} ms")
     print(f"  proxied   median {p_med * 1000:8.3f} ms   (+{(p_med - d_med) * 1000:.3f} ms)")
     print(f"  ratio     {ratio:.4f}   target <= {TARGET_FIRST_LINE_RATIO}: {verdict(ratio <= TARGET_FIRST_LINE_RATIO)}")

@@ -32,9 +32,7 @@ EXIT_REMOTE = 1
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = sub.add_parser(
-        "apply", help="install (or update, or --remove) the bundle on an existing server over SSH"
-    )
+    parser = sub.add_parser("apply", help="install (or update, or --remove) the bundle on an existing server over SSH")
     group = parser.add_argument_group("ssh")
     group.add_argument("--host", required=True, help="the server's address (an IP also names it in the bundle)")
     group.add_argument("--port", type=ascii_int, default=22, help="SSH port (default 22)")
@@ -97,9 +95,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
                 kept = "models purged" if args.purge else f"models kept in {layout.STATE_DIR}"
                 print(f"llmhost: removed from {target.where} ({kept})")
                 return 0
-            result = remote.apply(
-                conn, bundle, on_line=_print_line, root=args.root, keep_remote_keys=keep_remote_keys
-            )
+            result = remote.apply(conn, bundle, on_line=_print_line, root=args.root, keep_remote_keys=keep_remote_keys)
     except remote.PrivilegeError as err:
         raise UsageError(str(err)) from None
     except remote.RemoteError as err:

@@ -26,26 +26,25 @@ NOT_READY_BODY = '{"status":"not ready"}'
 
 
 def readiness_lines(spec: Spec) -> list[str]:
-    """The route's lines, indented for the site's ``route`` block; empty without a balancer."""
+    """The route's lines, for the site's ``route`` block (unindented); empty without a balancer."""
     if spec.balancer_port is None:
         return []
     root = f"{{${layout.READY_DIR_ENV_VAR}:{layout.PROXY_READY_DIR}}}"
     return [
-        "\t\t@readyz {",
-        "\t\t\tmethod GET HEAD",
-        f"\t\t\tpath {layout.READINESS_PATH}",
+        "@readyz {",
+        "\tmethod GET HEAD",
+        f"\tpath {layout.READINESS_PATH}",
+        "}",
+        "handle @readyz {",
+        "\theader Content-Type application/json",
+        "\theader Cache-Control no-store",
+        "\troute {",
+        "\t\t@ready file {",
+        f"\t\t\troot {root}",
+        f"\t\t\ttry_files /{layout.READY_MARKER}",
         "\t\t}",
-        "\t\thandle @readyz {",
-        "\t\t\theader Content-Type application/json",
-        "\t\t\theader Cache-Control no-store",
-        "\t\t\troute {",
-        "\t\t\t\t@ready file {",
-        f"\t\t\t\t\troot {root}",
-        f"\t\t\t\t\ttry_files /{layout.READY_MARKER}",
-        "\t\t\t\t}",
-        f"\t\t\t\trespond @ready `{READY_BODY}` 200",
-        f"\t\t\t\trespond `{NOT_READY_BODY}` 503",
-        "\t\t\t}",
-        "\t\t}",
-        "",
+        f"\t\trespond @ready `{READY_BODY}` 200",
+        f"\t\trespond `{NOT_READY_BODY}` 503",
+        "\t}",
+        "}",
     ]

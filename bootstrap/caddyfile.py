@@ -1,204 +1,362 @@
-"""Render the Caddyfile: TLS, API keys, CORS, streaming and /healthz in front of the runtime.
+"""Render the Caddyfile: TLS, API keys with roles, CORS, streaming and /healthz in front of the runtime.
 
-The keys never appear in this text: the auth matcher reads them from the proxy's
-environment (``{$LLMHOST_API_KEYS}``) when Caddy loads the file. An unset or empty variable
-renders the pattern ``^Bearer ()$``, and a stray separator (``k1|``) adds an empty
-alternative: both match ``Authorization: Bearer `` with a trailing blank. HTTP/1.1 trims
-that blank, but HTTP/2 and HTTP/3 (every TLS site) deliver it untrimmed, so the key pattern
-alone would let a keyless request in exactly when the key file is missing. A second
-condition on the same header (``vars_regexp``: one or more key characters after
-``Bearer ``) rules the empty key out, so a missing key file fails closed with 401, never open.
+Each rule is one helper below that returns its lines; ``render_caddyfile`` only puts them
+in order. The facts each rule uses live elsewhere, once: runtime ports/paths and the route
+allow-lists (bootstrap/layout.py, bootstrap/routes.py), error bodies
+(bootstrap/proxy_errors.py), log fields (bootstrap/access_log.py).
+
+Keys never appear in this text. proxy-run.sh (bootstrap/key_rotation.py) turns the two key
+variables of proxy.env into ``{$LLMHOST_KEY_MAP}``: one ``<key> <name> <role>`` line per
+key, substituted by Caddy before it parses the file (Caddy ``caddyconfig/caddyfile/parse.go``
+replaces ``{$VAR}`` on the whole input, so a value can be several tokens and lines). The
+rules then:
+
+1. take the token of ``Authorization: Bearer <token>`` (scheme case-insensitive, token of
+   one or more key characters) and look it up in a ``map``, which yields the key's name
+   and role; a missing token, a wrong one or an empty key list yields nothing;
+2. answer 401 unless the role is ``user`` or ``admin`` (an empty or missing key list thus
+   fails closed, over HTTP/1.1 and HTTP/2 alike: the empty token never matches);
+3. answer 403 to a ``user`` key on any route not in the runtime's allow-list;
+4. log the key's name and role (never the key) and proxy what is left.
 """
 
 from __future__ import annotations
 
-from bootstrap import layout
+from bootstrap import access_log, layout, proxy_errors
 from bootstrap.caddy_readiness import readiness_lines
+from bootstrap.routes import METRICS_PATH, RUNTIME_METRICS_PATH, RUNTIMES_WITH_METRICS, RouteRule
 from bootstrap.spec import Spec
 
 CORS_ALLOW_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
-CORS_ALLOW_HEADERS = ", ".join(
-    [
-        "Authorization",
-        "Content-Type",
-        "Accept",
-        "X-Requested-With",
-        # What the OpenAI JavaScript SDK sends from a browser (dangerouslyAllowBrowser).
-        "OpenAI-Beta",
-        "X-Stainless-Lang",
-        "X-Stainless-Package-Version",
-        "X-Stainless-OS",
-        "X-Stainless-Arch",
-        "X-Stainless-Runtime",
-        "X-Stainless-Runtime-Version",
-        "X-Stainless-Retry-Count",
-        "X-Stainless-Timeout",
-        "X-Stainless-Async",
-        "X-Stainless-Helper-Method",
-        "X-Stainless-Poll-Helper",
-        "X-Stainless-Custom-Poll-Interval",
-        "User-Agent",
-    ]
-)
+CORS_ALLOW_HEADERS = "Authorization, Content-Type"
+"""Answered when a preflight's Access-Control-Request-Headers is missing or too odd to echo.
+
+Browsers send that header whenever a request carries more than the CORS-safelisted
+headers (the OpenAI JS SDK: OpenAI-Organization, OpenAI-Project, X-Stainless-*), and the
+proxy then allows exactly what was asked; this short list covers the rest.
+"""
+CORS_EXPOSE_HEADERS = "Content-Type, WWW-Authenticate, Retry-After, X-Request-Id"
 CORS_MAX_AGE = 86400
-# Headers the access log must never contain (the filter deletes them before writing).
-REDACTED_HEADERS = ("Authorization", "X-Api-Key", "Cookie", "Proxy-Authorization")
+CORS_REQUEST_HEADERS_PATTERN = r"^[A-Za-z0-9-]+(?:, ?[A-Za-z0-9-]+){0,63}$"
+"""A preflight's Access-Control-Request-Headers is echoed only when it is a plain list of at
+most 64 header names (bounded size, nothing but token characters)."""
+
+CLIENT_CREDENTIAL_HEADERS = ("Authorization", "X-Api-Key", "Api-Key", "Cookie", "Proxy-Authorization")
+"""Never forwarded to the runtime: the proxy is the only gate (llama-server would accept
+X-Api-Key itself), and the runtime's own log must not see them."""
+KEY_QUERY_PARAMS = ("api_key", "key", "access_token")
+"""Query parameters some clients put keys in: removed before the request goes upstream."""
+
+BEARER_MATCHER = "llmhost_bearer"
+KEY_NAME = "llmhost_key_name"
+"""Placeholders the key map defines (plain names: ``{vars.*}`` would be shadowed by Caddy's vars)."""
+KEY_ROLE = "llmhost_key_role"
+ROUTE_OK_VAR = "llmhost_route_ok"
+KEY_TOKEN_RE = "[A-Za-z0-9_-]+"  # noqa: S105 - a character class, not a secret
+HEALTH_OK = '{"status":"ok"}'
+HEALTH_DOWN = '{"status":"unavailable"}'
 
 
-def _json_body(text: str) -> str:
-    """A Caddyfile backtick token holding a small JSON object."""
-    return "`" + text + "`"
+Lines = list[str]
 
 
-def render_caddyfile(spec: Spec) -> str:
-    runtime = spec.runtime_info
-    upstream = spec.upstream_address
-    lines: list[str] = []
-    add = lines.append
+def _block(head: str, body: Lines) -> Lines:
+    """``head {`` + body indented one tab + ``}``."""
+    return [f"{head} {{", *("\t" + line for line in body), "}"]
 
-    # --- global options -----------------------------------------------------------
-    add("# Rendered by llmhost. Keys come from the environment (proxy.env), never from this file.")
-    add("{")
-    add(f"\tadmin {{${layout.ADMIN_ENV_VAR}:{layout.DEFAULT_ADMIN}}}")
-    add("\tskip_install_trust")
+
+def _json(text: str) -> str:
+    return proxy_errors.caddy_token(text)
+
+
+# --- global options -------------------------------------------------------------------------
+def global_options(spec: Spec) -> Lines:
+    """Admin API on the container's loopback only; no autosave.json (it would hold the keys)."""
+    body = [
+        f"admin {{${layout.ADMIN_ENV_VAR}:{layout.DEFAULT_ADMIN}}}",
+        "persist_config off",
+        "skip_install_trust",
+        "metrics",
+    ]
     if spec.acme_email:
-        add(f"\temail {spec.acme_email}")
-    add("}")
-    add("")
+        body.append(f"email {spec.acme_email}")
+    return ["{", *("\t" + line for line in body), "}"]
 
-    add(f"{spec.site_address} {{")
-    if spec.tls_mode == "internal" and not spec.site_address.startswith("http://"):
-        add("\ttls internal")
 
-    # --- access log: JSON, secrets deleted ------------------------------------------
-    add("\tlog {")
-    add("\t\toutput stdout")
-    add("\t\tformat filter {")
-    add("\t\t\twrap json")
-    add("\t\t\tfields {")
-    for header in REDACTED_HEADERS:
-        add(f"\t\t\t\trequest>headers>{header} delete")
-    add("\t\t\t}")
-    add("\t\t}")
-    add("\t}")
-    add("")
+# --- site-level pieces -------------------------------------------------------------------------
+def access_log_block() -> Lines:
+    """JSON to stdout; the request's headers and URI deleted (allow-list fields appended instead)."""
+    fields = [f"{name} delete" for name in access_log.DELETED_FIELDS]
+    return _block("log", ["output stdout", *_block("format filter", ["wrap json", *_block("fields", fields)])])
 
-    add("\trequest_body {")
-    add(f"\t\tmax_size {spec.max_body_mb}MB")
-    add("\t}")
-    add("")
 
-    add("\troute {")
-    # --- CORS, from one allow-list ----------------------------------------------------
-    add("\t\theader Vary Origin")
-    add("\t\t@preflight {")
-    add("\t\t\tmethod OPTIONS")
-    add("\t\t\theader Access-Control-Request-Method *")
-    add("\t\t}")
-    if spec.origins:
-        # Repeated `header Origin` lines merge into one matcher whose values are OR-ed.
-        add("\t\t@allowed_origin {")
-        for origin in spec.origins:
-            add(f"\t\t\theader Origin {origin}")
-        add("\t\t}")
-        add("\t\t@preflight_allowed {")
-        add("\t\t\tmethod OPTIONS")
-        add("\t\t\theader Access-Control-Request-Method *")
-        for origin in spec.origins:
-            add(f"\t\t\theader Origin {origin}")
-        add("\t\t}")
-        add("\t\theader @allowed_origin {")
-        add("\t\t\tAccess-Control-Allow-Origin {http.request.header.Origin}")
-        add("\t\t\tAccess-Control-Expose-Headers Content-Type")
-        add("\t\t}")
-        add("\t\theader @preflight_allowed {")
-        add(f'\t\t\tAccess-Control-Allow-Methods "{CORS_ALLOW_METHODS}"')
-        add(f'\t\t\tAccess-Control-Allow-Headers "{CORS_ALLOW_HEADERS}"')
-        add(f"\t\t\tAccess-Control-Max-Age {CORS_MAX_AGE}")
-        add("\t\t}")
-        add("\t\trespond @preflight_allowed 204")
-    add("\t\theader @preflight Content-Type application/json")
-    add("\t\trespond @preflight " + _json_body('{"error":"origin not allowed"}') + " 403")
-    add("")
+def dialect_matcher() -> Lines:
+    """Site-wide: which requests get Ollama-shaped errors (bootstrap/proxy_errors.py)."""
+    return [f"@{proxy_errors.DIALECT_MATCHER} path {proxy_errors.OLLAMA_PATH_PREFIX}*"]
 
-    # --- body cap: a declared oversize body is refused before any byte reaches the runtime;
-    # request_body above still cuts chunked bodies (413) at the same size.
+
+def body_limit(spec: Spec) -> Lines:
+    return _block("request_body", [f"max_size {spec.max_body_mb}MB"])
+
+
+def logged_request_fields() -> Lines:
+    """The allow-listed request fields, appended to every entry (including 401/403)."""
+    lines = [f"log_append {access_log.PATH_FIELD} {{http.request.uri.path}}"]
+    for header in access_log.LOGGED_HEADERS:
+        lines.append(f"log_append {access_log.header_field(header)} {{http.request.header.{header}}}")
+    return lines
+
+
+# --- CORS ----------------------------------------------------------------------------------------
+def _origin_lines(origins: tuple[str, ...]) -> Lines:
+    # Repeated `header Origin` lines merge into one matcher whose values are OR-ed.
+    return [f"header Origin {origin}" for origin in origins]
+
+
+def cors_rules(origins: tuple[str, ...]) -> Lines:
+    """Allow-Origin for allowed origins (every answer, 401s included), preflights answered here."""
+    preflight = ["method OPTIONS", "header Access-Control-Request-Method *"]
+    lines = ["header Vary Origin", *_block("@preflight", preflight)]
+    if origins:
+        echoable = [
+            *preflight,
+            *_origin_lines(origins),
+            f'vars_regexp {{http.request.header.Access-Control-Request-Headers}} "{CORS_REQUEST_HEADERS_PATTERN}"',
+        ]
+        lines += [
+            *_block("@allowed_origin", _origin_lines(origins)),
+            *_block("@preflight_allowed", [*preflight, *_origin_lines(origins)]),
+            *_block("@preflight_echo", echoable),
+            *_block(
+                "header @allowed_origin",
+                [
+                    "Access-Control-Allow-Origin {http.request.header.Origin}",
+                    f'Access-Control-Expose-Headers "{CORS_EXPOSE_HEADERS}"',
+                ],
+            ),
+            *_block(
+                "header @preflight_allowed",
+                [
+                    f'Access-Control-Allow-Methods "{CORS_ALLOW_METHODS}"',
+                    f'Access-Control-Allow-Headers "{CORS_ALLOW_HEADERS}"',
+                    f"Access-Control-Max-Age {CORS_MAX_AGE}",
+                ],
+            ),
+            # The client asked for these headers: allow exactly them (bounded by the pattern).
+            "header @preflight_echo Access-Control-Allow-Headers {http.request.header.Access-Control-Request-Headers}",
+            "respond @preflight_allowed 204",
+        ]
+    lines += [
+        "header @preflight Content-Type application/json",
+        f"respond @preflight {_json(proxy_errors.ORIGIN_NOT_ALLOWED.body('openai'))} 403",
+    ]
+    return lines
+
+
+# --- body cap ---------------------------------------------------------------------------------
+def declared_body_cap(spec: Spec) -> Lines:
+    """A declared oversize body is refused before any byte reaches the runtime; request_body
+    (site level) still cuts chunked bodies (413) at the same size."""
     limit = spec.max_body_mb * 1_000_000
     length = "{http.request.header.Content-Length}"
-    add(f'\t\t@too_large expression `{length}.matches("^[0-9]+$") && int({length}) > {limit}`')
-    add("\t\theader @too_large Content-Type application/json")
-    add("\t\trespond @too_large " + _json_body('{"error":"request body too large"}') + " 413")
-    add("")
+    return [
+        f'@too_large expression `{length}.matches("^[0-9]+$") && int({length}) > {limit}`',
+        *_block(
+            "handle @too_large",
+            ["header Content-Type application/json", *proxy_errors.caddy_error_responses(proxy_errors.TOO_LARGE)],
+        ),
+    ]
 
-    # --- /healthz: unauthenticated, says only ok or not ------------------------------
-    add("\t\t@healthz {")
-    add("\t\t\tmethod GET HEAD")
-    add("\t\t\tpath /healthz")
-    add("\t\t}")
-    add("\t\thandle @healthz {")
-    add("\t\t\theader Content-Type application/json")
-    add(f"\t\t\trewrite * {runtime.health_path}")
-    add(f"\t\t\treverse_proxy {upstream} {{")
-    add("\t\t\t\theader_up Host {upstream_hostport}")
-    add("\t\t\t\theader_up -Origin")
-    add("\t\t\t\theader_up -Authorization")
-    add("\t\t\t\theader_up -X-Api-Key")
-    add("\t\t\t\t@runtime_ok status 2xx")
-    add("\t\t\t\thandle_response @runtime_ok {")
-    add("\t\t\t\t\trespond " + _json_body('{"status":"ok"}') + " 200")
-    add("\t\t\t\t}")
-    add("\t\t\t\thandle_response {")
-    add("\t\t\t\t\trespond " + _json_body('{"status":"unavailable"}') + " 503")
-    add("\t\t\t\t}")
-    add("\t\t\t}")
-    add("\t\t}")
-    add("")
-    lines.extend(readiness_lines(spec))
 
-    # --- API keys ---------------------------------------------------------------------
-    # NOT (the header is one of the keys AND the key is not empty): see the module docstring.
-    add("\t\t@unauthorized not {")
-    add(f'\t\t\theader_regexp Authorization "^(?i:bearer) ({{${layout.KEYS_ENV_VAR}}})$"')
-    add('\t\t\tvars_regexp {http.request.header.Authorization} "^(?i:bearer) [A-Za-z0-9_-]+$"')
-    add("\t\t}")
-    add("\t\theader @unauthorized {")
-    add("\t\t\tContent-Type application/json")
-    add('\t\t\tWWW-Authenticate "Bearer realm=\\"llmhost\\""')
-    add("\t\t}")
-    add(
-        "\t\trespond @unauthorized "
-        + _json_body('{"error":"unauthorized: send Authorization: Bearer <api key>"}')
-        + " 401"
-    )
-    # Only requests that passed the key check get here: mark their access-log entry, so the
-    # idle check (bootstrap/idle.py) can tell them from scanners, redirects and preflights.
-    add(f"\t\tlog_append {layout.AUTH_LOG_FIELD} {layout.AUTH_LOG_VALUE}")
-    add("")
+# --- what reaches the runtime -----------------------------------------------------------------------
+def strip_client_credentials() -> Lines:
+    """``header_up`` lines: no credential of the client and no Origin ever reach the runtime."""
+    return [f"header_up -{header}" for header in ("Origin", *CLIENT_CREDENTIAL_HEADERS)]
 
-    # --- the runtime: unbuffered, no timeout, its own CORS and Host checks neutralised
-    add(f"\t\treverse_proxy {upstream} {{")
-    add("\t\t\theader_up Host {upstream_hostport}")
-    add("\t\t\theader_up -Origin")
-    add("\t\t\theader_up -Authorization")
-    add("\t\t\theader_up -X-Api-Key")
-    add("\t\t\theader_down -Access-Control-*")
-    add("\t\t\tflush_interval -1")
-    add("\t\t\ttransport http {")
-    add("\t\t\t\tdial_timeout 5s")
+
+def strip_key_query_params() -> Lines:
+    """Query parameters that may carry a key are removed from the URI sent upstream."""
+    return [f"uri query -{param}" for param in KEY_QUERY_PARAMS]
+
+
+def healthz(spec: Spec) -> Lines:
+    """/healthz: unauthenticated, says only ok or not; forwards nothing of the client's request
+    (no query, no cookie, no header: ``header_up -*`` then the runtime's own Host)."""
+    upstream = [
+        "header_up -*",
+        "header_up Host {upstream_hostport}",
+        "method GET",
+        "@runtime_ok status 2xx",
+        *_block("handle_response @runtime_ok", [f"respond {_json(HEALTH_OK)} 200"]),
+        *_block("handle_response", [f"respond {_json(HEALTH_DOWN)} 503"]),
+    ]
+    return [
+        *_block("@healthz", ["method GET HEAD", "path /healthz"]),
+        *_block(
+            "handle @healthz",
+            [
+                "header Content-Type application/json",
+                f"rewrite * {spec.runtime_info.health_path}?",
+                *_block(f"reverse_proxy {spec.upstream_address}", upstream),
+            ],
+        ),
+    ]
+
+
+# --- keys and roles ---------------------------------------------------------------------------------
+def key_lookup() -> Lines:
+    """Bearer token -> (name, role) through the map proxy-run.sh fills from proxy.env."""
+    return [
+        f'@{BEARER_MATCHER} header_regexp {BEARER_MATCHER} Authorization "^(?i:bearer) ({KEY_TOKEN_RE})$"',
+        *_block(
+            f"map @{BEARER_MATCHER} {{re.{BEARER_MATCHER}.1}} {{{KEY_NAME}}} {{{KEY_ROLE}}}",
+            [f"{{${layout.KEY_MAP_ENV_VAR}}}"],
+        ),
+    ]
+
+
+def unauthorized() -> Lines:
+    """401 unless the key map gave a role; JSON in the caller's dialect, WWW-Authenticate."""
+    return [
+        f"@unauthorized not vars {{{KEY_ROLE}}} {' '.join(layout.ROLES)}",
+        *_block(
+            "handle @unauthorized",
+            [
+                "header Content-Type application/json",
+                'header WWW-Authenticate "Bearer realm=\\"llmhost\\""',
+                *proxy_errors.caddy_error_responses(proxy_errors.UNAUTHORIZED),
+            ],
+        ),
+    ]
+
+
+def identity_log_fields() -> Lines:
+    """Only requests that passed the key check get here: their entry names the key and role.
+
+    ``layout.AUTH_LOG_FIELD`` lets the idle check (bootstrap/idle.py) tell them from scanners,
+    redirects and preflights.
+    """
+    return [
+        f"log_append {access_log.KEY_NAME_FIELD} {{{KEY_NAME}}}",
+        f"log_append {access_log.ROLE_FIELD} {{{KEY_ROLE}}}",
+        f"log_append {layout.AUTH_LOG_FIELD} {layout.AUTH_LOG_VALUE}",
+    ]
+
+
+def _role_is(role: str) -> str:
+    """A matcher line for "the key's role is ``role``".
+
+    ``vars_regexp``, not ``vars``: Caddy's ``vars`` matcher ORs its keys (VarsMatcher returns
+    true on the first key that matches), so a role and a path in one ``vars`` would let
+    either alone through. Different matcher types in one set are ANDed.
+    """
+    return f"vars_regexp {{{KEY_ROLE}}} ^{role}$"
+
+
+def _route_matcher(name: str, rule: RouteRule) -> Lines:
+    body = [_role_is("user"), f"method {' '.join(rule.methods)}"]
+    if rule.paths:
+        # Exact, case-sensitive, uncleaned: the string the runtime routes on.
+        body.append(f"vars {{http.request.uri.path}} {' '.join(rule.paths)}")
+    if rule.path_regex:
+        # path_regexp matches the cleaned path (no ../ games); the rule's regex admits no dot segment.
+        body.append(f'path_regexp "{rule.path_regex}"')
+    return _block(f"@{name}", body)
+
+
+def user_route_allow_list(rules: tuple[RouteRule, ...]) -> Lines:
+    """Default deny for ``user`` keys: a var marks an allowed route, anything else is 403."""
+    lines: Lines = []
+    for index, rule in enumerate(rules):
+        name = f"user_route_{index}"
+        lines += [*_route_matcher(name, rule), f"vars @{name} {ROUTE_OK_VAR} yes"]
+    lines += [
+        *_block("@forbidden", [_role_is("user"), f"not vars {ROUTE_OK_VAR} yes"]),
+        *_block(
+            "handle @forbidden",
+            ["header Content-Type application/json", *proxy_errors.caddy_error_responses(proxy_errors.FORBIDDEN_USER)],
+        ),
+    ]
+    return lines
+
+
+def admin_metrics(spec: Spec) -> Lines:
+    """Caddy's Prometheus metrics at /metrics for admin keys (users got 403 above); llama-server's
+    own at /metrics/runtime (rewritten to its /metrics and proxied below)."""
+    lines = [
+        *_block("@admin_metrics", [_role_is("admin"), f"path {METRICS_PATH}"]),
+        *_block("handle @admin_metrics", ["metrics"]),
+    ]
+    if spec.runtime in RUNTIMES_WITH_METRICS:
+        lines += [
+            *_block("@admin_runtime_metrics", [_role_is("admin"), f"path {RUNTIME_METRICS_PATH}"]),
+            f"rewrite @admin_runtime_metrics {METRICS_PATH}",
+        ]
+    return lines
+
+
+def runtime_proxy(spec: Spec) -> Lines:
+    """Unbuffered, no read timeout; the runtime's own CORS and Host checks neutralised."""
+    transport = ["dial_timeout 5s"]
     if spec.runtime == "llamacpp":
         # llama-server closes the connection after every streamed answer while advertising
         # keep-alive; a pooled connection then fails the next POST with 502 (Caddy does not
         # retry a POST). One fresh loopback connection per request avoids it.
-        add("\t\t\t\tkeepalive off")
-    add("\t\t\t}")
-    add("\t\t}")
-    add("\t}")
-    add("")
+        transport.append("keepalive off")
+    return [
+        *strip_key_query_params(),
+        *_block(
+            f"reverse_proxy {spec.upstream_address}",
+            [
+                "header_up Host {upstream_hostport}",
+                *strip_client_credentials(),
+                "header_down -Access-Control-*",
+                "flush_interval -1",
+                *_block("transport http", transport),
+            ],
+        ),
+    ]
 
-    # --- errors: JSON, no detail beyond the status ----------------------------------
-    add("\thandle_errors {")
-    add("\t\theader Content-Type application/json")
-    add("\t\trespond " + _json_body('{"error":"{err.status_text}"}') + " {err.status_code}")
-    add("\t}")
-    add("}")
+
+def error_handler() -> Lines:
+    """Errors Caddy itself raises (502, chunked 413...): JSON in the caller's dialect, no detail."""
+    return _block(
+        "handle_errors",
+        [
+            "header Content-Type application/json",
+            *proxy_errors.caddy_error_responses(proxy_errors.UPSTREAM_ERROR, status="{err.status_code}"),
+        ],
+    )
+
+
+def render_caddyfile(spec: Spec) -> str:
+    route = [
+        *logged_request_fields(),
+        *cors_rules(spec.origins),
+        *declared_body_cap(spec),
+        *healthz(spec),
+        *readiness_lines(spec),
+        *key_lookup(),
+        *unauthorized(),
+        *identity_log_fields(),
+        *user_route_allow_list(spec.runtime_info.user_routes),
+        *admin_metrics(spec),
+        *runtime_proxy(spec),
+    ]
+    site: Lines = []
+    if spec.tls_mode == "internal" and not spec.site_address.startswith("http://"):
+        site.append("tls internal")
+    site += [
+        *access_log_block(),
+        *dialect_matcher(),
+        *body_limit(spec),
+        *_block("route", route),
+        *error_handler(),
+    ]
+    lines = [
+        "# Rendered by llmhost. Keys come from the environment (proxy.env), never from this file.",
+        *global_options(spec),
+        "",
+        *_block(spec.site_address, site),
+    ]
     return "\n".join(lines) + "\n"

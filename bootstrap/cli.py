@@ -21,7 +21,7 @@ from bootstrap import layout
 from bootstrap.bundle import Bundle, render_bundle
 from bootstrap.cli_values import NOT_A_NAME, ascii_int, looks_like_key, variable_name
 from bootstrap.outdir import OutFile, OutputError, write_all
-from bootstrap.spec import Spec, SpecError, model_case_warnings, validate_key
+from bootstrap.spec import Spec, SpecError, default_key_names, model_case_warnings, validate_key, validate_key_name
 
 EXIT_USAGE = 2
 
@@ -31,6 +31,9 @@ OPTION_FOR_FIELD = {
     "models": "--model",
     "origins": "--origin",
     "api_keys": "--api-key-env",
+    "key_names": "--api-key-env",
+    "admin_keys": "--admin-key-env",
+    "admin_key_names": "--admin-key-env",
     "domain": "--domain",
     "site": "--site",
     "upstream": "--upstream",
@@ -77,6 +80,33 @@ def _read_keys(variables: Sequence[str], environ: os._Environ[str] | dict[str, s
             raise UsageError(err.render(f"--api-key-env {name}")) from None
         keys.append(value.strip())
     return tuple(keys)
+
+
+def _read_named_keys(
+    option: str, items: Sequence[str], environ: os._Environ[str] | dict[str, str], prefix: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``[NAME=]VAR`` items -> (names, keys); an item without a name gets key-N / admin-N."""
+    names: list[str] = []
+    variables: list[str] = []
+    defaults = default_key_names(len(items), prefix)
+    for item, default in zip(items, defaults, strict=True):
+        name, sep, variable = item.partition("=") if "=" in item else ("", "", item)
+        try:
+            variable_name(variable)
+        except argparse.ArgumentTypeError:
+            raise UsageError(f"{option}: {NOT_A_NAME}") from None  # never echo what may be a key
+        if sep:
+            try:
+                validate_key_name(name)
+            except SpecError as err:
+                raise UsageError(f"{option} {name[:40]!r}: {err.problem}; {err.allowed}") from None
+        names.append(name if sep else default)
+        variables.append(variable)
+    try:
+        keys = _read_keys(variables, environ)
+    except UsageError as err:
+        raise UsageError(str(err).replace("--api-key-env", option, 1)) from None
+    return tuple(names), keys
 
 
 def _parse_versions(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
@@ -126,12 +156,23 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
         help="browser origin allowed by CORS, scheme://host[:port] (repeatable)",
     )
     group.add_argument(
+        "--allow-null-origin",
+        action="store_true",
+        help="allow --origin null (file:// pages, sandboxed iframes, some webviews; the key still protects the API)",
+    )
+    group.add_argument(
         "--api-key-env",
         action="append",
         default=[],
-        metavar="VAR",
-        type=variable_name,
-        help="environment variable holding an API key (repeatable)",
+        metavar="[NAME=]VAR",
+        help="environment variable holding a user API key, optionally named for the log (alice=VAR; repeatable)",
+    )
+    group.add_argument(
+        "--admin-key-env",
+        action="append",
+        default=[],
+        metavar="[NAME=]VAR",
+        help="environment variable holding an admin API key: every route, incl. model management (repeatable)",
     )
     group.add_argument(
         "--ssm-parameter", help="AWS SSM SecureString with the keys, fetched at boot (no key in any file)"
@@ -167,9 +208,11 @@ class SpecOptions:
 
 
 def spec_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Environ[str], options: SpecOptions) -> Spec:
-    keys = _read_keys(args.api_key_env, environ)
+    names, keys = _read_named_keys("--api-key-env", args.api_key_env, environ, "key-")
+    admin_names, admin_keys = _read_named_keys("--admin-key-env", getattr(args, "admin_key_env", []), environ, "admin-")
     if not keys and not args.ssm_parameter and options.generate_key_if_missing:
         keys = (generate_key(),)
+        names = ()
     fields: dict[str, object] = {
         "runtime": args.runtime,
         "models": tuple(args.models) if args.models else None,  # None: the runtime's default
@@ -182,6 +225,10 @@ def spec_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Envir
         "acme_email": args.acme_email,
         "origins": tuple(args.origins),
         "api_keys": keys,
+        "key_names": names,
+        "admin_keys": admin_keys,
+        "admin_key_names": admin_names,
+        "allow_null_origin": getattr(args, "allow_null_origin", False),
         "ssm_parameter": args.ssm_parameter,
         "max_body_mb": args.max_body_mb,
         "site": args.site,

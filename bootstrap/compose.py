@@ -57,6 +57,9 @@ def _runtime_service(spec: Spec) -> dict[str, Any]:
             *source,
             "--alias",
             model,
+            # Prometheus metrics at the runtime's /metrics; the proxy serves them to admin keys
+            # only, at routes.RUNTIME_METRICS_PATH (llama.cpp tools/server/README.md: --metrics).
+            "--metrics",
         ]
         if spec.gpu:
             command += ["--n-gpu-layers", "999"]

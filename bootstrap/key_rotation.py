@@ -39,12 +39,43 @@ def render_proxy_run_script() -> str:
             f"dir=${{{DIR_VAR}:-{layout.PROXY_BUNDLE_DIR}}}",
             'case ${1:-} in run | reload) ;; *) echo "usage: sh $0 run|reload" >&2 && exit 2 ;; esac',
             f"env=$dir/{layout.PROXY_ENV_FILE}",
-            f"keys=$(sed -n 's/^{layout.KEYS_ENV_VAR}=//p' \"$env\" 2>/dev/null | tail -n 1) || keys=''",
-            f'export {layout.KEYS_ENV_VAR}="$keys"',
+            *_key_map_lines(),
             f'exec caddy "$1" --config "$dir/{layout.CADDYFILE}" --adapter caddyfile',
             "",
         ]
     )
+
+
+def _key_map_lines() -> list[str]:
+    """sh that exports ``layout.KEY_MAP_ENV_VAR``: one ``<key> <name> <role>`` line per valid key.
+
+    proxy.env holds ``LLMHOST_API_KEYS`` (role user) and ``LLMHOST_ADMIN_KEYS`` (role admin),
+    each a ``|``-joined list of ``name:key`` or bare ``key`` entries (a bare key is named
+    ``key-N`` / ``admin-N`` by position). Anything that is not a valid name and key is dropped
+    here, so nothing but those characters ever reaches the Caddyfile; a key listed twice
+    keeps its first (user) entry. No key is printed.
+    """
+    lo, hi = layout.MIN_KEY_LENGTH, layout.MAX_KEY_LENGTH
+    return [
+        "entries() { # $1 = variable, $2 = role, $3 = name prefix for bare keys",
+        f"\tsed -n \"s/^$1=//p\" \"$env\" 2>/dev/null | tail -n 1 | tr '{layout.KEY_SEPARATOR}' '\\n' | {{",
+        "\t\tn=0",
+        '\t\twhile IFS= read -r entry || [ -n "$entry" ]; do',
+        "\t\t\tn=$((n + 1))",
+        f"\t\t\tcase $entry in *{layout.KEY_NAME_SEPARATOR}*) name=${{entry%%{layout.KEY_NAME_SEPARATOR}*}} "
+        f"key=${{entry#*{layout.KEY_NAME_SEPARATOR}}} ;; *) name=$3$n key=$entry ;; esac",
+        "\t\t\tcase $name in '' | *[!a-z0-9_-]*) continue ;; esac",
+        "\t\t\tcase $key in '' | *[!A-Za-z0-9_-]*) continue ;; esac",
+        f"\t\t\tif [ ${{#name}} -gt 32 ] || [ ${{#key}} -lt {lo} ] || [ ${{#key}} -gt {hi} ]; then continue; fi",
+        '\t\t\tprintf \'%s %s %s\\n\' "$key" "$name" "$2"',
+        "\t\tdone",
+        "\t}",
+        "}",
+        f"map=$( (entries {layout.KEYS_ENV_VAR} user key- && entries {layout.ADMIN_KEYS_ENV_VAR} admin admin-)"
+        " | awk '!seen[$1]++') || map=''",
+        f'export {layout.KEY_MAP_ENV_VAR}="$map"',
+        f"unset {layout.KEYS_ENV_VAR} {layout.ADMIN_KEYS_ENV_VAR}",
+    ]
 
 
 def refresh_keys_command() -> str:

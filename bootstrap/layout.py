@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bootstrap import routes
+
 # --- on the server ------------------------------------------------------------------
 INSTALL_DIR = "/opt/llmhost"
 """Where the bundle (compose.yaml, Caddyfile, install.sh, proxy.env) lives on a server."""
@@ -88,6 +90,18 @@ KEYS_ENV_VAR = "LLMHOST_API_KEYS"
 """Proxy environment variable holding the accepted API keys, joined by KEY_SEPARATOR."""
 KEY_SEPARATOR = "|"
 """Keys are [A-Za-z0-9_-] only, so '|' never occurs in one and doubles as regex alternation."""
+ADMIN_KEYS_ENV_VAR = "LLMHOST_ADMIN_KEYS"
+"""Proxy environment variable holding the admin keys, in the same format as KEYS_ENV_VAR."""
+KEY_MAP_ENV_VAR = "LLMHOST_KEY_MAP"
+"""Built by proxy-run.sh from the two key variables: one ``<key> <name> <role>`` line per key.
+
+Caddy substitutes ``{$VAR}`` before it parses the Caddyfile, so these lines become the
+entries of the ``map`` that turns a Bearer key into its name and role (bootstrap/caddyfile.py).
+"""
+KEY_NAME_SEPARATOR = ":"
+"""A proxy.env entry is ``name:key`` (or a bare ``key``, named ``key-N`` by position)."""
+KEY_NAME_PATTERN = r"[a-z0-9_-]{1,32}"
+ROLES = ("user", "admin")
 AUTH_LOG_FIELD = "llmhost_auth"
 AUTH_LOG_VALUE = "ok"
 """Field and value the proxy adds to the access-log entry of every request that passed the key check.
@@ -117,6 +131,8 @@ class Runtime:
     container_models_dir: str
     default_model: str
     """What a server serves when no model is named: Gemma 3 1B instruct on both runtimes."""
+    user_routes: tuple[routes.RouteRule, ...] = ()
+    """What a ``user`` key may call (bootstrap/routes.py, with the upstream source); the rest is admin-only."""
 
 
 RUNTIMES: dict[str, Runtime] = {
@@ -127,6 +143,7 @@ RUNTIMES: dict[str, Runtime] = {
         health_path="/api/version",
         container_models_dir="/root/.ollama",
         default_model="gemma3:1b",
+        user_routes=routes.OLLAMA_USER_ROUTES,
     ),
     "llamacpp": Runtime(
         name="llamacpp",
@@ -137,6 +154,7 @@ RUNTIMES: dict[str, Runtime] = {
         # ggml.ai's own GGUF of google/gemma-3-1b-it (huggingface.co/ggml-org/gemma-3-1b-it-GGUF,
         # file gemma-3-1b-it-Q4_K_M.gguf, 806,058,240 bytes): the family and size of Ollama's gemma3:1b.
         default_model="ggml-org/gemma-3-1b-it-GGUF:Q4_K_M",
+        user_routes=routes.LLAMACPP_USER_ROUTES,
     ),
 }
 

@@ -348,10 +348,12 @@ def remote_state(conn: Connection, root: str = "") -> RemoteState:
     """The installed bundle's digest and the hash of the server's proxy.env (None: missing)."""
     digest_file = shlex.quote(server_path(root, layout.DEPLOYED_DIGEST_FILE))
     env_file = shlex.quote(server_path(root, f"{layout.INSTALL_DIR}/{layout.PROXY_ENV_FILE}"))
-    script = "\n".join([
-        f'if [ -f {digest_file} ]; then printf "digest %s\\n" "$(cat {digest_file})"; fi',
-        f'if [ -f {env_file} ]; then printf "keys %s\\n" "$(sha256sum < {env_file} | cut -d" " -f1)"; fi',
-    ])
+    script = "\n".join(
+        [
+            f'if [ -f {digest_file} ]; then printf "digest %s\\n" "$(cat {digest_file})"; fi',
+            f'if [ -f {env_file} ]; then printf "keys %s\\n" "$(sha256sum < {env_file} | cut -d" " -f1)"; fi',
+        ]
+    )
     sink = _Sink(None)
     _as_root(conn, script, sink=sink, timeout=STEP_TIMEOUT, what="reading the installed state")
     found = dict(line.split(" ", 1) for line in sink.tail if line.startswith(("digest ", "keys ")))

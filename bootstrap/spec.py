@@ -129,8 +129,52 @@ def validate_keep_alive(value: object) -> None:
         raise SpecError("keep_alive", str(err), KEEP_ALIVE_HELP) from None
 
 
-def validate_origin(origin: str) -> None:
-    allowed = "use scheme://host[:port] with scheme http or https, no path (e.g. https://app.example.com)"
+_EXTENSION_ORIGIN_RES = (
+    # Chrome/Edge extension ids: 32 letters a-p (a base-16 digest written with a-p).
+    re.compile(r"^chrome-extension://[a-p]{32}$"),
+    # Firefox: a per-install UUID.
+    re.compile(r"^moz-extension://[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
+    # Safari web extensions: a UUID or a bundle-like id.
+    re.compile(r"^safari-web-extension://[a-z0-9][a-z0-9.-]{0,127}$"),
+    # Tauri v1 on macOS/Linux (Windows uses http(s)://tauri.localhost, an ordinary origin).
+    re.compile(r"^tauri://localhost$"),
+)
+_EXTENSION_SCHEMES = ("chrome-extension", "moz-extension", "safari-web-extension", "tauri")
+NULL_ORIGIN = "null"
+
+
+def normalize_origin(origin: str) -> str:
+    """Scheme and host in lowercase, as browsers send them (``https://App.Example.com`` would never match)."""
+    scheme, sep, rest = origin.strip().partition("://")
+    if not sep:
+        return origin.strip()
+    host, colon, port = rest.rpartition(":") if rest.count(":") == 1 else (rest, "", "")
+    return f"{scheme.lower()}://{host.lower()}{colon}{port}"
+
+
+def validate_origin(origin: str, allow_null: bool = False) -> None:
+    allowed = (
+        "use scheme://host[:port] with scheme http or https, no path (e.g. https://app.example.com), "
+        "chrome-extension://<32 letters a-p>, moz-extension://<uuid>, safari-web-extension://<id>, "
+        "tauri://localhost, or null with the null-origin opt-in"
+    )
+    if origin == NULL_ORIGIN:
+        if not allow_null:
+            raise SpecError(
+                "origins",
+                "null is sent by file:// pages, sandboxed iframes and some webviews",
+                "allow it explicitly with --allow-null-origin / llmhost:allowNullOrigin true",
+            )
+        return
+    if any(pattern.fullmatch(origin) for pattern in _EXTENSION_ORIGIN_RES):
+        return
+    if "://" in origin and origin.split("://", 1)[0] in (
+        "chrome-extension",
+        "moz-extension",
+        "safari-web-extension",
+        "tauri",
+    ):
+        raise SpecError("origins", f"{origin!r} is not a valid extension or webview origin", allowed)
     parts = urlsplit(origin)
     try:
         port = parts.port
@@ -164,6 +208,22 @@ def validate_key(key: str) -> None:
         raise SpecError("api_keys", f"a key is {len(key)} characters long", allowed)
     if not _KEY_RE.fullmatch(key):
         raise SpecError("api_keys", "a key contains a character outside A-Z a-z 0-9 _ -", allowed)
+
+
+_KEY_NAME_RE = re.compile(rf"^{layout.KEY_NAME_PATTERN}$")
+
+
+def validate_key_name(name: str, field_name: str = "key_names") -> None:
+    """A key's name, as the access log and the usage report show it."""
+    if not _KEY_NAME_RE.fullmatch(name):
+        raise SpecError(
+            field_name, f"{name!r} is not a key name", "use 1-32 characters of a-z 0-9 _ - (e.g. alice, ci-bot)"
+        )
+
+
+def default_key_names(count: int, prefix: str = "key-") -> tuple[str, ...]:
+    """Names for keys given without one: key-1, key-2, ... (admin-1, ... for admin keys)."""
+    return tuple(f"{prefix}{index}" for index in range(1, count + 1))
 
 
 def validate_domain(domain: str) -> None:
@@ -266,6 +326,14 @@ class Spec:
     balancer_port: int | None = None
     """Behind a load balancer that ends TLS: Caddy serves plain HTTP on this port only (published
     alone), plus layout.READINESS_PATH; None: Caddy serves HTTPS on 443 itself."""
+    admin_keys: tuple[str, ...] = field(default=(), repr=False)
+    """Keys of the ``admin`` role: every route, including model management and /metrics."""
+    key_names: tuple[str, ...] = ()
+    """Names of ``api_keys`` in order (access log, usage report); empty = key-1, key-2, ..."""
+    admin_key_names: tuple[str, ...] = ()
+    """Names of ``admin_keys`` in order; empty = admin-1, admin-2, ..."""
+    allow_null_origin: bool = False
+    """Accept ``null`` in ``origins`` (file:// pages, sandboxed iframes, some desktop webviews)."""
 
     def __post_init__(self) -> None:
         _one_of("runtime", self.runtime, list(layout.RUNTIMES))
@@ -297,12 +365,16 @@ class Spec:
             raise SpecError("ip_dns_suffix", f"{self.ip_dns_suffix!r} is not a DNS name", "use e.g. sslip.io")
         if self.acme_email is not None and not _EMAIL_RE.fullmatch(self.acme_email):
             raise SpecError("acme_email", f"{self.acme_email!r} is not an email address", "use name@example.com")
+        object.__setattr__(self, "origins", tuple(normalize_origin(origin) for origin in self.origins))
         for origin in self.origins:
-            validate_origin(origin)
+            validate_origin(origin, self.allow_null_origin)
+        if len(set(self.origins)) != len(self.origins):
+            raise SpecError("origins", "an origin is listed twice", "list each origin once")
         for key in self.api_keys:
             validate_key(key)
         if len(set(self.api_keys)) != len(self.api_keys):
             raise SpecError("api_keys", "a key is given twice", "give each key once")
+        self._validate_roles()
         if self.ssm_parameter is not None:
             if not _SSM_NAME_RE.fullmatch(self.ssm_parameter):
                 raise SpecError(
@@ -359,7 +431,41 @@ class Spec:
                 "use lowercase letters, digits, - and _",
             )
 
+    def _validate_roles(self) -> None:
+        """Admin keys: valid, not also a user key; names: valid, one per key, unique."""
+        for key in self.admin_keys:
+            try:
+                validate_key(key)
+            except SpecError as err:
+                raise SpecError("admin_keys", err.problem.replace("a key", "an admin key"), err.allowed) from None
+        if len(set(self.admin_keys)) != len(self.admin_keys):
+            raise SpecError("admin_keys", "an admin key is given twice", "give each key once")
+        if set(self.admin_keys) & set(self.api_keys):
+            raise SpecError(
+                "admin_keys", "a key is given both as a user key and as an admin key", "give each key one role"
+            )
+        for field_name, names, keys in (
+            ("key_names", self.key_names, self.api_keys),
+            ("admin_key_names", self.admin_key_names, self.admin_keys),
+        ):
+            if names and len(names) != len(keys):
+                raise SpecError(field_name, f"{len(names)} names for {len(keys)} keys", "name every key or none")
+            for name in names:
+                validate_key_name(name, field_name)
+        names = [name for name, _, _ in self.named_keys]
+        if len(set(names)) != len(names):
+            raise SpecError("key_names", "two keys have the same name", "give every key its own name")
+
     # --- derived facts, computed in one place -----------------------------------------
+    @property
+    def named_keys(self) -> tuple[tuple[str, str, str], ...]:
+        """(name, key, role) for every inline key: user keys first, then admin keys."""
+        user = zip(self.key_names or default_key_names(len(self.api_keys)), self.api_keys, strict=True)
+        admin = zip(
+            self.admin_key_names or default_key_names(len(self.admin_keys), "admin-"), self.admin_keys, strict=True
+        )
+        return tuple((name, key, "user") for name, key in user) + tuple((name, key, "admin") for name, key in admin)
+
     @property
     def runtime_info(self) -> layout.Runtime:
         return layout.RUNTIMES[self.runtime]

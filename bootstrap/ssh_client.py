@@ -272,8 +272,11 @@ def _credentials(target: SshTarget) -> dict[str, Any]:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
             raise SshUsageError(f"{label} {target.identity}: cannot read it ({one_line(err, 120)})") from None
-        return {"pkey": load_private_key(text, f"{label} {target.identity}"), "allow_agent": False,
-                "look_for_keys": False}
+        return {
+            "pkey": load_private_key(text, f"{label} {target.identity}"),
+            "allow_agent": False,
+            "look_for_keys": False,
+        }
     return {"allow_agent": True, "look_for_keys": True}  # what ssh would try: the agent, ~/.ssh/id_*
 
 
@@ -335,13 +338,13 @@ def _login_error(err: BaseException, target: SshTarget, pinned_from: str) -> Bas
             f"check before re-pinning)"
         )
     if isinstance(err, paramiko.PasswordRequiredException):  # only keys ssh would try: ours are loaded already
-        return SshUsageError(
-            f"an SSH key in ~/.ssh is encrypted: load it into ssh-agent, or give {labels.identity}"
-        )
+        return SshUsageError(f"an SSH key in ~/.ssh is encrypted: load it into ssh-agent, or give {labels.identity}")
     if isinstance(err, paramiko.AuthenticationException):
         which = (
-            f"the key {target.identity}" if target.identity
-            else f"the {labels.identity} key" if target.private_key
+            f"the key {target.identity}"
+            if target.identity
+            else f"the {labels.identity} key"
+            if target.private_key
             else "the agent's and ~/.ssh keys"
         )
         return AuthError(

@@ -219,11 +219,15 @@ def main(
     outputs_runner: OutputsRunner | None = None,
     transport: runner.TransportFactory | None = None,
 ) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["cost"]:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["cost"]:  # self-host or Bedrock: checks/cost_cli.py
         from checks import cost_cli
 
-        return cost_cli.main(args[1:], environ=environ, outputs_runner=outputs_runner)
+        return cost_cli.main(args_list[1:], environ=environ, outputs_runner=outputs_runner)
+    if args_list[:1] == ["usage"]:  # per-key usage from the proxy's log: checks/usage.py
+        from checks import usage
+
+        return usage.main(args_list[1:])
     try:
         the_plan = plan(argv, environ, outputs_runner)
     except UsageError as err:

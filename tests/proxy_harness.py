@@ -42,6 +42,8 @@ KEY_VARS = ("LLMHOST_TEST_KEY_1", "LLMHOST_TEST_KEY_2")
 """Environment variables the CLI reads the test keys from (--api-key-env)."""
 TEST_KEYS: tuple[str, ...] = tuple(secrets.token_urlsafe(32) for _ in KEY_VARS)
 """Fresh keys per test session, so a key found in a log can only have come from this run."""
+ADMIN_KEY_VARS = ("LLMHOST_TEST_ADMIN_KEY_1",)
+TEST_ADMIN_KEYS: tuple[str, ...] = tuple(secrets.token_urlsafe(32) for _ in ADMIN_KEY_VARS)
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 LOOPBACK_BIND = f"\tdefault_bind {LOOPBACK}"
@@ -107,6 +109,9 @@ class ProxyOptions:
     model: str | None = None
     origins: tuple[str, ...] = ()
     keys: tuple[str, ...] = TEST_KEYS
+    key_names: tuple[str, ...] = ()
+    """Names for ``keys`` (--api-key-env NAME=VAR); empty: the CLI's default key-1, key-2."""
+    admin_keys: tuple[str, ...] = ()
     max_body_mb: int | None = None
     extra_args: tuple[str, ...] = ()
     """More CLI options (e.g. --domain, --tls) for the validate matrix."""
@@ -151,8 +156,12 @@ def render_proxy(
     if options.max_body_mb is not None:
         argv += ["--max-body-mb", str(options.max_body_mb)]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(out_dir.parent), "PYTHONDONTWRITEBYTECODE": "1"}
-    for var, key in zip(KEY_VARS, options.keys, strict=False):
-        argv += ["--api-key-env", var]
+    names = options.key_names or ("",) * len(options.keys)
+    for var, key, name in zip(KEY_VARS, options.keys, names, strict=False):
+        argv += ["--api-key-env", f"{name}={var}" if name else var]
+        env[var] = key
+    for var, key in zip(ADMIN_KEY_VARS, options.admin_keys, strict=False):
+        argv += ["--admin-key-env", var]
         env[var] = key
     argv += list(options.extra_args)
     result = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
@@ -268,9 +277,41 @@ class RunningProxy:
     rendered: RenderedProxy
     caddy: CaddyProcess
     keys: tuple[str, ...]
+    admin_keys: tuple[str, ...] = ()
 
     def auth(self, index: int = 0) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[index]}"}
+
+    def admin_auth(self, index: int = 0) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_keys[index]}"}
+
+
+def serve_dir(rendered: RenderedProxy, target: Path, env_override: dict[str, str | None] | None = None) -> Path:
+    """What the proxy container sees at /etc/llmhost: the loopback Caddyfile, proxy-run.sh and
+    proxy.env (with ``env_override`` applied: None drops a variable, a string replaces it)."""
+    target.mkdir(parents=True, exist_ok=True)
+    (target / layout.CADDYFILE).write_bytes(loopback_copy(rendered).read_bytes())
+    (target / layout.PROXY_RUN_SCRIPT).write_bytes((rendered.directory / layout.PROXY_RUN_SCRIPT).read_bytes())
+    lines = (rendered.directory / layout.PROXY_ENV_FILE).read_text(encoding="utf-8").splitlines()
+    for name, value in (env_override or {}).items():
+        lines = [line for line in lines if not line.startswith(f"{name}=")]
+        if value is not None:
+            lines.append(f"{name}={value}")
+    env_file = target / layout.PROXY_ENV_FILE
+    env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    env_file.chmod(0o600)
+    return target
+
+
+def proxy_run_argv(directory: Path) -> list[str]:
+    """Start Caddy the way the proxy container does: through the bundle's proxy-run.sh."""
+    return ["sh", str(directory / layout.PROXY_RUN_SCRIPT), "run"]
+
+
+def proxy_run_env(home: Path, directory: Path, admin: str) -> dict[str, str]:
+    """caddy_env plus what proxy-run.sh needs outside a container (its folder, caddy on PATH)."""
+    caddy_dir = str(Path(tool("caddy")).parent)
+    return caddy_env(home, {"PATH": f"{caddy_dir}:/usr/bin:/bin", "LLMHOST_PROXY_DIR": str(directory)}, admin=admin)
 
 
 @contextlib.contextmanager
@@ -282,10 +323,10 @@ def run_proxy(
     scheme: str = "http",
     env_override: dict[str, str | None] | None = None,
 ) -> Iterator[RunningProxy]:
-    """Render with the CLI, start Caddy on a free loopback port, stop it on exit.
+    """Render with the CLI, start Caddy through proxy-run.sh on a free loopback port, stop it on exit.
 
-    ``env_override`` changes the proxy environment taken from proxy.env: a value of None
-    removes the variable (a missing key file), a string replaces it.
+    ``env_override`` changes proxy.env before the start: a value of None removes the
+    variable (a missing key file), a string replaces it.
     ``scheme="https"`` serves ``https://127.0.0.1:PORT`` with ``tls internal`` (HTTP/2 on).
     """
     options = options or ProxyOptions()
@@ -295,14 +336,9 @@ def run_proxy(
     extra = ("--tls", "internal") if scheme == "https" else ()
     options = dataclasses.replace(options, extra_args=(*options.extra_args, *extra))
     rendered = render_proxy(workdir / "bundle", options, site=site, upstream=upstream)
-    proxy_env = dict(rendered.env)
-    for name, value in (env_override or {}).items():
-        if value is None:
-            proxy_env.pop(name, None)
-        else:
-            proxy_env[name] = value
-    env = caddy_env(workdir / "home", proxy_env, admin=f"{LOOPBACK}:{free_port()}")
-    caddy = CaddyProcess(loopback_copy(rendered), env, port, workdir)
+    served = serve_dir(rendered, workdir / "serve", env_override)
+    env = proxy_run_env(workdir / "home", served, admin=f"{LOOPBACK}:{free_port()}")
+    caddy = CaddyProcess(served / layout.CADDYFILE, env, port, workdir, argv=proxy_run_argv(served))
     caddy.start()
     if scheme == "https":
         try:
@@ -311,6 +347,8 @@ def run_proxy(
             caddy.stop()
             raise
     try:
-        yield RunningProxy(url=site, port=port, rendered=rendered, caddy=caddy, keys=options.keys)
+        yield RunningProxy(
+            url=site, port=port, rendered=rendered, caddy=caddy, keys=options.keys, admin_keys=options.admin_keys
+        )
     finally:
         caddy.stop()

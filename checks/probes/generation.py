@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from bootstrap.proxy_errors import is_role_refusal
 from checks.errors import ProbeFailure, http_error_detail
 from checks.probes import embedding
 from checks.probes.context import ProbeContext
@@ -160,6 +161,11 @@ async def _stream(
     async with ctx.stream(path, payload) as response:
         if response.status_code in fallback_statuses:
             raise _NoEndpoint
+        if fallback_statuses and response.status_code == 403:
+            body = await _body(ctx, response)
+            if is_role_refusal(response.status_code, body):  # llmhost: not a user route on this runtime
+                raise _NoEndpoint
+            raise ProbeFailure(http_error_detail(response, body, f"POST {path}"))
         if response.status_code != 200:
             body = await _body(ctx, response)
             raise ProbeFailure(http_error_detail(response, body, f"POST {path}"))

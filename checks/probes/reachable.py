@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bootstrap.proxy_errors import is_role_refusal
 from checks.errors import ProbeFailure, http_error_detail, one_line
 from checks.probes.context import ProbeContext, parse_json
 from checks.result import ProbeResult, Status, critical, ok
@@ -45,7 +46,10 @@ async def _probe(ctx: ProbeContext) -> ProbeResult:
 
     # auto: Ollama first, then OpenAI-style.
     response = await ctx.request("GET", VERSION_PATH)
-    if response.status_code in (401, 403) or response.status_code >= 500:
+    # llmhost's proxy refuses, with 403, a route a user key may not call: behind a llama.cpp
+    # server /api/version is not listed, so that 403 means "not Ollama", like a 404 would.
+    role_refusal = is_role_refusal(response.status_code, response.content)
+    if (response.status_code in (401, 403) and not role_refusal) or response.status_code >= 500:
         return critical(NAME, http_error_detail(response, response.content, f"GET {VERSION_PATH}"))
     tried = f"GET {VERSION_PATH}: HTTP {response.status_code}"
     if response.status_code == 200:
@@ -59,6 +63,8 @@ async def _probe(ctx: ProbeContext) -> ProbeResult:
             return _ollama_ok(ctx, version)
         tried = f"GET {VERSION_PATH}: no version"
     models = await ctx.request("GET", MODELS_PATH)
+    if role_refusal and models.status_code >= 500:  # the runtime itself is down or loading
+        return critical(NAME, http_error_detail(models, models.content, f"GET {MODELS_PATH}"))
     if models.status_code != 200:
         detail = http_error_detail(models, models.content, f"GET {MODELS_PATH}")
         return critical(NAME, f"neither Ollama nor an OpenAI-style API answers ({tried}; {detail})")

@@ -77,7 +77,7 @@ def test_keys_come_from_the_environment_and_never_reach_the_caddyfile(tmp_path: 
         env={"K1": KEY_ONE, "K2": KEY_TWO},
     )
     assert result.returncode == 0, result.stderr
-    assert (out / layout.PROXY_ENV_FILE).read_text().count(f"{KEY_ONE}|{KEY_TWO}") == 1
+    assert (out / layout.PROXY_ENV_FILE).read_text().count(f"key-1:{KEY_ONE}|key-2:{KEY_TWO}") == 1
     caddyfile = (out / layout.CADDYFILE).read_text()
     assert KEY_ONE not in caddyfile and KEY_TWO not in caddyfile
     assert "http://127.0.0.1:8088 {" in caddyfile

@@ -28,12 +28,11 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from bootstrap import idle, layout
+from bootstrap import access_log, idle, layout
 from bootstrap.bundle import render_bundle
 from bootstrap.install_script import render_install_sh
 from bootstrap.spec import Spec
@@ -48,11 +47,11 @@ ORIGIN = "https://app.example.com"
 WRONG_KEY = "wrong-key-wrong-key-wrong-key-0000"
 BODY_CAP_MB = 1
 
-# What each request is and what the proxy must answer; "case" goes into the query string so
-# that each access-log entry can be told apart.
+# What each request is and what the proxy must answer; "case" goes into User-Agent (a logged
+# header) so that each access-log entry can be told apart.
 EXPECTED_STATUS = {
     "auth": 200,
-    "auth_404": 404,
+    "auth_403": 403,  # a route a user key may not call: refused after the key check
     "auth_413": 413,  # a chunked body cut at the cap, after the key check
     "no_key": 401,
     "wrong_key": 401,
@@ -61,7 +60,7 @@ EXPECTED_STATUS = {
     "preflight_foreign": 403,
     "too_large": 413,  # a declared oversize body, refused before the key check
 }
-AUTHENTICATED = ("auth", "auth_404", "auth_413")
+AUTHENTICATED = ("auth", "auth_403", "auth_413")
 UNAUTHENTICATED = tuple(c for c in EXPECTED_STATUS if c not in AUTHENTICATED)
 
 # Caddy's automatic HTTP->HTTPS redirect server (port 80 next to every TLS site) logs each
@@ -91,28 +90,35 @@ class Recorded:
 
 
 def _case_of(entry: dict) -> str | None:
-    query = parse_qs(urlsplit(entry.get("request", {}).get("uri", "")).query)
-    return query.get("case", [None])[0]
+    """Each test request names its case in User-Agent, one of the headers the log keeps
+    (bootstrap/access_log.py): the query string is never logged."""
+    agent = str(entry.get(access_log.header_field("User-Agent")) or "")
+    return agent.removeprefix("case=") if agent.startswith("case=") else None
 
 
 def _send_every_case(port: int, url: str, key: str) -> None:
     auth = [("Authorization", f"Bearer {key}")]
     preflight = [("Access-Control-Request-Method", "POST")]
-    raw_request(port, "GET", "/api/tags?case=auth", auth)
-    raw_request(port, "GET", "/api/nope?case=auth_404", auth)
-    raw_request(port, "GET", "/api/tags?case=no_key", [])
-    raw_request(port, "GET", "/api/tags?case=wrong_key", [("Authorization", f"Bearer {WRONG_KEY}")])
-    raw_request(port, "GET", "/healthz?case=healthz", [])
-    raw_request(port, "OPTIONS", "/api/chat?case=preflight", [("Origin", ORIGIN), *preflight])
-    raw_request(port, "OPTIONS", "/api/chat?case=preflight_foreign", [("Origin", "https://evil.example"), *preflight])
-    raw_request(port, "POST", "/api/chat?case=too_large", [("Content-Length", str(5 * BODY_CAP_MB * 1_000_000))])
+
+    def send(method: str, path: str, case: str, headers: list[tuple[str, str]]) -> None:
+        raw_request(port, method, path, [("User-Agent", f"case={case}"), *headers])
+
+    send("GET", "/api/tags", "auth", auth)
+    send("GET", "/api/nope", "auth_403", auth)
+    send("GET", "/api/tags", "no_key", [])
+    send("GET", "/api/tags", "wrong_key", [("Authorization", f"Bearer {WRONG_KEY}")])
+    send("GET", "/healthz", "healthz", [])
+    send("OPTIONS", "/api/chat", "preflight", [("Origin", ORIGIN), *preflight])
+    send("OPTIONS", "/api/chat", "preflight_foreign", [("Origin", "https://evil.example"), *preflight])
+    send("POST", "/api/chat", "too_large", [("Content-Length", str(5 * BODY_CAP_MB * 1_000_000))])
 
     def chunks() -> Iterator[bytes]:
         for _ in range(24):
             yield b"a" * 65536
 
     with httpx.Client(base_url=url, trust_env=False, timeout=30) as client:
-        client.post("/api/generate?case=auth_413", content=chunks(), headers={"Authorization": f"Bearer {key}"})
+        headers = {"Authorization": f"Bearer {key}", "User-Agent": "case=auth_413"}
+        client.post("/api/generate", content=chunks(), headers=headers)
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ reload finishes; no key is printed.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import threading
@@ -210,3 +211,56 @@ def test_the_proxy_container_reads_keys_through_the_script_not_env_file() -> Non
     assert f"./:{layout.PROXY_BUNDLE_DIR}:ro" in proxy["volumes"]
     assert proxy["command"] == ["sh", f"{layout.PROXY_BUNDLE_DIR}/{layout.PROXY_RUN_SCRIPT}", "run"]
     assert OLD not in bundle.files[layout.COMPOSE_FILE].content
+
+
+def test_admin_key_rotation_reaches_the_running_proxy_without_a_restart(tmp_path: Path) -> None:
+    """Admin keys travel in the same proxy.env (LLMHOST_ADMIN_KEYS) and rotate the same way."""
+    port, admin = free_port(), free_port()
+    root = tmp_path / "root"
+    install_dir = root / layout.INSTALL_DIR.lstrip("/")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "docker").write_text(proxy_docker_stand_in('"$FAKE_CALLS"'))
+    (bindir / "docker").chmod(0o755)
+    (bindir / "caddy").symlink_to(tool("caddy"))
+    old_admin, new_admin = "old_admin_" + "a" * 30, "new_admin_" + "b" * 30
+    with run_fake_ollama() as fake:
+        spec = Spec(site=f"http://{LOOPBACK}:{port}", upstream=fake.host_port, api_keys=(OLD,), admin_keys=(old_admin,))
+        render_bundle(spec).write(install_dir)
+        patched = loopback_copy(RenderedProxy(install_dir, install_dir / layout.CADDYFILE, {}))
+        os.replace(patched, install_dir / layout.CADDYFILE)
+        env = caddy_env(
+            tmp_path / "home",
+            {"PATH": f"{bindir}:/usr/bin:/bin", "LLMHOST_PROXY_DIR": str(install_dir)},
+            admin=f"{LOOPBACK}:{admin}",
+        )
+        argv = ["sh", str(install_dir / layout.PROXY_RUN_SCRIPT), "run"]
+        caddy = CaddyProcess(install_dir / layout.CADDYFILE, env, port, tmp_path, argv=argv).start()
+
+        def pull(key: str) -> int:
+            return httpx.post(
+                f"http://{LOOPBACK}:{port}/api/pull", json={"model": "x"}, headers={"Authorization": f"Bearer {key}"}
+            ).status_code
+
+        try:
+            pid = caddy.pid
+            assert (pull(OLD), pull(old_admin), pull(new_admin)) == (403, 200, 401)
+            rotated = dataclasses.replace(spec, admin_keys=(new_admin,))
+            tmp = install_dir / ".proxy.env.tmp"
+            tmp.write_text(render_bundle(rotated).files[layout.PROXY_ENV_FILE].content)
+            tmp.chmod(0o600)
+            os.replace(tmp, install_dir / layout.PROXY_ENV_FILE)  # what the SSH upload does
+            result = subprocess.run(
+                ["bash", str(install_dir / layout.INSTALL_SCRIPT), "refresh-keys"],
+                env={**env, "LLMHOST_ROOT": str(root), "FAKE_CALLS": str(tmp_path / "calls.log")},
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert (pull(OLD), pull(old_admin), pull(new_admin)) == (403, 401, 200)
+            assert caddy.pid == pid and caddy._proc is not None and caddy._proc.poll() is None
+            assert old_admin not in result.stdout + result.stderr and new_admin not in result.stdout + result.stderr
+        finally:
+            caddy.stop()

@@ -65,7 +65,7 @@ def proxy(tmp_path: Path, fake: FakeOllama, host: Host) -> Iterator[str]:
         upstream=fake.host_port,
     )
     text = render_caddyfile(spec)
-    assert "\n".join(readiness_lines(spec)) in text
+    assert "\n".join("\t\t" + line for line in readiness_lines(spec)) in text
     lines = text.splitlines(keepends=True)
     opening = next(i for i, line in enumerate(lines) if line.rstrip() == "{")
     caddyfile = tmp_path / "Caddyfile"

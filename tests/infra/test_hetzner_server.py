@@ -265,7 +265,7 @@ def test_api_keys_travel_over_ssh_with_the_host_key_pinned(build: Build) -> None
     assert inputs["trust_on_first_use"] is False
     assert secret_value(inputs["private_key"]) == deploy_private, "Pulumi logs in with the deploy key"
     proxy_env = secret_value(inputs["proxy_env"])
-    assert f"{layout.KEYS_ENV_VAR}={KEY_ONE}{layout.KEY_SEPARATOR}{KEY_TWO}" in proxy_env
+    assert f"{layout.KEYS_ENV_VAR}=key-1:{KEY_ONE}{layout.KEY_SEPARATOR}key-2:{KEY_TWO}" in proxy_env
     # A replaced server (same address, same host key) still gets its keys.
     assert inputs["triggers"] == [run.ids[name_of(run, SERVER)]]
     opts = run.options[remote.name]

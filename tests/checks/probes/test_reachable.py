@@ -166,7 +166,9 @@ def test_503_while_llamacpp_loads(llama_proxy: RunningProxy, llama: FakeOllama) 
     llama.health_loading = True
     outcome = run_checks("--url", llama_proxy.url, "--api-key-env", KEY_VAR, *FAST)
     only_reachable_critical(outcome)
-    assert outcome.detail("reachable") == ("HTTP 503 Service Unavailable from GET /api/version: Loading model "
+    # /api/version is not a llama.cpp route: the proxy refuses it to a user key (403), then
+    # /v1/models tells the runtime is loading.
+    assert outcome.detail("reachable") == ("HTTP 503 Service Unavailable from GET /v1/models: Loading model "
                                            "(the runtime is busy or still loading)")
 
 
@@ -212,6 +214,8 @@ def test_forced_api_openai_on_ollama_uses_v1(ollama_proxy: RunningProxy, caddy_c
     assert outcome.code == 0
     paths = [r.path for r in ollama.requests]
     assert "/api/version" not in paths
-    assert "/completion" in paths, "llama.cpp's native endpoint is tried first"
-    assert outcome.detail("generation").startswith("POST /v1/chat/completions"), "then the OpenAI one (Ollama 404s)"
+    # llama.cpp's native /completion is tried first; the proxy refuses it to a user key on an
+    # Ollama server (not in its allow-list), so it never reaches Ollama, and the OpenAI route answers.
+    assert "/completion" not in paths
+    assert outcome.detail("generation").startswith("POST /v1/chat/completions")
 

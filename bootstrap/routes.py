@@ -1,0 +1,114 @@
+"""Which runtime routes an ordinary (``user``) API key may call; ``admin`` keys may call all.
+
+Default deny: a route that is not listed here answers 403 at the proxy, so a route that a
+new runtime version adds stays closed to user keys until someone lists it. The lists are
+per runtime and are referenced from ``layout.RUNTIMES`` (``Runtime.user_routes``).
+
+Sources (read at the pinned versions, ``layout.DEFAULT_VERSIONS``):
+
+* Ollama 0.20.6, ``server/routes.go`` (``Server.GenerateRoutes``): the gin registrations
+  ``r.POST("/api/generate")``, ``/api/chat``, ``/api/embed``, ``/api/embeddings``,
+  ``r.POST("/api/show")``, ``r.GET/HEAD("/api/tags")``, ``r.GET/HEAD("/api/version")``,
+  ``r.GET("/api/ps")``, ``r.POST("/v1/chat/completions")``, ``/v1/completions``,
+  ``/v1/embeddings``, ``r.GET("/v1/models")``, ``r.GET("/v1/models/:model")``. Management
+  routes left to admins: ``/api/pull``, ``/api/push``, ``/api/create``, ``/api/copy``,
+  ``DELETE /api/delete``, ``/api/blobs/:digest``, ``/api/me``, ``/api/signout``, and
+  anything newer.
+* llama.cpp b6833, ``tools/server/server.cpp`` (``main``: ``ctx_http.get/post(...)``):
+  ``GET /health``, ``/v1/health``, ``/models``, ``/v1/models``, ``/props``; ``POST
+  /completion``, ``/completions``, ``/v1/completions``, ``/chat/completions``,
+  ``/v1/chat/completions``, ``/infill``, ``/embedding``, ``/embeddings``,
+  ``/v1/embeddings``, ``/rerank``, ``/reranking``, ``/v1/rerank``, ``/v1/reranking``,
+  ``/tokenize``, ``/detokenize``, ``/apply-template``. Left to admins: ``POST /props``,
+  ``/slots`` (save/restore/erase), ``/lora-adapters``, ``/metrics``, and anything newer.
+
+Matching is exact and case-sensitive on the decoded path (Caddy's
+``{http.request.uri.path}``), the way gin and cpp-httplib route: no prefix, no cleaning,
+so ``/api/generate/../pull`` is simply not on the list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+READ_METHODS = ("GET", "HEAD")
+WRITE_METHODS = ("POST",)
+
+
+@dataclass(frozen=True)
+class RouteRule:
+    """Requests a user key may send: one of ``methods`` on one of ``paths`` (exact), or on a
+    path matching ``path_regex`` (RE2, anchored)."""
+
+    methods: tuple[str, ...]
+    paths: tuple[str, ...] = ()
+    path_regex: str | None = None
+
+    def allows(self, method: str, path: str) -> bool:
+        """The same decision the rendered Caddyfile makes (for unit tests and docs)."""
+        import re
+
+        if method not in self.methods:
+            return False
+        if path in self.paths:
+            return True
+        return self.path_regex is not None and re.fullmatch(self.path_regex, path) is not None
+
+
+_SEGMENT = r"[A-Za-z0-9_:-][A-Za-z0-9._:-]*"
+MODEL_ID_PATH = rf"^/v1/models/{_SEGMENT}(?:/{_SEGMENT})*$"
+"""``GET /v1/models/{id}``: ids such as ``hf.co/org/repo:Q4_K_M``; no segment starts with a dot."""
+
+OLLAMA_USER_ROUTES: tuple[RouteRule, ...] = (
+    RouteRule(
+        WRITE_METHODS,
+        (
+            "/api/generate",
+            "/api/chat",
+            "/api/embed",
+            "/api/embeddings",
+            "/api/show",
+            "/v1/chat/completions",
+            "/v1/completions",
+            "/v1/embeddings",
+        ),
+    ),
+    RouteRule(READ_METHODS, ("/api/tags", "/api/version", "/api/ps", "/v1/models")),
+    RouteRule(READ_METHODS, path_regex=MODEL_ID_PATH),
+)
+
+LLAMACPP_USER_ROUTES: tuple[RouteRule, ...] = (
+    RouteRule(
+        WRITE_METHODS,
+        (
+            "/completion",
+            "/completions",
+            "/v1/completions",
+            "/chat/completions",
+            "/v1/chat/completions",
+            "/infill",
+            "/embedding",
+            "/embeddings",
+            "/v1/embeddings",
+            "/rerank",
+            "/reranking",
+            "/v1/rerank",
+            "/v1/reranking",
+            "/tokenize",
+            "/detokenize",
+            "/apply-template",
+        ),
+    ),
+    RouteRule(READ_METHODS, ("/health", "/v1/health", "/props", "/models", "/v1/models")),
+)
+
+METRICS_PATH = "/metrics"
+"""Served by the proxy itself (Caddy's Prometheus metrics) to admin keys only."""
+RUNTIME_METRICS_PATH = "/metrics/runtime"
+"""llama.cpp only: llama-server's own ``/metrics`` (started with ``--metrics``), admin keys only."""
+RUNTIMES_WITH_METRICS = ("llamacpp",)
+"""Ollama 0.20.6 has no Prometheus endpoint (server/routes.go registers none)."""
+
+
+def user_may_call(rules: tuple[RouteRule, ...], method: str, path: str) -> bool:
+    return any(rule.allows(method, path) for rule in rules)

@@ -1,0 +1,253 @@
+"""``python -m checks usage``: per key name, what the proxy served, from its access log.
+
+Input: the proxy's JSON access log (bootstrap/access_log.py says what an entry holds) as a
+file, as ``docker compose logs proxy`` output (``proxy-1  | {...}`` prefixes are removed),
+on stdin (``-``), or fetched over SSH with the same pinned-host-key login as ``--diagnose``
+(bootstrap/ssh_client.py): ``docker compose logs --no-color --no-log-prefix --since <period> proxy``.
+
+Per key name (``llmhost_key``; requests without a valid key are grouped as ``(no key)``):
+requests, errors (status >= 400), p50/p95 duration in ms (Caddy's ``duration``, seconds, from
+the request's start to the end of the response, so a streamed answer counts whole), bytes
+in (``bytes_read``: the request body) and bytes out (``size``: the response body).
+Not counted: tokens (the proxy does not parse bodies), and requests older than ``--since``.
+
+Output: text (default), JSON, or a Prometheus textfile (node_exporter's textfile collector).
+Exit codes: 0 done, 2 bad arguments or an input that could not be read (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+from bootstrap import access_log, layout
+
+PROG = "python -m checks usage"
+EXIT_USAGE = 2
+NO_KEY = "(no key)"
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+FORMATS = ("text", "json", "prometheus")
+
+
+class UsageInputError(Exception):
+    """The input could not be read; one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def parse_period(text: str) -> int:
+    """``24h`` -> 86400 seconds (s, m, h, d); ValueError otherwise."""
+    match = _DURATION.match(text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"{text!r} is not a period; use a number and s, m, h or d, e.g. 24h or 7d")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def access_entries(lines: Iterable[str]) -> Iterable[dict[str, Any]]:
+    """The access-log entries among log lines (compose prefixes and other loggers skipped)."""
+    for line in lines:
+        start = line.find("{")
+        if start < 0:
+            continue
+        try:
+            entry = json.loads(line[start:])
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and str(entry.get("logger", "")).startswith("http.log.access"):
+            yield entry
+
+
+@dataclass
+class KeyUsage:
+    name: str
+    role: str = ""
+    requests: int = 0
+    errors: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    durations: list[float] = field(default_factory=list)
+
+    def percentile(self, fraction: float) -> float:
+        """Nearest-rank percentile of the durations, in ms (0 without requests)."""
+        if not self.durations:
+            return 0.0
+        ordered = sorted(self.durations)
+        rank = max(1, math.ceil(fraction * len(ordered)))
+        return ordered[rank - 1] * 1000.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.name,
+            "role": self.role,
+            "requests": self.requests,
+            "errors": self.errors,
+            "p50_ms": round(self.percentile(0.50), 1),
+            "p95_ms": round(self.percentile(0.95), 1),
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+        }
+
+
+def summarize(entries: Iterable[dict[str, Any]], since_seconds: int, now: float) -> list[KeyUsage]:
+    """Per key name, busiest first; entries older than ``now - since_seconds`` are left out."""
+    cutoff = now - since_seconds
+    usage: dict[str, KeyUsage] = {}
+    for entry in entries:
+        ts = entry.get("ts")
+        if not isinstance(ts, int | float) or ts < cutoff or ts > now:
+            continue
+        name = str(entry.get(access_log.KEY_NAME_FIELD) or NO_KEY)
+        row = usage.setdefault(name, KeyUsage(name))
+        row.role = str(entry.get(access_log.ROLE_FIELD) or row.role)
+        row.requests += 1
+        status = entry.get("status")
+        if isinstance(status, int) and status >= 400:
+            row.errors += 1
+        row.bytes_in += int(entry.get("bytes_read") or 0)
+        row.bytes_out += int(entry.get("size") or 0)
+        duration = entry.get("duration")
+        if isinstance(duration, int | float):
+            row.durations.append(float(duration))
+    return sorted(usage.values(), key=lambda row: (-row.requests, row.name))
+
+
+def render_text(rows: Sequence[KeyUsage], period: str) -> str:
+    head = (
+        f"{'key':<20} {'role':<6} {'requests':>9} {'errors':>7} {'p50 ms':>8} {'p95 ms':>8} {'in B':>10} {'out B':>11}"
+    )
+    lines = [f"usage over the last {period}", head]
+    for row in rows:
+        d = row.as_dict()
+        lines.append(
+            f"{d['key']:<20} {d['role']:<6} {d['requests']:>9} {d['errors']:>7} {d['p50_ms']:>8.1f} "
+            f"{d['p95_ms']:>8.1f} {d['bytes_in']:>10} {d['bytes_out']:>11}"
+        )
+    if not rows:
+        lines.append("(no requests)")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(rows: Sequence[KeyUsage], period: str) -> str:
+    return json.dumps({"period": period, "keys": [row.as_dict() for row in rows]}, indent=2) + "\n"
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def render_prometheus(rows: Sequence[KeyUsage], period: str) -> str:
+    """Gauges over the period (the file is rewritten each run, so they are not counters)."""
+    metrics = [
+        ("llmhost_key_requests", "requests", "Requests in the period"),
+        ("llmhost_key_errors", "errors", "Answers with status >= 400 in the period"),
+        ("llmhost_key_duration_p50_seconds", "p50_ms", "Median request duration in the period"),
+        ("llmhost_key_duration_p95_seconds", "p95_ms", "95th percentile request duration in the period"),
+        ("llmhost_key_bytes_in", "bytes_in", "Request body bytes in the period"),
+        ("llmhost_key_bytes_out", "bytes_out", "Response body bytes in the period"),
+    ]
+    out: list[str] = []
+    for metric, column, help_text in metrics:
+        out += [f"# HELP {metric} {help_text} ({period}).", f"# TYPE {metric} gauge"]
+        for row in rows:
+            value = row.as_dict()[column]
+            if column.endswith("_ms"):
+                value = value / 1000.0
+            out.append(f'{metric}{{key="{_label(row.name)}",role="{_label(row.role)}"}} {value}')
+    return "\n".join(out) + "\n"
+
+
+RENDERERS = {"text": render_text, "json": render_json, "prometheus": render_prometheus}
+
+
+# --- sources -----------------------------------------------------------------------------------------
+def read_lines(source: str) -> list[str]:
+    if source == "-":
+        return sys.stdin.read().splitlines()
+    try:
+        return Path(source).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as err:
+        raise UsageInputError(f"--log {source}: {err.strerror or err}") from None
+
+
+def ssh_lines(args: argparse.Namespace, period: str) -> list[str]:
+    """``docker compose logs`` of the proxy over SSH, logged in as ``--diagnose`` does."""
+    from bootstrap import ssh_client
+    from checks import diagnose
+
+    target = ssh_client.SshTarget(
+        host=args.ssh_host,
+        user=args.ssh_user,
+        port=args.ssh_port,
+        identity=args.identity,
+        known_hosts=args.known_hosts,
+        host_key=args.host_key,
+        timeout=args.timeout,
+    )
+    command = diagnose.Command(
+        "proxy_log",
+        (*diagnose.COMPOSE.split(), "logs", "--no-color", "--no-log-prefix", "--since", period, layout.PROXY_SERVICE),
+        root=True,
+    )
+    lines: list[str] = []
+    try:
+        with ssh_client.connect(target) as conn:
+            result = conn.run(diagnose.remote_command(command, 120), on_line=lines.append, timeout=125)
+    except ssh_client.SshError as err:
+        raise UsageInputError(str(err)) from None
+    if result.status != 0:
+        raise UsageInputError(f"{target.where}: docker compose logs failed (exit {result.status}): {lines[-1:]}")
+    return lines
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Per-key usage from the llmhost proxy's access log.")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--log", metavar="FILE", help="access log or `docker compose logs proxy` output; - = stdin")
+    source.add_argument("--ssh-host", metavar="HOST", help="read the proxy's log over SSH")
+    parser.add_argument("--ssh-user", default="ubuntu", help="default ubuntu")
+    parser.add_argument("--ssh-port", type=int, default=22)
+    parser.add_argument("--identity", metavar="PATH", help="SSH private key")
+    parser.add_argument("--known-hosts", metavar="PATH", help="known_hosts file that pins the host key")
+    parser.add_argument("--host-key", metavar="KEY", help="the host key itself ('ssh-ed25519 AAAA...')")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per SSH step (default 10)")
+    parser.add_argument("--since", default="24h", help="period to count, e.g. 1h, 24h, 7d (default 24h)")
+    parser.add_argument("--format", choices=FORMATS, default="text")
+    parser.add_argument("--output", metavar="FILE", help="write here (atomically) instead of stdout")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, now: float | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        seconds = parse_period(args.since)
+    except ValueError as err:
+        print(f"{PROG}: error: --since: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        lines = read_lines(args.log) if args.log else ssh_lines(args, args.since)
+    except UsageInputError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    rows = summarize(access_entries(lines), seconds, time.time() if now is None else now)
+    text = RENDERERS[args.format](rows, args.since)
+    if args.output:
+        out = Path(args.output)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+    else:
+        sys.stdout.write(text)
+    return 0

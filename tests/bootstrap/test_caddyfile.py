@@ -1,0 +1,183 @@
+"""Fast checks of the rendered Caddyfile text and of the facts it is built from.
+
+The live tests (test_proxy_live.py, test_access_control_live.py) prove the behaviour in a
+real Caddy; these pin the structure, so a refactor that drops a rule fails in a second.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bootstrap import caddyfile, layout, proxy_errors, routes
+from bootstrap.key_rotation import render_proxy_run_script
+from bootstrap.spec import Spec
+
+KEY = "k" * 40
+
+
+def _render(**fields: object) -> str:
+    return caddyfile.render_caddyfile(Spec(api_keys=(KEY,), **fields))  # type: ignore[arg-type]
+
+
+def _block(text: str, head: str) -> str:
+    """The lines of the block that opens with ``head {`` (the renderer puts every brace at a line end)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == head + " {")
+    depth = 0
+    for index in range(start, len(lines)):
+        stripped = lines[index].strip()
+        depth += stripped.endswith("{") - (stripped == "}")
+        if depth == 0:
+            return "\n".join(lines[start : index + 1])
+    raise AssertionError(f"block {head!r} does not close")
+
+
+def test_no_key_in_the_caddyfile_and_config_not_persisted() -> None:
+    text = _render()
+    assert KEY not in text
+    assert "\tpersist_config off\n" in text
+    assert f"admin {{${layout.ADMIN_ENV_VAR}:{layout.DEFAULT_ADMIN}}}" in text
+    assert f"{{${layout.KEY_MAP_ENV_VAR}}}" in text
+
+
+@pytest.mark.parametrize("runtime", list(layout.RUNTIMES))
+def test_every_listed_user_route_is_rendered(runtime: str) -> None:
+    model = "ggml-org/gemma-3-270m-GGUF" if runtime == "llamacpp" else "gemma3:1b"
+    text = _render(runtime=runtime, models=(model,))
+    for rule in layout.RUNTIMES[runtime].user_routes:
+        line = f"vars {{http.request.uri.path}} {' '.join(rule.paths)}" if rule.paths else rule.path_regex
+        assert line and line in text
+    assert text.count("vars @user_route_") == len(layout.RUNTIMES[runtime].user_routes)
+
+
+def test_the_route_checks_use_anded_matchers() -> None:
+    """Caddy's vars matcher ORs its keys: the role must be tested by another matcher type."""
+    text = _render()
+    forbidden = _block(text, "@forbidden")
+    assert "vars_regexp {llmhost_key_role} ^user$" in forbidden
+    for index in range(len(routes.OLLAMA_USER_ROUTES)):
+        block = _block(text, f"@user_route_{index}")
+        assert block.count("vars ") <= 1 and "vars_regexp {llmhost_key_role} ^user$" in block
+
+
+def test_header_stripping_in_the_runtime_proxy_and_healthz() -> None:
+    text = _render()
+    main = _block(text[text.index(f"{layout.AUTH_LOG_FIELD} ok") :], "reverse_proxy runtime:11434")
+    for header in ("Origin", *caddyfile.CLIENT_CREDENTIAL_HEADERS):
+        assert f"header_up -{header}\n" in main
+    healthz = _block(text, "handle @healthz")
+    assert "header_up -*" in healthz and "rewrite * /api/version?" in healthz
+    for param in caddyfile.KEY_QUERY_PARAMS:
+        assert f"uri query -{param}\n" in text
+
+
+def test_log_deletes_headers_and_uri() -> None:
+    log = _block(_render(), "log")
+    assert "request>headers delete" in log and "request>uri delete" in log
+
+
+@pytest.mark.parametrize("error", [proxy_errors.UNAUTHORIZED, proxy_errors.FORBIDDEN_USER, proxy_errors.TOO_LARGE])
+def test_each_error_is_rendered_in_both_dialects(error: proxy_errors.ProxyError) -> None:
+    text = _render()
+    for line in proxy_errors.caddy_error_responses(error):
+        assert line in text
+
+
+def test_proxy_error_shapes() -> None:
+    assert json.loads(proxy_errors.proxy_error("ollama", 503, "busy", "server_error", "overloaded")) == {
+        "error": "busy"
+    }
+    assert json.loads(proxy_errors.proxy_error("openai", 503, "busy", "server_error", "overloaded")) == {
+        "error": {"message": "busy", "type": "server_error", "code": "overloaded"}
+    }
+    with pytest.raises(ValueError, match="dialect"):
+        proxy_errors.proxy_error("xml", 503, "busy", "server_error")
+    assert proxy_errors.dialect_for_path("/api/chat") == "ollama"
+    assert proxy_errors.dialect_for_path("/v1/chat/completions") == "openai"
+    assert proxy_errors.dialect_for_path("/completion") == "openai"
+
+
+@pytest.mark.parametrize(
+    ("runtime", "method", "path", "allowed"),
+    [
+        ("ollama", "POST", "/api/chat", True),
+        ("ollama", "GET", "/api/chat", False),
+        ("ollama", "POST", "/api/pull", False),
+        ("ollama", "DELETE", "/api/delete", False),
+        ("ollama", "GET", "/v1/models/hf.co/org/repo:Q4_K_M", True),
+        ("ollama", "GET", "/v1/models/../api/pull", False),
+        ("ollama", "GET", "/metrics", False),
+        ("llamacpp", "GET", "/props", True),
+        ("llamacpp", "POST", "/props", False),
+        ("llamacpp", "POST", "/slots/0", False),
+        ("llamacpp", "GET", "/lora-adapters", False),
+        ("llamacpp", "POST", "/v1/chat/completions", True),
+    ],
+)
+def test_route_lists(runtime: str, method: str, path: str, allowed: bool) -> None:
+    assert routes.user_may_call(layout.RUNTIMES[runtime].user_routes, method, path) is allowed
+
+
+# --- proxy-run.sh: proxy.env -> the key map --------------------------------------------------------
+def _key_map(tmp_path: Path, env_text: str) -> str:
+    """Run the rendered proxy-run.sh with a ``caddy`` stand-in that prints the map it was given."""
+    (tmp_path / layout.PROXY_RUN_SCRIPT).write_text(render_proxy_run_script())
+    (tmp_path / layout.PROXY_ENV_FILE).write_text(env_text)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    stand_in = bindir / "caddy"
+    # Prints the map, then how many key variables leaked into Caddy's environment (must be 0).
+    stand_in.write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "${layout.KEY_MAP_ENV_VAR}"\nenv | grep -c "^LLMHOST_[A-Z]*_KEYS=" || true\n'
+    )
+    stand_in.chmod(0o755)
+    result = subprocess.run(
+        ["sh", str(tmp_path / layout.PROXY_RUN_SCRIPT), "run"],
+        env={"PATH": f"{bindir}:/usr/bin:/bin", "LLMHOST_PROXY_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert result.stderr == ""
+    return result.stdout
+
+
+def test_proxy_run_builds_the_key_map(tmp_path: Path) -> None:
+    a, b, c = "a" * 30, "b" * 30, "c" * 30
+    out = _key_map(tmp_path, f"{layout.KEYS_ENV_VAR}=alice:{a}|{b}\n{layout.ADMIN_KEYS_ENV_VAR}=ops:{c}\n")
+    assert out == f"{a} alice user\n{b} key-2 user\n{c} ops admin\n0\n"
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "Alice:" + "a" * 30,  # uppercase name
+        "a" * 33 + ":" + "a" * 30,  # name too long
+        "alice:short",  # key too short
+        "alice:" + "a" * 29 + "}",  # a character that could break out of the map block
+        "alice:" + "a" * 20 + " x y z",  # blanks: extra tokens
+        "alice:",
+        "",
+    ],
+)
+def test_proxy_run_drops_invalid_entries(tmp_path: Path, entry: str) -> None:
+    good = "g" * 30
+    out = _key_map(tmp_path, f"{layout.KEYS_ENV_VAR}={entry}|{good}\n")
+    assert out == f"{good} key-2 user\n0\n"
+
+
+def test_proxy_run_keeps_the_first_role_of_a_duplicated_key(tmp_path: Path) -> None:
+    key = "d" * 30
+    out = _key_map(tmp_path, f"{layout.KEYS_ENV_VAR}={key}\n{layout.ADMIN_KEYS_ENV_VAR}={key}\n")
+    assert out == f"{key} key-1 user\n0\n"
+
+
+def test_proxy_run_without_proxy_env_gives_an_empty_map(tmp_path: Path) -> None:
+    (tmp_path / "x").mkdir()
+    out = _key_map(tmp_path / "x", "")
+    assert out == "\n0\n"

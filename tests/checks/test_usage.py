@@ -1,0 +1,192 @@
+"""``python -m checks usage``: per-key counts from a log a real Caddy wrote, from a file, from
+``docker compose logs`` output and over SSH (real sshd, docker stand-in that prints that log)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bootstrap import layout
+from checks import usage
+from checks.cli import main as checks_main
+from tests.fakes.ollama import run_fake_ollama
+from tests.proxy_harness import TEST_ADMIN_KEYS, TEST_KEYS, ProxyOptions, run_proxy
+from tests.sshd_harness import Sshd, run_sshd
+
+pytestmark = pytest.mark.slow
+
+EXPECTED = {
+    "alice": {"role": "user", "requests": 4, "errors": 1},
+    "ci-bot": {"role": "user", "requests": 2, "errors": 0},
+    "admin-1": {"role": "admin", "requests": 1, "errors": 0},
+    usage.NO_KEY: {"role": "", "requests": 2, "errors": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The access log of a real Caddy that served a known mix of requests."""
+    workdir = tmp_path_factory.mktemp("usage")
+    options = ProxyOptions(key_names=("alice", "ci-bot"), admin_keys=TEST_ADMIN_KEYS)
+    with run_fake_ollama() as fake, run_proxy(workdir, fake.host_port, options) as proxy:
+        with httpx.Client(base_url=proxy.url, trust_env=False, timeout=30) as c:
+            alice, ci, admin = (
+                {"Authorization": f"Bearer {k}"} for k in (TEST_KEYS[0], TEST_KEYS[1], TEST_ADMIN_KEYS[0])
+            )
+            for _ in range(3):
+                assert (
+                    c.post(
+                        "/api/generate", json={"model": "gemma3:1b", "prompt": "hi", "stream": False}, headers=alice
+                    ).status_code
+                    == 200
+                )
+            assert c.post("/api/pull", json={"model": "x"}, headers=alice).status_code == 403
+            for _ in range(2):
+                assert c.get("/v1/models", headers=ci).status_code == 200
+            assert c.get("/api/tags", headers=admin).status_code == 200
+            assert c.get("/api/tags").status_code == 401
+            assert (
+                c.get("/api/tags", headers={"Authorization": "Bearer wrong-wrong-wrong-wrong-wrong"}).status_code == 401
+            )
+        deadline = time.monotonic() + 5
+        while len(proxy.caddy.access_log()) < 9 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        log = workdir / "proxy.log"
+        log.write_text(proxy.caddy.stdout(), encoding="utf-8")
+    return log
+
+
+def _json_report(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, object]]:
+    assert checks_main(["usage", *argv, "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    return {row["key"]: row for row in report["keys"]}
+
+
+def _assert_expected(rows: dict[str, dict[str, object]]) -> None:
+    assert {name: {k: row[k] for k in ("role", "requests", "errors")} for name, row in rows.items()} == EXPECTED
+    alice = rows["alice"]
+    assert alice["bytes_in"] > 0 and alice["bytes_out"] > 0
+    assert 0 < alice["p50_ms"] <= alice["p95_ms"]
+
+
+def test_counts_from_the_log_file(recorded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _assert_expected(_json_report(["--log", str(recorded)], capsys))
+
+
+def test_counts_from_compose_logs_output(recorded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    compose = tmp_path / "compose.log"
+    compose.write_text("".join(f"proxy-1  | {line}\n" for line in recorded.read_text().splitlines()))
+    _assert_expected(_json_report(["--log", str(compose)], capsys))
+
+
+def test_the_period_leaves_old_requests_out(recorded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = recorded.read_text().splitlines()
+    later = max(e["ts"] for e in usage.access_entries(lines)) + 7200
+    rows = usage.summarize(usage.access_entries(lines), usage.parse_period("1h"), now=later)
+    assert rows == []
+    rows = usage.summarize(usage.access_entries(lines), usage.parse_period("3h"), now=later)
+    assert sum(r.requests for r in rows) == 9
+
+
+def test_percentiles_and_prometheus_textfile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    now = 1_800_000_000.0
+    entries = [
+        {
+            "logger": "http.log.access.log0",
+            "ts": now - 10,
+            "status": 200,
+            "duration": d / 1000,
+            "size": 10,
+            "bytes_read": 5,
+            "llmhost_key": "bob",
+            "llmhost_role": "user",
+        }
+        for d in range(1, 101)
+    ]
+    (rows,) = usage.summarize(entries, 3600, now)
+    assert (rows.percentile(0.5), rows.percentile(0.95)) == (50.0, 95.0)
+    log = tmp_path / "log"
+    log.write_text("\n".join(json.dumps(e) for e in entries))
+    out = tmp_path / "llmhost_usage.prom"
+    assert usage.main(["--log", str(log), "--format", "prometheus", "--output", str(out)], now=now) == 0
+    text = out.read_text()
+    assert 'llmhost_key_requests{key="bob",role="user"} 100' in text
+    assert 'llmhost_key_duration_p95_seconds{key="bob",role="user"} 0.095' in text
+    assert "# TYPE llmhost_key_bytes_out gauge" in text
+
+
+@pytest.mark.parametrize(("argv", "words"), [(["--since", "yesterday"], "--since"), (["--since", "0h"], "--since")])
+def test_bad_arguments_are_one_line_exit_2(
+    recorded: Path, capsys: pytest.CaptureFixture[str], argv: list[str], words: str
+) -> None:
+    assert checks_main(["usage", "--log", str(recorded), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and words in err
+
+
+def test_a_missing_file_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert checks_main(["usage", "--log", str(tmp_path / "nope")]) == 2
+    assert "--log" in capsys.readouterr().err
+
+
+# --- over SSH ---------------------------------------------------------------------------------------------
+def _docker(log: Path) -> str:
+    expected = f"compose --project-name {layout.COMPOSE_PROJECT} logs --no-color --no-log-prefix --since"
+    return f"""#!/bin/sh
+# Stand-in: `docker {expected} P proxy`.
+[ "$1 $2 $3 $4 $5 $6 $7" = "{expected}" ] ||
+  {{ echo "stand-in docker: unexpected $*" >&2; exit 2; }}
+[ "$9" = "{layout.PROXY_SERVICE}" ] || {{ echo "stand-in docker: no such service $9" >&2; exit 1; }}
+cat '{log}'
+"""
+
+
+@pytest.fixture
+def sshd(recorded: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sshd]:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    with run_sshd(tmp_path / "sshd") as server:
+        server.add_stand_in("docker", _docker(recorded))
+        yield server
+
+
+def test_counts_over_ssh_with_a_pinned_host_key(sshd: Sshd, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text(sshd.known_hosts_line() + "\n")
+    argv = [
+        "--ssh-host",
+        sshd.host,
+        "--ssh-port",
+        str(sshd.port),
+        "--ssh-user",
+        sshd.user,
+        "--identity",
+        str(sshd.user_key.private),
+        "--known-hosts",
+        str(known),
+    ]
+    _assert_expected(_json_report(argv, capsys))
+
+
+def test_an_unpinned_host_is_refused(sshd: Sshd, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [
+        "usage",
+        "--ssh-host",
+        sshd.host,
+        "--ssh-port",
+        str(sshd.port),
+        "--ssh-user",
+        sshd.user,
+        "--identity",
+        str(sshd.user_key.private),
+    ]
+    assert checks_main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "host key" in err.lower()
