@@ -145,9 +145,9 @@ NULL_ORIGIN = "null"
 
 def normalize_origin(origin: str) -> str:
     """Scheme and host in lowercase, as browsers send them (``https://App.Example.com`` would never match)."""
-    scheme, sep, rest = origin.strip().partition("://")
+    scheme, sep, rest = origin.partition("://")
     if not sep:
-        return origin.strip()
+        return origin
     host, colon, port = rest.rpartition(":") if rest.count(":") == 1 else (rest, "", "")
     return f"{scheme.lower()}://{host.lower()}{colon}{port}"
 
