@@ -11,7 +11,7 @@ from typing import Any
 
 from bootstrap import layout, yamlio
 from bootstrap.key_rotation import proxy_run_argv
-from bootstrap.spec import Spec, is_gguf_url
+from bootstrap.spec import Spec, is_gguf_file, is_gguf_url
 
 NETWORK = "llmhost"
 LOGGING = {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}
@@ -49,6 +49,10 @@ def _runtime_service(spec: Spec) -> dict[str, Any]:
     else:
         model = spec.models[0]
         source = ["--model-url", model] if is_gguf_url(model) else ["-hf", model]
+        if is_gguf_file(model):  # the air-gapped case: a file on the server, read-only, no download
+            in_container = f"{layout.LOCAL_GGUF_DIR}/{model.rsplit('/', 1)[1]}"
+            service["volumes"].append(f"{model}:{in_container}:ro")
+            source = ["--model", in_container]
         command = [
             "--host",
             "0.0.0.0",  # noqa: S104 - the compose network only
@@ -83,7 +87,7 @@ def _proxy_service(spec: Spec) -> dict[str, Any]:
         "image": spec.proxy_image,
         "restart": "unless-stopped",
         "depends_on": {layout.RUNTIME_SERVICE: {"condition": "service_started"}},
-        "ports": [f"{bind}80:80", f"{bind}443:443", f"{bind}443:443/udp"],
+        "ports": [f"{bind}{spec.http_port}:80", f"{bind}{spec.https_port}:443", f"{bind}{spec.https_port}:443/udp"],
         # The keys are read from proxy.env by proxy-run.sh at each start and reload, never
         # through env_file (frozen at container creation): see bootstrap/key_rotation.py.
         "command": proxy_run_argv(),

@@ -115,6 +115,8 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "caddy": "2.10.2",
 }
 CADDY_IMAGE = "caddy"
+LOCAL_GGUF_DIR = "/gguf"
+"""Where the llama.cpp container sees a local GGUF file (``--model /abs/path.gguf``), mounted read-only."""
 
 IP_DNS_SUFFIX = "sslip.io"
 """Wildcard DNS service mapping 1-2-3-4.sslip.io to 1.2.3.4 (used when there is no domain)."""

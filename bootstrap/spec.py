@@ -56,6 +56,11 @@ def is_gguf_url(model: str) -> bool:
     return model.startswith("https://")
 
 
+def is_gguf_file(model: str) -> bool:
+    """An absolute path of a GGUF file on the server (llamacpp): mounted read-only, nothing downloaded."""
+    return model.startswith("/")
+
+
 def validate_model(runtime: str, model: str) -> None:
     if runtime == "ollama":
         if not _OLLAMA_MODEL_RE.match(model):
@@ -63,6 +68,14 @@ def validate_model(runtime: str, model: str) -> None:
                 "models",
                 f"{model!r} is not an Ollama model reference",
                 "use name[:tag] such as gemma3:1b or hf.co/org/repo:Q4_K_M",
+            )
+        return
+    if is_gguf_file(model):
+        if not re.match(r"^/[A-Za-z0-9._/-]+\.gguf$", model) or "/../" in model or "/./" in model:
+            raise SpecError(
+                "models",
+                f"{model!r} is not an absolute path of a .gguf file",
+                "use e.g. /srv/models/model.gguf (letters, digits, . _ - /)",
             )
         return
     if is_gguf_url(model):
@@ -208,6 +221,10 @@ class Spec:
     """Overrides of layout.DEFAULT_VERSIONS, as (component, version) pairs."""
     listen_address: str | None = None
     """Address the proxy publishes its ports on; None = all (a server), 127.0.0.1 on a laptop."""
+    http_port: int = 80
+    """Host port published for the proxy's port 80 (redirects, ACME HTTP-01)."""
+    https_port: int = 443
+    """Host port published for the proxy's port 443 (TCP and UDP); public_url carries it when not 443."""
     compose_project: str = layout.COMPOSE_PROJECT
     compress: str = "auto"
     """user-data.yaml: gzip+base64 the files when the raw size would pass the limit."""
@@ -294,6 +311,14 @@ class Spec:
         _one_of("compress", self.compress, COMPRESS_MODES)
         if self.listen_address is not None and not is_ip(self.listen_address):
             raise SpecError("listen_address", f"{self.listen_address!r} is not an IP address", "use e.g. 127.0.0.1")
+        for name in ("http_port", "https_port"):
+            port = getattr(self, name)
+            if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+                raise SpecError(name, f"{port!r} is not a port number", "use 1 to 65535")
+        if self.http_port == self.https_port:
+            raise SpecError(
+                "https_port", f"{self.https_port} is also the HTTP port", "give HTTP and HTTPS different ports"
+            )
         if self.idle_stop_minutes is not None:
             validate_idle_stop_minutes(self.idle_stop_minutes)
         if not re.match(r"^[a-z0-9][a-z0-9_-]{0,62}$", self.compose_project):
@@ -367,4 +392,7 @@ class Spec:
     def public_url(self) -> str:
         """The https URL clients use (for outputs, local mode and health checks)."""
         address = self.site_address
-        return address if "://" in address else f"https://{address}"
+        url = address if "://" in address else f"https://{address}"
+        if self.https_port != 443 and not self.site and not urlsplit(url).port:
+            url = f"{url}:{self.https_port}"
+        return url
