@@ -393,6 +393,9 @@ class Spec:
         """The https URL clients use (for outputs, local mode and health checks)."""
         address = self.site_address
         url = address if "://" in address else f"https://{address}"
-        if self.https_port != 443 and not self.site and not urlsplit(url).port:
-            url = f"{url}:{self.https_port}"
+        parts = urlsplit(url)
+        if parts.port is None:  # the site's own port inside the container: 443 (https) or 80
+            published, inside = (self.https_port, 443) if parts.scheme == "https" else (self.http_port, 80)
+            if published != inside:
+                url = f"{url}:{published}"
         return url

@@ -26,6 +26,8 @@ def test_bind_and_ports_reach_compose_and_the_url(tmp_path: Path) -> None:
     assert "ports" not in compose["services"][layout.RUNTIME_SERVICE]
     assert Spec(api_keys=KEY, https_port=8443).public_url == "https://localhost:8443"
     assert Spec(api_keys=KEY).public_url == "https://localhost"
+    assert Spec(api_keys=KEY, site="https://localhost", https_port=8443).public_url == "https://localhost:8443"
+    assert Spec(api_keys=KEY, site="http://127.0.0.1:8088", http_port=8080).public_url == "http://127.0.0.1:8088"
     assert Spec(api_keys=KEY, domain="llm.example.com", https_port=8443).public_url == "https://llm.example.com:8443"
 
 

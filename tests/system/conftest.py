@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.system.engine import Engine, EngineUnavailable, private_engine, why_not_here
-from tests.system.images import SetupError, docker_config, ensure_compose, ensure_images
+from tests.system.images import SetupError, docker_config, ensure_compose
 
 REQUIRE_ENV = "LLMHOST_REQUIRE_DOCKER"
 
@@ -31,7 +31,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[Engine]:
-    """A private dockerd (tests/system/engine.py) holding the stand-in images (tests/system/images.py)."""
+    """A private dockerd (tests/system/engine.py); tests load the stand-ins they need (stack.require_images)."""
     reason = why_not_here()
     if reason:
         skip_or_fail(reason)
@@ -41,10 +41,6 @@ def docker_engine() -> Iterator[Engine]:
         pytest.fail(str(err), pytrace=False)
     try:
         with private_engine(docker_config()) as engine:
-            try:
-                ensure_images(engine)
-            except (SetupError, RuntimeError) as err:  # a broken build fails, it never skips
-                pytest.fail(f"stand-in images: {err}", pytrace=False)
             yield engine
     except EngineUnavailable as err:
         skip_or_fail(f"dockerd does not start here: {err}")

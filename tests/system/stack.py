@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bootstrap import layout
 from bootstrap.bundle import render_bundle
@@ -25,6 +27,7 @@ from bootstrap.key_rotation import proxy_reload_argv
 from bootstrap.spec import Spec
 from tests.proxy_harness import free_port
 from tests.system.engine import Engine
+from tests.system.images import SetupError, ensure_image
 
 REPO = Path(__file__).resolve().parents[2]
 CA_IN_PROXY = "/data/caddy/pki/authorities/local/root.crt"
@@ -92,13 +95,25 @@ class Stack:
         return proc, report
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, verify=str(self.ca_file()), timeout=120)
+        context = ssl.create_default_context(cafile=str(self.ca_file()))
+        return httpx.Client(base_url=self.url, verify=context, timeout=120)
 
     def reload_proxy(self) -> None:
         self.compose("exec", "-T", layout.PROXY_SERVICE, *proxy_reload_argv())
 
     def down(self, *args: str) -> None:
         self.compose("down", *args, check=False)
+
+
+def require_images(engine: Engine, *names: str) -> None:
+    """Load (or build once) the stand-ins ``names`` (tests/system/images.py); a broken build fails the test."""
+    from tests.llama_server import LlamaServerUnavailable
+
+    for name in names:
+        try:
+            ensure_image(engine, name)
+        except (SetupError, LlamaServerUnavailable, RuntimeError) as err:
+            pytest.fail(f"stand-in image {name}: {err}", pytrace=False)
 
 
 def make_stack(engine: Engine, root: Path, **fields: object) -> Stack:
@@ -110,6 +125,7 @@ def make_stack(engine: Engine, root: Path, **fields: object) -> Stack:
         models_dir=None, listen_address="127.0.0.1", http_port=http_port, https_port=https_port, tls="internal",
         **fields,  # type: ignore[arg-type]
     )  # fmt: skip
+    require_images(engine, "caddy", spec.runtime)
     stack = Stack(engine=engine, root=root, spec=spec)
     render_bundle(spec).write(stack.install_dir)
     return stack

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import pytest
 
 from tests.proxy_harness import free_port
 from tests.system.engine import Engine
-from tests.system.stack import REPO
+from tests.system.stack import REPO, require_images
 
 pytestmark = pytest.mark.system
 
@@ -41,6 +42,7 @@ def printed(output: str, label: str) -> str:
 
 @pytest.fixture(scope="module")
 def local_run(docker_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list[str], str]]:
+    require_images(docker_engine, "caddy", "ollama")
     folder = tmp_path_factory.mktemp("local") / "bundle"
     ports = ["--http-port", str(free_port()), "--https-port", str(free_port())]
     first = run_local(docker_engine, folder, *ports)
@@ -63,7 +65,7 @@ def test_local_prints_a_url_and_key_that_work(local_run: tuple[Path, list[str], 
     assert copied.returncode == 0, copied.stderr
     ca = folder / argv[-1]
     assert ca.read_text().startswith("-----BEGIN CERTIFICATE-----")
-    with httpx.Client(base_url=url, verify=str(ca), timeout=60) as client:
+    with httpx.Client(base_url=url, verify=ssl.create_default_context(cafile=str(ca)), timeout=60) as client:
         assert client.get("/api/tags").status_code == 401
         tags = client.get("/api/tags", headers={"Authorization": f"Bearer {key}"})
         assert tags.status_code == 200
