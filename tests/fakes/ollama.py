@@ -955,7 +955,15 @@ class _Handler(BaseHTTPRequestHandler):
 
         for index, token in enumerate(tokens):
             if fail_after is not None and index >= fail_after:
-                event(_dumps(_openai_error(500, fake.stream_error)))
+                if fake.flavour == "ollama":
+                    # middleware/openai.go BaseWriter.writeError: the error is JSON-encoded straight
+                    # onto the stream (json.NewEncoder(...).Encode(openai.NewError(...))), a bare
+                    # line without "data: ", after the chunks already sent with status 200.
+                    self._stream_write(lines, (_dumps(_openai_error(500, fake.stream_error)) + "\n").encode())
+                else:
+                    # llama-server (tools/server/server.cpp, the stream's chunked content provider):
+                    # an error during a stream is sent as an "error:" event with llama.cpp's shape.
+                    self._stream_write(lines, f"error: {_dumps(_llama_error(500, fake.stream_error))}\n\n".encode())
                 self._end_stream()
                 return
             time.sleep(fake.token_delay)
