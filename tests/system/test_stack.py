@@ -142,11 +142,18 @@ def test_idle_stop_counts_authenticated_requests_from_the_real_proxy_log(stack: 
 
 
 def test_the_stack_comes_back_after_an_engine_restart(stack: Stack, docker_engine: Engine) -> None:
+    before = {service: stack.container_id(service) for service in (layout.PROXY_SERVICE, layout.RUNTIME_SERVICE)}
     docker_engine.restart()
-    stack.compose("up", "-d", "--wait", "--wait-timeout", "600", "--no-recreate", timeout=700)
-    # `up --no-recreate` starts nothing that the engine had not started itself: check that it did.
-    states = stack.compose("ps", "--format", "{{.Service}} {{.State}}").stdout.split("\n")
-    assert sorted(s for s in states if s) == [f"{layout.PROXY_SERVICE} running", f"{layout.RUNTIME_SERVICE} running"]
+    # Nothing here starts a container: `restart: unless-stopped` must bring both back by itself.
+    wanted = [f"{layout.PROXY_SERVICE} running", f"{layout.RUNTIME_SERVICE} running"]
+    deadline, states = time.monotonic() + 120, []
+    while time.monotonic() < deadline:
+        states = sorted(x for x in stack.compose("ps", "--format", "{{.Service}} {{.State}}").stdout.split("\n") if x)
+        if states == wanted:
+            break
+        time.sleep(1)
+    assert states == wanted
+    assert {service: stack.container_id(service) for service in before} == before  # the same containers
     _assert_checks_ok(stack, _keys(stack)[0])
 
 
