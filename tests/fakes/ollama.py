@@ -668,7 +668,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             payload = json.loads(self._record.body)
         except ValueError as err:
-            self._error(400, f"invalid character in JSON: {err}")
+            if self.fake.flavour == "llamacpp":  # nlohmann::json's parse_error, caught as a server error
+                self._json(500, _llama_error(500, f"[json.exception.parse_error.101] parse error: {err}"))
+            else:
+                self._error(400, f"invalid character in JSON: {err}")
             return None
         if not isinstance(payload, dict):
             self._error(400, "json: cannot unmarshal into Go value of type api.GenerateRequest")
@@ -910,8 +913,14 @@ class _Handler(BaseHTTPRequestHandler):
         )
         prompt_tokens = max(1, len(str(prompt or "").split())) + 8
         tokens = list(fake.tokens)
+        limited = False
+        if fake.flavour == "llamacpp":  # n_predict / max_tokens bound the generation ("limit" / "length")
+            limit = payload.get("n_predict") if native else payload.get("max_tokens")
+            if isinstance(limit, int) and 0 <= limit < len(tokens):
+                tokens, limited = tokens[:limit], True
         fail_after = fake.fail_after_tokens
         created = int(time.time())
+        started = time.monotonic()
         completion_id = f"chatcmpl-{created % 1000}"
         stream = bool(payload.get("stream", False))
         if not stream:
@@ -972,11 +981,30 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 delta = {"role": "assistant", "content": token}
                 event(_dumps(_sse_chunk(completion_id, created, name, delta, None)))
+        if fake.flavour == "llamacpp":
+            self.close_connection = True  # llama-server closes the connection after each stream
+        predicted_ms = (time.monotonic() - started) * 1000
+        timings = {
+            "prompt_n": prompt_tokens, "prompt_ms": 1.0, "prompt_per_token_ms": 1.0 / prompt_tokens,
+            "prompt_per_second": prompt_tokens * 1000.0, "predicted_n": len(tokens), "predicted_ms": predicted_ms,
+            "predicted_per_token_ms": predicted_ms / max(1, len(tokens)),
+            "predicted_per_second": len(tokens) * 1000.0 / predicted_ms if predicted_ms else 0.0,
+        }  # fmt: skip
         if native:
-            event(_dumps({"content": "", "stop": True, "tokens_predicted": len(tokens)}))
+            # tools/server/server.cpp, the final result's JSON: counts, why it stopped, timings.
+            event(_dumps({
+                "index": 0, "content": "", "tokens": [], "id_slot": 0, "stop": True, "model": name,
+                "tokens_predicted": len(tokens), "tokens_evaluated": prompt_tokens, "prompt": str(prompt or ""),
+                "has_new_line": False, "truncated": False, "stop_type": "limit" if limited else "eos",
+                "stopping_word": "", "tokens_cached": prompt_tokens + len(tokens), "timings": timings,
+            }))  # fmt: skip
             self._end_stream()
             return
-        event(_dumps(_sse_chunk(completion_id, created, name, {"role": "assistant", "content": ""}, "stop")))
+        finish = "length" if limited else "stop"
+        last = _sse_chunk(completion_id, created, name, {"role": "assistant", "content": ""}, finish)
+        if fake.flavour == "llamacpp":
+            last["timings"] = timings
+        event(_dumps(last))
         options = payload.get("stream_options")
         if isinstance(options, dict) and options.get("include_usage"):
             usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(tokens),
@@ -1021,9 +1049,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(503, _llama_error(503, "Loading model"))
             return
         if path == "/v1/models" and self.command == "GET":
-            self._json(200, {"object": "list", "data": [
-                {"id": model_name, "object": "model", "created": 1768471445, "owned_by": "llamacpp", "meta": {}}
-            ]})
+            # tools/server/server.cpp handle_models: an Ollama-style "models" list beside OpenAI's "data".
+            self._json(200, {
+                "models": [{
+                    "name": model_name, "model": model_name, "modified_at": "", "size": "", "digest": "",
+                    "type": "model", "description": "", "tags": [""], "capabilities": ["completion"],
+                    "parameters": "", "details": {"parent_model": "", "format": "gguf", "family": "",
+                                                  "families": [""], "parameter_size": "", "quantization_level": ""},
+                }],
+                "object": "list",
+                "data": [{"id": model_name, "object": "model", "created": 1768471445, "owned_by": "llamacpp",
+                          "meta": {}}],
+            })  # fmt: skip
             return
         if path in ("/v1/chat/completions", "/completion") and self.command == "POST":
             payload = self._parse_json()
@@ -1032,7 +1069,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._openai_completion(payload, model_name, str(payload.get("model") or model_name),
                                     native=path == "/completion")
             return
-        self._json(404, _llama_error(404, "File Not Found"))
+        self.close_connection = True  # llama-server closes the connection after a 404
+        self._send(404, _dumps(_llama_error(404, "File Not Found")).encode(), extra={"Connection": "close"})
 
 
 def _dumps(payload: Any) -> str:
