@@ -23,12 +23,6 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/system/" in item.nodeid.replace("\\", "/"):
-            item.add_marker(pytest.mark.system)
-
-
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[Engine]:
     """A private dockerd (tests/system/engine.py); tests load the stand-ins they need (stack.require_images)."""
