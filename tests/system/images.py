@@ -301,11 +301,11 @@ def prepare() -> None:
         return
     ensure_rootfs()
     tags = Tags.rendered()
-    missing = [name for name in STAND_IN_NAMES if not image_tarball(name, tags).is_file()]
-    if not missing:
-        status(f"images: cached ({', '.join(tags.all())})")
-        return
     try:
+        missing = [name for name in STAND_IN_NAMES if not image_tarball(name, tags).is_file()]
+        if not missing:
+            status(f"images: cached ({', '.join(tags.all())})")
+            return
         with private_engine(docker_config()) as engine:
             for name in missing:
                 ensure_image(engine, name, tags)
