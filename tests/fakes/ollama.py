@@ -668,8 +668,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             payload = json.loads(self._record.body)
         except ValueError as err:
-            if self.fake.flavour == "llamacpp":  # nlohmann::json's parse_error, caught as a server error
-                self._json(500, _llama_error(500, f"[json.exception.parse_error.101] parse error: {err}"))
+            if self.fake.flavour == "llamacpp":  # nlohmann::json's parse_error: 400, and the connection closes
+                error = _llama_error(400, f"[json.exception.parse_error.101] parse error: {err}")
+                self.close_connection = True
+                self._send(400, _dumps(error).encode(), extra={"Connection": "close"})
             else:
                 self._error(400, f"invalid character in JSON: {err}")
             return None
@@ -1058,8 +1060,9 @@ class _Handler(BaseHTTPRequestHandler):
                                                   "families": [""], "parameter_size": "", "quantization_level": ""},
                 }],
                 "object": "list",
-                "data": [{"id": model_name, "object": "model", "created": 1768471445, "owned_by": "llamacpp",
-                          "meta": {}}],
+                "data": [{"id": model_name, "aliases": [model_name], "tags": [], "object": "model",
+                          "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]},
+                          "created": 1768471445, "owned_by": "llamacpp", "meta": {}}],
             })  # fmt: skip
             return
         if path in ("/v1/chat/completions", "/completion") and self.command == "POST":
@@ -1090,7 +1093,8 @@ def _openai_error(status: int, message: str) -> dict[str, Any]:
 
 
 def _llama_error(status: int, message: str) -> dict[str, Any]:
-    kind = {404: "not_found_error", 503: "unavailable_error", 401: "authentication_error"}.get(status, "server_error")
+    kind = {400: "invalid_request_error", 404: "not_found_error", 503: "unavailable_error",
+            401: "authentication_error"}.get(status, "server_error")
     return {"error": {"code": status, "message": message, "type": kind}}
 
 
