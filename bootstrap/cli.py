@@ -47,6 +47,9 @@ OPTION_FOR_FIELD = {
     "keep_alive": "--keep-alive",
     "compress": "--compress",
     "idle_stop_minutes": "--idle-stop-minutes",
+    "listen_address": "--bind",
+    "http_port": "--http-port",
+    "https_port": "--https-port",
 }
 
 
@@ -131,7 +134,8 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         dest="models",
         metavar="M",
-        help="model to serve (repeatable; default gemma3:1b). llamacpp: a GGUF https URL or user/repo[:quant]",
+        help="model to serve (repeatable; default gemma3:1b). llamacpp: a GGUF https URL, user/repo[:quant] "
+        "or an absolute path of a .gguf file on the server (mounted read-only)",
     )
     group.add_argument("--gpu", action="store_true", help="reserve NVIDIA GPUs for the runtime")
     group.add_argument("--keep-alive", default="-1", help="how long Ollama keeps a model loaded (default -1: always)")
@@ -185,6 +189,11 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--site", help="serve the proxy rules on another site address, e.g. http://127.0.0.1:8088")
     group.add_argument("--upstream", help="runtime address as the proxy sees it, e.g. 127.0.0.1:11434")
+    group.add_argument(
+        "--bind", metavar="IP", help="host address the proxy publishes on (default: all; local: 127.0.0.1)"
+    )
+    group.add_argument("--http-port", type=int, default=80, metavar="N", help="host port for HTTP (default 80)")
+    group.add_argument("--https-port", type=int, default=443, metavar="N", help="host port for HTTPS (default 443)")
     group = parser.add_argument_group("host")
     group.add_argument("--volume-id", help="cloud volume id for the models (mounted at /var/lib/llmhost/models)")
     group.add_argument(
@@ -236,6 +245,9 @@ def spec_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Envir
         "model_volume_id": args.volume_id,
         "compress": args.compress,
         "idle_stop_minutes": args.idle_stop_minutes,
+        "listen_address": args.bind,
+        "http_port": args.http_port,
+        "https_port": args.https_port,
     }
     fields.update(options.overrides or {})
     try:

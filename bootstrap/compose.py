@@ -11,7 +11,7 @@ from typing import Any
 
 from bootstrap import layout, yamlio
 from bootstrap.key_rotation import proxy_run_argv
-from bootstrap.spec import Spec, is_gguf_url
+from bootstrap.spec import Spec, is_gguf_file, is_gguf_url
 
 NETWORK = "llmhost"
 LOGGING = {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}
@@ -49,6 +49,10 @@ def _runtime_service(spec: Spec) -> dict[str, Any]:
     else:
         model = spec.models[0]
         source = ["--model-url", model] if is_gguf_url(model) else ["-hf", model]
+        if is_gguf_file(model):  # the air-gapped case: a file on the server, read-only, no download
+            in_container = f"{layout.LOCAL_GGUF_DIR}/{model.rsplit('/', 1)[1]}"
+            service["volumes"].append(f"{model}:{in_container}:ro")
+            source = ["--model", in_container]
         command = [
             "--host",
             "0.0.0.0",  # noqa: S104 - the compose network only
@@ -80,14 +84,19 @@ def _runtime_service(spec: Spec) -> dict[str, Any]:
     return service
 
 
-def _published(bind: str, ingress: layout.Ingress) -> str:
-    """``[ADDR:]443:443/udp``: compose's short syntax; tcp is its default and left unwritten."""
-    return f"{bind}{ingress.port}:{ingress.port}" + ("" if ingress.protocol == "tcp" else f"/{ingress.protocol}")
+def _published(bind: str, ingress: layout.Ingress, host_port: int) -> str:
+    """``[ADDR:]HOST:443/udp``: compose's short syntax; tcp is its default and left unwritten."""
+    return f"{bind}{host_port}:{ingress.port}" + ("" if ingress.protocol == "tcp" else f"/{ingress.protocol}")
+
+
+def _host_port(spec: Spec, ingress: layout.Ingress) -> int:
+    """The host port for a public container port: 80 -> ``spec.http_port``, 443 -> ``spec.https_port``."""
+    return {layout.HTTP_PORT: spec.http_port, layout.HTTPS_PORT: spec.https_port}[ingress.port]
 
 
 def _proxy_service(spec: Spec) -> dict[str, Any]:
     bind = f"{spec.listen_address}:" if spec.listen_address else ""
-    ports = [_published(bind, ingress) for ingress in layout.PUBLIC_INGRESS]
+    ports = [_published(bind, ingress, _host_port(spec, ingress)) for ingress in layout.PUBLIC_INGRESS]
     extra_volumes = []
     if spec.balancer_port is not None:  # TLS ends at the load balancer: one plain-HTTP port
         ports = [f"{bind}{spec.balancer_port}:{spec.balancer_port}"]

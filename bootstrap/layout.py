@@ -165,6 +165,8 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "caddy": "2.10.2",
 }
 CADDY_IMAGE = "caddy"
+LOCAL_GGUF_DIR = "/gguf"
+"""Where the llama.cpp container sees a local GGUF file (``--model /abs/path.gguf``), mounted read-only."""
 
 IP_DNS_SUFFIX = "sslip.io"
 """Wildcard DNS service mapping 1-2-3-4.sslip.io to 1.2.3.4 (used when there is no domain)."""
@@ -188,10 +190,14 @@ class Ingress:
     purpose: str
 
 
+HTTP_PORT = 80
+"""The proxy container's HTTP port (published on ``Spec.http_port``, 80 by default)."""
+HTTPS_PORT = 443
+"""The proxy container's HTTPS/HTTP-3 port (published on ``Spec.https_port``, 443 by default)."""
 PUBLIC_INGRESS: tuple[Ingress, ...] = (
-    Ingress(80, "tcp", "HTTP: ACME HTTP-01 challenge and the redirect to HTTPS"),
-    Ingress(443, "tcp", "HTTPS to the proxy (HTTP/1.1 and HTTP/2; ACME TLS-ALPN-01)"),
-    Ingress(443, "udp", "HTTP/3 (QUIC) to the proxy"),
+    Ingress(HTTP_PORT, "tcp", "HTTP: ACME HTTP-01 challenge and the redirect to HTTPS"),
+    Ingress(HTTPS_PORT, "tcp", "HTTPS to the proxy (HTTP/1.1 and HTTP/2; ACME TLS-ALPN-01)"),
+    Ingress(HTTPS_PORT, "udp", "HTTP/3 (QUIC) to the proxy"),
 )
 """The one table of public ingress, from anyone in ``allowedCidrs``.
 

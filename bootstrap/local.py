@@ -75,7 +75,7 @@ def local_spec(args: argparse.Namespace, folder: Path) -> Spec:
         "site": LOCAL_SITE,
         "tls": "internal",
         "models_dir": None,
-        "listen_address": "127.0.0.1",
+        "listen_address": args.bind or "127.0.0.1",
         "compose_project": LOCAL_PROJECT,
     }
     existing = folder / layout.PROXY_ENV_FILE

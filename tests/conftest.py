@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import docker_guard
 from tests.llama_server import MODEL_ALIAS, LlamaServer, LlamaServerUnavailable, run_llama_server
 from tests.proxy_harness import ProxyOptions, RunningProxy, run_proxy
 
@@ -39,3 +40,16 @@ def llama_server_proxy_ca(llama_server_proxy: RunningProxy) -> str:
     root = Path(llama_server_proxy.caddy.env["HOME"]) / "data/caddy/pki/authorities/local/root.crt"
     assert root.is_file(), root
     return str(root)
+
+
+@pytest.fixture(autouse=True)
+def no_host_docker(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail any test that starts a real docker CLI aimed at the default socket (tests/docker_guard.py)."""
+    docker_guard.install()
+    docker_guard.take_violations()
+    if request.node.get_closest_marker("system") is None:
+        monkeypatch.setenv("DOCKER_HOST", docker_guard.UNUSABLE_DOCKER_HOST)
+    yield
+    violations = docker_guard.take_violations()
+    if violations:
+        pytest.fail("this test ran the host's Docker: " + "; ".join(sorted(set(violations))), pytrace=False)

@@ -37,6 +37,7 @@ from bootstrap.install_script import (
 from bootstrap.key_rotation import render_keys_service, render_keys_timer
 from bootstrap.spec import Spec, SpecError
 from bootstrap.units import render_service_unit
+from tests.tools import host_tools_dir
 
 DIGEST = "sha256:" + "ab" * 32
 KEY_A = "inline_key_AAAAAAAAAAAAAAAAAAAAAAAA"
@@ -384,6 +385,7 @@ class Host:
     spec: Spec
     root: Path = field(init=False)
     ctl: Path = field(init=False)
+    host_tools: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.root = self.tmp / "root"
@@ -405,6 +407,8 @@ class Host:
         # The real interpreter, without the pyenv shim's start-up cost.
         (bindir / "python3").symlink_to(os.path.realpath(sys.executable))
         self.bindir, self.standin = bindir, standin
+        # The host's system commands without docker & co. (never /usr/local/bin: see host_tools_dir).
+        self.host_tools = host_tools_dir(self.tmp / "host-tools")
         for d in (
             "var/lib/apt/lists/partial",
             "var/cache/apt/archives/partial",
@@ -531,7 +535,7 @@ class Host:
         calls_log = self.ctl / "calls.log"
         before = calls_log.read_text().count("\n") if calls_log.exists() else 0
         env = {
-            "PATH": f"{self.bindir}:{self.root}/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "PATH": f"{self.bindir}:{self.root}/usr/bin:{self.host_tools}",
             "LLMHOST_ROOT": str(self.root),
             "LLMHOST_WAIT_INTERVAL": "0",
             "FAKE_CTL": str(self.ctl),

@@ -77,6 +77,23 @@ def test_sse_garbage_field() -> None:
         sse("hello world")
 
 
+def test_sse_bare_json_error_line_keeps_the_runtimes_message() -> None:
+    # Ollama's OpenAI route: tokens as SSE, then the error as a bare JSON line (no "data:").
+    read = sse(
+        'data: {"choices":[{"delta":{"content":"a"},"finish_reason":null}]}',
+        '{"error":{"message":"an error was encountered while running the model: unexpected EOF",'
+        '"type":"api_error","param":null,"code":null}}',
+    )
+    assert read.tokens == 1
+    assert read.error == "an error was encountered while running the model: unexpected EOF"
+    assert sse('{"error":"model crashed"}').error == "model crashed"
+
+
+def test_sse_bare_json_without_error_is_refused() -> None:
+    with pytest.raises(ProbeFailure, match="without 'data:'"):
+        sse('{"choices":[]}')
+
+
 def test_client_rate() -> None:
     read = StreamRead(started=0.0)
     read.tokens, read.first_token_at, read.last_token_at = 5, 1.0, 2.0

@@ -676,7 +676,12 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             payload = json.loads(self._record.body)
         except ValueError as err:
-            self._error(400, f"invalid character in JSON: {err}")
+            if self.fake.flavour == "llamacpp":  # nlohmann::json's parse_error: 400, and the connection closes
+                error = _llama_error(400, f"[json.exception.parse_error.101] parse error: {err}")
+                self.close_connection = True
+                self._send(400, _dumps(error).encode(), extra={"Connection": "close"})
+            else:
+                self._error(400, f"invalid character in JSON: {err}")
             return None
         if not isinstance(payload, dict):
             self._error(400, "json: cannot unmarshal into Go value of type api.GenerateRequest")
@@ -983,8 +988,14 @@ class _Handler(BaseHTTPRequestHandler):
         )
         prompt_tokens = max(1, len(str(prompt or "").split())) + 8
         tokens = list(fake.tokens)
+        limited = False
+        if fake.flavour == "llamacpp":  # n_predict / max_tokens bound the generation ("limit" / "length")
+            limit = payload.get("n_predict") if native else payload.get("max_tokens")
+            if isinstance(limit, int) and 0 <= limit < len(tokens):
+                tokens, limited = tokens[:limit], True
         fail_after = fake.fail_after_tokens
         created = int(time.time())
+        started = time.monotonic()
         completion_id = f"chatcmpl-{created % 1000}"
         stream = bool(payload.get("stream", False))
         if not stream:
@@ -1028,7 +1039,15 @@ class _Handler(BaseHTTPRequestHandler):
 
         for index, token in enumerate(tokens):
             if fail_after is not None and index >= fail_after:
-                event(_dumps(_openai_error(500, fake.stream_error)))
+                if fake.flavour == "ollama":
+                    # middleware/openai.go BaseWriter.writeError: the error is JSON-encoded straight
+                    # onto the stream (json.NewEncoder(...).Encode(openai.NewError(...))), a bare
+                    # line without "data: ", after the chunks already sent with status 200.
+                    self._stream_write(lines, (_dumps(_openai_error(500, fake.stream_error)) + "\n").encode())
+                else:
+                    # llama-server (tools/server/server.cpp, the stream's chunked content provider):
+                    # an error during a stream is sent as an "error:" event with llama.cpp's shape.
+                    self._stream_write(lines, f"error: {_dumps(_llama_error(500, fake.stream_error))}\n\n".encode())
                 self._end_stream()
                 return
             time.sleep(fake.token_delay)
@@ -1037,11 +1056,30 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 delta = {"role": "assistant", "content": token}
                 event(_dumps(_sse_chunk(completion_id, created, name, delta, None)))
+        if fake.flavour == "llamacpp":
+            self.close_connection = True  # llama-server closes the connection after each stream
+        predicted_ms = (time.monotonic() - started) * 1000
+        timings = {
+            "prompt_n": prompt_tokens, "prompt_ms": 1.0, "prompt_per_token_ms": 1.0 / prompt_tokens,
+            "prompt_per_second": prompt_tokens * 1000.0, "predicted_n": len(tokens), "predicted_ms": predicted_ms,
+            "predicted_per_token_ms": predicted_ms / max(1, len(tokens)),
+            "predicted_per_second": len(tokens) * 1000.0 / predicted_ms if predicted_ms else 0.0,
+        }  # fmt: skip
         if native:
-            event(_dumps({"content": "", "stop": True, "tokens_predicted": len(tokens)}))
+            # tools/server/server.cpp, the final result's JSON: counts, why it stopped, timings.
+            event(_dumps({
+                "index": 0, "content": "", "tokens": [], "id_slot": 0, "stop": True, "model": name,
+                "tokens_predicted": len(tokens), "tokens_evaluated": prompt_tokens, "prompt": str(prompt or ""),
+                "has_new_line": False, "truncated": False, "stop_type": "limit" if limited else "eos",
+                "stopping_word": "", "tokens_cached": prompt_tokens + len(tokens), "timings": timings,
+            }))  # fmt: skip
             self._end_stream()
             return
-        event(_dumps(_sse_chunk(completion_id, created, name, {"role": "assistant", "content": ""}, "stop")))
+        finish = "length" if limited else "stop"
+        last = _sse_chunk(completion_id, created, name, {"role": "assistant", "content": ""}, finish)
+        if fake.flavour == "llamacpp":
+            last["timings"] = timings
+        event(_dumps(last))
         options = payload.get("stream_options")
         if isinstance(options, dict) and options.get("include_usage"):
             usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(tokens),
@@ -1086,9 +1124,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(503, _llama_error(503, "Loading model"))
             return
         if path == "/v1/models" and self.command == "GET":
-            self._json(200, {"object": "list", "data": [
-                {"id": model_name, "object": "model", "created": 1768471445, "owned_by": "llamacpp", "meta": {}}
-            ]})
+            # tools/server/server.cpp handle_models: an Ollama-style "models" list beside OpenAI's "data".
+            self._json(200, {
+                "models": [{
+                    "name": model_name, "model": model_name, "modified_at": "", "size": "", "digest": "",
+                    "type": "model", "description": "", "tags": [""], "capabilities": ["completion"],
+                    "parameters": "", "details": {"parent_model": "", "format": "gguf", "family": "",
+                                                  "families": [""], "parameter_size": "", "quantization_level": ""},
+                }],
+                "object": "list",
+                "data": [{"id": model_name, "aliases": [model_name], "tags": [], "object": "model",
+                          "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]},
+                          "created": 1768471445, "owned_by": "llamacpp", "meta": {}}],
+            })  # fmt: skip
             return
         if path in ("/v1/chat/completions", "/completion") and self.command == "POST":
             payload = self._parse_json()
@@ -1097,7 +1145,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._openai_completion(payload, model_name, str(payload.get("model") or model_name),
                                     native=path == "/completion")
             return
-        self._json(404, _llama_error(404, "File Not Found"))
+        self.close_connection = True  # llama-server closes the connection after a 404
+        self._send(404, _dumps(_llama_error(404, "File Not Found")).encode(), extra={"Connection": "close"})
 
 
 def _dumps(payload: Any) -> str:
@@ -1117,7 +1166,8 @@ def _openai_error(status: int, message: str) -> dict[str, Any]:
 
 
 def _llama_error(status: int, message: str) -> dict[str, Any]:
-    kind = {404: "not_found_error", 503: "unavailable_error", 401: "authentication_error"}.get(status, "server_error")
+    kind = {400: "invalid_request_error", 404: "not_found_error", 503: "unavailable_error",
+            401: "authentication_error"}.get(status, "server_error")
     return {"error": {"code": status, "message": message, "type": kind}}
 
 

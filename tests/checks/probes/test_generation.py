@@ -59,6 +59,9 @@ def test_error_line_with_status_200_is_critical(ollama_proxy: RunningProxy, cadd
         "the stream of POST /api/generate ended with an error line (HTTP status was 200, after 3 tokens): "
         "an error was encountered while running the model: unexpected EOF")
     assert outcome.status("openai_chat") == "critical"
+    # Ollama's OpenAI route ends the SSE stream with a bare {"error": ...} line: its message is kept.
+    assert "an error was encountered while running the model: unexpected EOF" in outcome.detail("openai_chat")
+    assert "not an SSE field" not in outcome.detail("openai_chat")
     assert outcome.code == 2
 
 

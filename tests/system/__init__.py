@@ -1,0 +1,1 @@
+"""System tests: the rendered bundle under a real, private Docker engine (``pytest -m system``)."""
