@@ -559,7 +559,10 @@ class Spec:
         url = address if "://" in address else f"https://{address}"
         parts = urlsplit(url)
         if parts.port is None:  # the site's own port inside the container: 443 (https) or 80
-            published, inside = (self.https_port, layout.HTTPS_PORT) if parts.scheme == "https" else (self.http_port, layout.HTTP_PORT)
+            if parts.scheme == "https":
+                published, inside = self.https_port, layout.HTTPS_PORT
+            else:
+                published, inside = self.http_port, layout.HTTP_PORT
             if published != inside:
                 url = f"{url}:{published}"
         return url
