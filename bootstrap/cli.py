@@ -9,6 +9,7 @@ variables named on the command line, never from argv (argv is visible to every u
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import secrets
 import sys
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from bootstrap import layout
+from bootstrap import capacity_options, layout
 from bootstrap.bundle import render_bundle
 from bootstrap.spec import Spec, SpecError, validate_key
 
@@ -151,6 +152,7 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
         help=f"power off after N minutes without an authenticated request ({layout.MIN_IDLE_STOP_MINUTES}-"
         f"{layout.MAX_IDLE_STOP_MINUTES}; on EC2 with shutdown behaviour stop, the instance stops)",
     )
+    capacity_options.add_capacity_options(parser)
 
 
 @dataclass(frozen=True)
@@ -187,9 +189,14 @@ def spec_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Envir
     }
     fields.update(options.overrides or {})
     try:
-        return Spec(**fields)  # type: ignore[arg-type]
+        spec = Spec(**fields)  # type: ignore[arg-type]
     except SpecError as err:
         raise UsageError(err.render(OPTION_FOR_FIELD.get(err.field, err.field))) from None
+    try:
+        capacity = capacity_options.capacity_from_args(args, spec.runtime, spec.models, gpu=spec.gpu)
+    except capacity_options.CapacityOptionError as err:
+        raise UsageError(str(err)) from None
+    return dataclasses.replace(spec, capacity=capacity) if capacity is not None else spec
 
 
 def cmd_render(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from bootstrap import layout
+from bootstrap.sizing import Capacity
 
 
 class SpecError(ValueError):
@@ -214,6 +215,8 @@ class Spec:
     user_data_limit: int = layout.USER_DATA_LIMIT
     idle_stop_minutes: int | None = None
     """Power the server off after this many minutes without an authenticated request (EC2: stop)."""
+    capacity: Capacity | None = None
+    """Slots, context and queue chosen by bootstrap.sizing.size; None keeps the runtime's defaults."""
 
     def __post_init__(self) -> None:
         _one_of("runtime", self.runtime, list(layout.RUNTIMES))

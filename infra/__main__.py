@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pulumi
 
+from bootstrap.sizing import capacity_output
 from infra.config import ConfigError, Settings, load
 
 COMMON_OUTPUTS = (
@@ -61,6 +62,7 @@ def main() -> None:
     pulumi.export("target", settings.target)
     pulumi.export("runtime", settings.spec.runtime)
     pulumi.export("models", list(settings.spec.models))
+    pulumi.export("capacity", capacity_output(settings.spec.runtime, settings.spec.capacity))
 
 
 if __name__ == "__main__":

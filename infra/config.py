@@ -45,7 +45,7 @@ import pulumi
 
 from bootstrap.bundle import render_bundle
 from bootstrap.spec import Spec, SpecError, is_ip, validate_key
-from infra import hetzner_bundle, hetzner_types, sshkeys
+from infra import capacity_config, hetzner_bundle, hetzner_types, sshkeys
 from infra.hetzner_types import HetznerTypeError, ServerType
 from infra.instance_types import DEFAULT_INSTANCE_TYPE, InstanceType, InstanceTypeError, classify
 from infra.model_sizes import required_gib, required_ram_gib
@@ -98,6 +98,7 @@ KEYS: dict[str, str] = {
     "(required unless sshTrustOnFirstUse; get it with ssh-keyscan -t ed25519 HOST and compare the fingerprint)",
     "sshTrustOnFirstUse": "true to accept whatever host key the server shows the first time (default false)",
     "purgeOnDelete": "true to delete the models too when the stack is destroyed (default false: models stay)",
+    **capacity_config.KEYS,
 }
 
 AWS_KEYS = (
@@ -352,6 +353,9 @@ def read_settings(
     if ssm_parameter is not None:
         kwargs["ssm_parameter"] = ssm_parameter
     spec = build_spec(**kwargs)
+    spec = _with_capacity(source, spec, target, aws, hetzner)
+    if aws is not None:
+        warnings.extend(capacity_config.memory_warning(spec.capacity, spec, "instanceType"))
     if aws is not None:
         _check_volume(spec, aws.volume_size_gib, MIN_VOLUME_GIB, MAX_VOLUME_GIB, "gp3")
         # Render once with stand-ins for the address and volume id: a bundle that cannot be
@@ -387,6 +391,20 @@ def read_settings(
             "and only its owner can start it again"
         )
     return Settings(target=target, spec=spec, warnings=tuple(warnings), aws=aws, hetzner=hetzner, ssh=ssh)
+
+
+def _with_capacity(
+    source: ConfigSource, spec: Spec, target: str, aws: AwsSettings | None, hetzner: HetznerSettings | None
+) -> Spec:
+    """The spec with the capacity of infra/capacity_config.py; a too-small volume is reported first."""
+    if aws is not None:
+        _check_volume(spec, aws.volume_size_gib, MIN_VOLUME_GIB, MAX_VOLUME_GIB, "gp3")
+    if hetzner is not None:
+        _check_volume(spec, hetzner.volume_size_gib, MIN_HETZNER_VOLUME_GIB, MAX_HETZNER_VOLUME_GIB, "Hetzner volume")
+    machine = capacity_config.machine_for(target, aws.instance.name if aws else None, hetzner and hetzner.server_type)
+    memory_key = "serverType" if hetzner is not None else "instanceType"
+    capacity = capacity_config.read_capacity(_int, source, spec, machine, memory_key, ConfigError)
+    return dataclasses.replace(spec, capacity=capacity) if capacity is not None else spec
 
 
 def _read_aws(source: ConfigSource, values: dict[str, object], api_keys: list[str] | None) -> AwsSettings:
