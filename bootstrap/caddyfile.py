@@ -13,6 +13,7 @@ condition on the same header (``vars_regexp``: one or more key characters after
 from __future__ import annotations
 
 from bootstrap import layout
+from bootstrap.caddy_overload import overload_lines
 from bootstrap.spec import Spec
 
 CORS_ALLOW_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
@@ -173,6 +174,7 @@ def render_caddyfile(spec: Spec) -> str:
     add(f"\t\tlog_append {layout.AUTH_LOG_FIELD} {layout.AUTH_LOG_VALUE}")
     add("")
 
+    lines.extend(overload_lines())  # bootstrap/caddy_overload.py: Retry-After on a runtime's 503
     # --- the runtime: unbuffered, no timeout, its own CORS and Host checks neutralised
     add(f"\t\treverse_proxy {upstream} {{")
     add("\t\t\theader_up Host {upstream_hostport}")

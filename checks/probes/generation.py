@@ -5,6 +5,8 @@ Ollama: ``POST /api/generate`` (NDJSON). OpenAI-style: llama.cpp's native ``POST
 server has no /completion. Bounded by ``max_tokens`` (num_predict / n_predict / max_tokens),
 temperature 0, and a deadline of ``GENERATION_DEADLINE_FACTOR`` x --timeout.
 
+Warn "busy" (checks/busy.py): the runtime refused for load (Ollama 503 "server busy"), or
+the generation ran out of time while llama-server reports every slot busy.
 Critical: an error status; an error as the last line (even with status 200); a stream that
 ends without its final ``done``/``stop``/``finish_reason``; malformed JSON; no answer in time.
 Warn: a cold model load longer than ``max_load_seconds``; fewer than ``min_tokens_per_second``;
@@ -26,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from checks.busy import Busy, busy_answer, busy_result, slots_full
 from checks.errors import ProbeFailure, http_error_detail
 from checks.probes.context import ProbeContext
 from checks.result import Metric, ProbeResult, Status, critical, ok, warn
@@ -59,9 +62,14 @@ async def probe(ctx: ProbeContext) -> ProbeResult:
                 result = await _openai(ctx)
     except TimeoutError:
         result = critical(NAME, f"the generation did not finish within {deadline:g} s")
+        full = await slots_full(ctx) if ctx.state.api != "ollama" else None
+        if full:
+            result = busy_result(NAME, f"the generation did not finish within {deadline:g} s; {full}")
+    except Busy as busy:
+        result = busy_result(NAME, str(busy))
     except ProbeFailure as failure:
         result = critical(NAME, str(failure))
-    if result.status is Status.CRITICAL:
+    if result.status is Status.CRITICAL or result.metrics.get("busy"):
         ctx.state.generation_failed = result.detail
     return result
 
@@ -148,7 +156,9 @@ async def _stream(
             raise _NoEndpoint
         if response.status_code != 200:
             body = await _body(ctx, response)
-            raise ProbeFailure(http_error_detail(response, body, f"POST {path}"))
+            raise busy_answer(response, body, f"POST {path}") or ProbeFailure(
+                http_error_detail(response, body, f"POST {path}")
+            )
         read = StreamRead(started=started)
         try:
             if kind == "ndjson":
