@@ -24,10 +24,13 @@ The rule (all sizes in GiB):
    model: ``bootstrap/model_sizes.py``. When the automatic choice does not fit, slots halve
    first (down to 1), then the context (down to 2048), then fewer models stay loaded; a
    value the operator set is never lowered: it is refused with the numbers instead.
-4. **Queue**: Ollama ``OLLAMA_MAX_QUEUE = 4 x slots`` (default 512): a request further back
+4. **Queue**: Ollama ``OLLAMA_MAX_QUEUE = 4 x slots`` (default 512): a caller further back
    would wait several full generations, so it gets a quick 503 "server busy" and retries
-   instead. llama-server has no queue limit (requests wait for a free slot), so there is none
-   to set; ``--max-queue`` with llama.cpp is refused.
+   instead. In v0.20.6 this queue (``server/sched.go`` ``pendingReqCh``) holds the requests
+   waiting for a model (re)load, e.g. right after a start or when switching models; a request
+   for a model already loaded skips it and waits for a slot without limit (``llm/server.go``,
+   a semaphore of NUM_PARALLEL). llama-server has no queue limit (requests wait for a free
+   slot), so there is none to set; ``--max-queue`` with llama.cpp is refused.
 5. **Loaded models** (Ollama ``OLLAMA_MAX_LOADED_MODELS``): all configured models
    (keep_alive -1 keeps them loaded) when they fit, else as many of the largest as fit.
 """
