@@ -68,3 +68,11 @@ def test_bad_capacity_input_is_one_line_exit_2_and_writes_nothing(
     assert line.startswith("python -m bootstrap render: error: ")
     assert expected in line
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["render", "local", "apply"])
+def test_every_rendering_command_has_the_capacity_options(command: str) -> None:
+    result = run_cli(command, "--help")
+    assert result.returncode == 0, result.stderr
+    for option in ("--memory-gib", "--cpus", "--parallel", "--context-length", "--max-queue"):
+        assert option in result.stdout
