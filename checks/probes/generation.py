@@ -69,6 +69,10 @@ async def probe(ctx: ProbeContext) -> ProbeResult:
         result = busy_result(NAME, str(busy))
     except ProbeFailure as failure:
         result = critical(NAME, str(failure))
+        # A read timeout on llama-server: it queues requests when every slot is busy.
+        full = await slots_full(ctx) if ctx.state.api != "ollama" and "timeout" in str(failure) else None
+        if full:
+            result = busy_result(NAME, f"{failure}; {full}")
     if result.status is Status.CRITICAL or result.metrics.get("busy"):
         ctx.state.generation_failed = result.detail
     return result

@@ -47,6 +47,11 @@ async def probe(ctx: ProbeContext) -> ProbeResult:
         return critical(NAME, f"POST {PATH} did not finish within {deadline:g} s")
     except Busy as busy:
         return busy_result(NAME, str(busy))
+    except ProbeFailure as failure:
+        full = await slots_full(ctx) if "timeout" in str(failure) else None
+        if full:
+            return busy_result(NAME, f"{failure}; {full}")
+        raise
     ttft = read.ttft_seconds
     usage = read.extra.get("usage") or {}
     first = f", first token after {ttft:.2f} s" if ttft is not None else ""
