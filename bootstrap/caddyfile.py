@@ -23,6 +23,7 @@ rules then:
 from __future__ import annotations
 
 from bootstrap import access_log, layout, proxy_errors
+from bootstrap.caddy_overload import overload_lines
 from bootstrap.caddy_readiness import readiness_lines
 from bootstrap.routes import METRICS_PATH, RUNTIME_METRICS_PATH, RUNTIMES_WITH_METRICS, RouteRule
 from bootstrap.spec import Spec
@@ -341,6 +342,7 @@ def render_caddyfile(spec: Spec) -> str:
         *identity_log_fields(),
         *user_route_allow_list(spec.runtime_info.user_routes),
         *admin_metrics(spec),
+        *overload_lines(),
         *runtime_proxy(spec),
     ]
     site: Lines = []

@@ -9,6 +9,7 @@ variables named on the command line, never from argv (argv is visible to every u
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import secrets
 import sys
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from bootstrap import layout
+from bootstrap import capacity_options, layout
 from bootstrap.bundle import Bundle, render_bundle
 from bootstrap.cli_values import NOT_A_NAME, ascii_int, looks_like_key, variable_name
 from bootstrap.outdir import OutFile, OutputError, write_all
@@ -206,6 +207,7 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
         help=f"power off after N minutes without an authenticated request ({layout.MIN_IDLE_STOP_MINUTES}-"
         f"{layout.MAX_IDLE_STOP_MINUTES}; on EC2 with shutdown behaviour stop, the instance stops)",
     )
+    capacity_options.add_capacity_options(parser)
 
 
 @dataclass(frozen=True)
@@ -256,7 +258,11 @@ def spec_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Envir
         raise UsageError(err.render(OPTION_FOR_FIELD.get(err.field, err.field))) from None
     for line in model_case_warnings(tuple(args.models or ()), spec.models):
         print(f"python -m bootstrap: warning: --model {line}", file=sys.stderr)
-    return spec
+    try:
+        capacity = capacity_options.capacity_from_args(args, spec.runtime, spec.models, gpu=spec.gpu)
+    except capacity_options.CapacityOptionError as err:
+        raise UsageError(str(err)) from None
+    return dataclasses.replace(spec, capacity=capacity) if capacity is not None else spec
 
 
 def cmd_render(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bootstrap import layout, yamlio
+from bootstrap.capacity_render import capacity_arguments, capacity_environment
 from bootstrap.key_rotation import proxy_run_argv
 from bootstrap.spec import Spec, is_gguf_file, is_gguf_url
 
@@ -37,6 +38,7 @@ def _runtime_service(spec: Spec) -> dict[str, Any]:
             # reaches it over the compose network, which is all "0.0.0.0" means here.
             "OLLAMA_HOST": f"0.0.0.0:{info.port}",
             "OLLAMA_KEEP_ALIVE": spec.keep_alive,
+            **capacity_environment(spec.capacity),
         }
         # The image has no curl: `ollama list` talks to the server over its API.
         service["healthcheck"] = {
@@ -67,6 +69,7 @@ def _runtime_service(spec: Spec) -> dict[str, Any]:
         ]
         if spec.gpu:
             command += ["--n-gpu-layers", "999"]
+        command += capacity_arguments(spec.capacity)
         service["command"] = command
         service["environment"] = {"LLAMA_CACHE": info.container_models_dir}
         # /health answers 503 while the model downloads and loads, 200 when it can serve.

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from bootstrap import layout
 from bootstrap.durations import KEEP_ALIVE_HELP, parse_keep_alive
+from bootstrap.sizing import Capacity
 
 
 class SpecError(ValueError):
@@ -351,6 +352,8 @@ class Spec:
     """Names of ``admin_keys`` in order; empty = admin-1, admin-2, ..."""
     allow_null_origin: bool = False
     """Accept ``null`` in ``origins`` (file:// pages, sandboxed iframes, some desktop webviews)."""
+    capacity: Capacity | None = None
+    """Slots, context and queue chosen by bootstrap.sizing.size; None keeps the runtime's defaults."""
 
     def __post_init__(self) -> None:
         _one_of("runtime", self.runtime, list(layout.RUNTIMES))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pulumi
 
+from bootstrap.sizing import capacity_output
 from infra.config import ConfigError, Settings, load
 
 COMMON_OUTPUTS = (
@@ -75,6 +76,7 @@ def main() -> None:
     if getattr(server, "wake_url", None) is not None:
         pulumi.export("wakeUrl", server.wake_url)
     pulumi.export("costComparison", summary(server.monthly_cost_estimate, settings.spec.models, pulumi.get_stack()))
+    pulumi.export("capacity", capacity_output(settings.spec.runtime, settings.spec.capacity))
 
 
 if __name__ == "__main__":

@@ -48,7 +48,16 @@ from bootstrap.bundle import render_bundle
 from bootstrap.cloudinit import UserDataTooLarge
 from bootstrap.layout import USER_DATA_FILE
 from bootstrap.spec import Spec, SpecError, is_ip, model_case_warnings, validate_key
-from infra import fleet_config, hetzner_bundle, hetzner_types, key_config, preview_checks, sshkeys, wake_config
+from infra import (
+    capacity_config,
+    fleet_config,
+    hetzner_bundle,
+    hetzner_types,
+    key_config,
+    preview_checks,
+    sshkeys,
+    wake_config,
+)
 from infra.fleet_config import FleetConfigError, FleetSettings
 from infra.hetzner_types import HetznerTypeError, ServerType
 from infra.instance_types import DEFAULT_INSTANCE_TYPE, InstanceType, InstanceTypeError, classify
@@ -108,6 +117,7 @@ KEYS: dict[str, str] = {
     "(required unless sshTrustOnFirstUse; get it with ssh-keyscan -t ed25519 HOST and compare the fingerprint)",
     "sshTrustOnFirstUse": "true to accept whatever host key the server shows the first time (default false)",
     "purgeOnDelete": "true to delete the models too when the stack is destroyed (default false: models stay)",
+    **capacity_config.KEYS,
 }
 
 AWS_KEYS = (
@@ -395,6 +405,9 @@ def read_settings(
         kwargs["ssm_parameter"] = ssm_parameter
     spec = build_spec(**kwargs)
     warnings.extend(f"{full_key('models')}: {w}" for w in model_case_warnings(kwargs.get("models", ()), spec.models))
+    spec = _with_capacity(source, spec, target, aws, hetzner)
+    if aws is not None:
+        warnings.extend(capacity_config.memory_warning(spec.capacity, spec, "instanceType"))
     if aws is not None:
         _check_volume(spec, aws.volume_size_gib, MIN_VOLUME_GIB, MAX_VOLUME_GIB, "gp3")
         # Render once with stand-ins for the address and volume id: a bundle that cannot be
@@ -468,6 +481,20 @@ def _read_fleet(source: ConfigSource, target: str, values: Mapping[str, object])
 
 def _preview_error(err: preview_checks.PreviewError) -> ConfigError:
     return ConfigError(err.key, err.problem, err.allowed)
+
+
+def _with_capacity(
+    source: ConfigSource, spec: Spec, target: str, aws: AwsSettings | None, hetzner: HetznerSettings | None
+) -> Spec:
+    """The spec with the capacity of infra/capacity_config.py; a too-small volume is reported first."""
+    if aws is not None:
+        _check_volume(spec, aws.volume_size_gib, MIN_VOLUME_GIB, MAX_VOLUME_GIB, "gp3")
+    if hetzner is not None:
+        _check_volume(spec, hetzner.volume_size_gib, MIN_HETZNER_VOLUME_GIB, MAX_HETZNER_VOLUME_GIB, "Hetzner volume")
+    machine = capacity_config.machine_for(target, aws.instance.name if aws else None, hetzner and hetzner.server_type)
+    memory_key = "serverType" if hetzner is not None else "instanceType"
+    capacity = capacity_config.read_capacity(_int, source, spec, machine, memory_key, ConfigError)
+    return dataclasses.replace(spec, capacity=capacity) if capacity is not None else spec
 
 
 def _read_aws(source: ConfigSource, values: dict[str, object], api_keys: list[str] | None) -> AwsSettings:

@@ -61,3 +61,46 @@ def classify(name: str) -> InstanceType:
             f"{name!r} is an arm64 GPU type, which llmhost does not support; use g4dn, g5, g6 or g6e"
         )
     return InstanceType(name=name, family=family, arch="arm64" if arm else "amd64", gpu=gpu)
+
+
+@dataclass(frozen=True)
+class InstanceSize:
+    """vCPUs, memory and GPU memory (GiB) of an instance type, for the capacity sizing."""
+
+    vcpus: int
+    memory_gib: float
+    gpu_memory_gib: float | None = None
+
+
+# AWS instance type pages (docs.aws.amazon.com/ec2/latest/instancetypes: general purpose,
+# compute optimized, memory optimized, accelerated computing), read 2026-11. On x86 types a
+# vCPU is a hyper-thread (2 per core); on Graviton a whole core. GPU memory: T4 16 GB,
+# A10G 24 GB, L4 24 GB, L40S 48 GB. The same types as infra/prices.py.
+INSTANCE_SIZES: dict[str, InstanceSize] = {
+    "t3.large": InstanceSize(2, 8),
+    "t3.xlarge": InstanceSize(4, 16),
+    "t4g.large": InstanceSize(2, 8),
+    "t4g.xlarge": InstanceSize(4, 16),
+    "m7g.large": InstanceSize(2, 8),
+    "m7g.xlarge": InstanceSize(4, 16),
+    "m7g.2xlarge": InstanceSize(8, 32),
+    "m8g.large": InstanceSize(2, 8),
+    "m8g.xlarge": InstanceSize(4, 16),
+    "c7g.large": InstanceSize(2, 4),
+    "c7g.xlarge": InstanceSize(4, 8),
+    "c7g.2xlarge": InstanceSize(8, 16),
+    "r7g.large": InstanceSize(2, 16),
+    "r7g.xlarge": InstanceSize(4, 32),
+    "m7i.large": InstanceSize(2, 8),
+    "m7i.xlarge": InstanceSize(4, 16),
+    "m7i.2xlarge": InstanceSize(8, 32),
+    "c7i.large": InstanceSize(2, 4),
+    "c7i.xlarge": InstanceSize(4, 8),
+    "g4dn.xlarge": InstanceSize(4, 16, 16),
+    "g4dn.2xlarge": InstanceSize(8, 32, 16),
+    "g5.xlarge": InstanceSize(4, 16, 24),
+    "g5.2xlarge": InstanceSize(8, 32, 24),
+    "g6.xlarge": InstanceSize(4, 16, 24),
+    "g6.2xlarge": InstanceSize(8, 32, 24),
+    "g6e.xlarge": InstanceSize(4, 32, 48),
+}

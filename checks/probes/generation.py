@@ -5,6 +5,8 @@ Ollama: ``POST /api/generate`` (NDJSON). OpenAI-style: llama.cpp's native ``POST
 server has no /completion. Bounded by ``max_tokens`` (num_predict / n_predict / max_tokens),
 temperature 0, and a deadline of ``GENERATION_DEADLINE_FACTOR`` x --timeout.
 
+Warn "busy" (checks/busy.py): the runtime refused for load (Ollama 503 "server busy"), or
+the generation ran out of time while llama-server reports every slot busy.
 Critical: an error status; an error as the last line (even with status 200); a stream that
 ends without its final ``done``/``stop``/``finish_reason``; malformed JSON; no answer in time.
 Warn: a cold model load longer than ``max_load_seconds``; fewer than ``min_tokens_per_second``;
@@ -27,6 +29,7 @@ from typing import Any
 import httpx
 
 from bootstrap.proxy_errors import is_role_refusal
+from checks.busy import Busy, busy_answer, busy_result, slots_full
 from checks.errors import ProbeFailure, http_error_detail
 from checks.probes import embedding
 from checks.probes.context import ProbeContext
@@ -63,6 +66,11 @@ async def probe(ctx: ProbeContext) -> ProbeResult:
                 result = await _openai(ctx)
     except TimeoutError:
         result = critical(NAME, f"the generation did not finish within {deadline:g} s")
+        full = await slots_full(ctx) if ctx.state.api != "ollama" else None
+        if full:
+            result = busy_result(NAME, f"the generation did not finish within {deadline:g} s; {full}")
+    except Busy as busy:
+        result = busy_result(NAME, str(busy))
     except ProbeFailure as failure:
         result = critical(NAME, str(failure))
         unsupported = embedding.is_unsupported_generation(str(failure))
@@ -72,7 +80,11 @@ async def probe(ctx: ProbeContext) -> ProbeResult:
                 result = await embedding.ollama_embed(ctx, NAME)
             except ProbeFailure as again:
                 result = critical(NAME, str(again))
-    if result.status is Status.CRITICAL:
+        # A read timeout on llama-server: it queues requests when every slot is busy.
+        full = await slots_full(ctx) if ctx.state.api != "ollama" and "timeout" in str(failure) else None
+        if full:
+            result = busy_result(NAME, f"{failure}; {full}")
+    if result.status is Status.CRITICAL or result.metrics.get("busy"):
         ctx.state.generation_failed = result.detail
     elif ctx.target.monthly_usd:
         from checks.cost import with_self_hosted_cost
@@ -168,7 +180,9 @@ async def _stream(
             raise ProbeFailure(http_error_detail(response, body, f"POST {path}"))
         if response.status_code != 200:
             body = await _body(ctx, response)
-            raise ProbeFailure(http_error_detail(response, body, f"POST {path}"))
+            raise busy_answer(response, body, f"POST {path}") or ProbeFailure(
+                http_error_detail(response, body, f"POST {path}")
+            )
         read = StreamRead(started=started)
         try:
             if kind == "ndjson":

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from checks.busy import Busy, busy_answer, busy_result, slots_full
 from checks.errors import ProbeFailure, http_error_detail
 from checks.probes import embedding
 from checks.probes.context import ProbeContext, parse_json
@@ -47,7 +48,17 @@ async def probe(ctx: ProbeContext) -> ProbeResult:
             plain_seconds, plain_tokens = await _non_streaming(ctx)
             read = await _streaming(ctx)
     except TimeoutError:
+        full = await slots_full(ctx)
+        if full:
+            return busy_result(NAME, f"POST {PATH} did not finish within {deadline:g} s; {full}")
         return critical(NAME, f"POST {PATH} did not finish within {deadline:g} s")
+    except Busy as busy:
+        return busy_result(NAME, str(busy))
+    except ProbeFailure as failure:
+        full = await slots_full(ctx) if "timeout" in str(failure) else None
+        if full:
+            return busy_result(NAME, f"{failure}; {full}")
+        raise
     ttft = read.ttft_seconds
     usage = read.extra.get("usage") or {}
     first = f", first token after {ttft:.2f} s" if ttft is not None else ""
@@ -69,7 +80,9 @@ async def _non_streaming(ctx: ProbeContext) -> tuple[float, int | None]:
     seconds = time.perf_counter() - started
     what = f"POST {PATH} (stream: false)"
     if response.status_code != 200:
-        raise ProbeFailure(http_error_detail(response, response.content, what))
+        raise busy_answer(response, response.content, what) or ProbeFailure(
+            http_error_detail(response, response.content, what)
+        )
     body = parse_json(response.content, what)
     if isinstance(body, dict) and "error" in body:
         raise ProbeFailure(f"{what} answered an error with status 200: {body['error']}")
@@ -92,7 +105,7 @@ async def _streaming(ctx: ProbeContext) -> StreamRead:
                 body = await response.aread()
             except httpx.HTTPError:
                 body = b""
-            raise ProbeFailure(http_error_detail(response, body, what))
+            raise busy_answer(response, body, what) or ProbeFailure(http_error_detail(response, body, what))
         try:
             await read_sse(response.aiter_lines(), read, chat_token, chat_final)
         except httpx.HTTPError as exc:

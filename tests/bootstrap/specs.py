@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
+from bootstrap import sizing
 from bootstrap.spec import Spec
 
 KEY_A = "k" * 20 + "A-_0123456789abcdef"
@@ -28,6 +29,8 @@ def matrix() -> list[tuple[str, Spec]]:
             api_keys=() if ssm else (KEY_A, KEY_B),
             ssm_parameter="/llmhost/dev/api-keys" if ssm else None,
             model_volume_id="vol-0123456789abcdef0" if gpu else None,
+            # Half the matrix carries sized capacity settings (bootstrap/sizing.py), half the runtime defaults.
+            capacity=sizing.size(runtime, MODELS[runtime], sizing.Machine(16, 4, 24 if gpu else None)) if ssm else None,
         )
         name = f"{runtime}-{'gpu' if gpu else 'cpu'}-{'domain' if domain else 'ip'}-{'ssm' if ssm else 'inline'}"
         specs.append((name, spec))

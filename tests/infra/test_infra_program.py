@@ -10,7 +10,7 @@ import pulumi
 import pytest
 import yaml
 
-from bootstrap import layout
+from bootstrap import layout, sizing
 from bootstrap.bundle import render_bundle
 from bootstrap.spec import Spec
 from tests.infra import aws_mocks
@@ -95,12 +95,20 @@ def test_default_config_builds_the_aws_server_and_exports_every_output(pulumi_pr
         "costComparison",
         "runtime",
         "models",
+        "capacity",
     }
     assert run.outputs["models"] == ["gemma3:1b"]
+    # m7g.large: 2 vCPUs, 8 GiB -> 4 slots of 4096 tokens, 16 waiting (bootstrap/sizing.py).
+    assert run.outputs["capacity"]["slots"] == 4
+    assert run.outputs["capacity"]["contextPerSlot"] == 4096
+    assert run.outputs["capacity"]["maxQueue"] == 16
     assert run.types.count("llmhost:aws:ModelServer") == 1
     # The instance runs exactly the bundle rendered from the same config, address and volume.
     spec = Spec(
-        ssm_parameter="/llmhost/dev/api-keys", public_ip=aws_mocks.PUBLIC_IP, model_volume_id="llmhost-models-id"
+        ssm_parameter="/llmhost/dev/api-keys",
+        public_ip=aws_mocks.PUBLIC_IP,
+        model_volume_id="llmhost-models-id",
+        capacity=sizing.size("ollama", ("gemma3:1b",), sizing.Machine(memory_gib=8, cpus=2)),
     )
     instance = next(r for r in run.resources if r.typ == "aws:ec2/instance:Instance")
     assert instance.inputs["userData"] == render_bundle(spec).files[layout.USER_DATA_FILE].content

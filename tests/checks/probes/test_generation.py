@@ -110,12 +110,19 @@ def test_500_is_critical_with_the_runtime_message() -> None:
     assert outcome.code == 2
 
 
-def test_503_queue_full_is_critical(ollama_proxy: RunningProxy, caddy_ca: str, ollama: FakeOllama) -> None:
+def test_503_queue_full_is_a_busy_warning(ollama_proxy: RunningProxy, caddy_ca: str, ollama: FakeOllama) -> None:
+    # A full queue is a degraded server, not a down one (issue 15): warn, with the runtime's
+    # message and the proxy's Retry-After (bootstrap/caddy_overload.py).
     ollama.queue_full = True
     outcome = proxied(ollama_proxy, caddy_ca)
-    assert outcome.status("generation") == "critical"
-    assert outcome.detail("generation").startswith("HTTP 503 Service Unavailable from POST /api/generate: server busy")
-    assert outcome.code == 2
+    assert outcome.status("generation") == "warn"
+    assert outcome.detail("generation") == (
+        "busy: HTTP 503 Service Unavailable from POST /api/generate: server busy, please try again. maximum "
+        "pending requests exceeded (the runtime is busy or still loading); Retry-After 5 s"
+    )
+    assert outcome.status("openai_chat") == "warn"
+    assert outcome.detail("openai_chat").startswith("busy: HTTP 503 Service Unavailable from POST /v1/chat/completions")
+    assert outcome.code == 1
 
 
 def test_slow_tokens_warn(ollama_proxy: RunningProxy, caddy_ca: str, ollama: FakeOllama) -> None:

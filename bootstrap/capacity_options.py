@@ -1,0 +1,58 @@
+"""Command-line options for the capacity settings (``render``, ``local`` and ``apply``).
+
+``--memory-gib`` and ``--cpus`` describe the server (both, or neither: without them the
+memory check is skipped and only the values given explicitly are set); ``--parallel``,
+``--context-length`` and ``--max-queue`` override the rule of bootstrap/sizing.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from bootstrap import sizing
+
+OPTION_FOR_FIELD = {
+    "parallel": "--parallel",
+    "context_length": "--context-length",
+    "max_queue": "--max-queue",
+    "memory": "--memory-gib",
+}
+
+
+class CapacityOptionError(ValueError):
+    """One line naming the option; the CLI turns it into its usage error (exit 2)."""
+
+
+def add_capacity_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("capacity (see README: Concurrency and capacity)")
+    group.add_argument(
+        "--memory-gib", type=float, metavar="GIB", help="the server's RAM (GPU: its GPU memory), for sizing"
+    )
+    group.add_argument("--cpus", type=int, metavar="N", help="the server's cores (vCPUs), for sizing")
+    group.add_argument("--parallel", type=int, metavar="N", help="requests decoded at once (slots)")
+    group.add_argument("--context-length", type=int, metavar="TOKENS", help="context per slot (default 4096)")
+    group.add_argument("--max-queue", type=int, metavar="N", help="Ollama: waiting requests before 503 busy")
+
+
+def capacity_from_args(
+    args: argparse.Namespace, runtime: str, models: Sequence[str], gpu: bool = False
+) -> sizing.Capacity | None:
+    """The sized capacity, or None when neither the server nor an override was given."""
+    memory, cpus = args.memory_gib, args.cpus
+    if (memory is None) != (cpus is None):
+        given, missing = ("--memory-gib", "--cpus") if cpus is None else ("--cpus", "--memory-gib")
+        raise CapacityOptionError(f"{given}: needs {missing} too; give both, or neither to skip the memory check")
+    machine = None
+    if memory is not None and cpus is not None:
+        if not memory > 0:
+            raise CapacityOptionError(f"--memory-gib: {memory:g} is not a size; use the server's memory in GiB, e.g. 8")
+        if cpus < 1:
+            raise CapacityOptionError(f"--cpus: {cpus} is not a core count; use a whole number of 1 or more")
+        # With --gpu the models live in GPU memory: --memory-gib is that (see its help).
+        machine = sizing.Machine(memory_gib=memory, cpus=cpus, gpu_memory_gib=memory if gpu else None)
+    overrides = sizing.Overrides(parallel=args.parallel, context_length=args.context_length, max_queue=args.max_queue)
+    try:
+        return sizing.size(runtime, models, machine, overrides)
+    except sizing.SizingError as err:
+        raise CapacityOptionError(err.render(OPTION_FOR_FIELD[err.field])) from None
