@@ -53,7 +53,9 @@ def stack(
 def _keys(stack: Stack) -> tuple[str, ...]:
     text = (stack.install_dir / layout.PROXY_ENV_FILE).read_text()
     line = next(x for x in text.splitlines() if x.startswith(f"{layout.KEYS_ENV_VAR}="))
-    return tuple(line.split("=", 1)[1].split(layout.KEY_SEPARATOR))
+    # Each entry is name:key (bootstrap/proxy_env.py) or a bare key.
+    entries = line.split("=", 1)[1].split(layout.KEY_SEPARATOR)
+    return tuple(entry.rpartition(layout.KEY_NAME_SEPARATOR)[2] for entry in entries)
 
 
 def _write_keys(stack: Stack, keys: tuple[str, ...]) -> None:
