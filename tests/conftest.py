@@ -13,7 +13,7 @@ import pytest
 
 from tests import docker_guard
 from tests.llama_server import MODEL_ALIAS, LlamaServer, LlamaServerUnavailable, run_llama_server
-from tests.proxy_harness import ProxyOptions, RunningProxy, run_proxy
+from tests.proxy_harness import TEST_ADMIN_KEYS, ProxyOptions, RunningProxy, run_proxy
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +29,8 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServ
 @pytest.fixture(scope="session")
 def llama_server_proxy(llama_server: LlamaServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProxy]:
     """The bundle's real Caddyfile for runtime=llamacpp, HTTPS with Caddy's internal CA, in front of it."""
-    options = ProxyOptions(runtime="llamacpp", model=MODEL_ALIAS)
+    # An admin key too: GET /slots (busy detection) and /metrics are admin-only routes.
+    options = ProxyOptions(runtime="llamacpp", model=MODEL_ALIAS, admin_keys=TEST_ADMIN_KEYS)
     with run_proxy(tmp_path_factory.mktemp("llama-proxy"), llama_server.host_port, options, scheme="https") as proxy:
         yield proxy
 

@@ -161,7 +161,9 @@ def _short_generation(proxy: RunningProxy, ca: str) -> httpx.Response:
 
 
 def _wait_slot_busy(proxy: RunningProxy, ca: str) -> httpx.Response:
+    # GET /slots is an admin route (it shows what each slot is generating, other users' prompts).
     with _client(proxy, ca, 30) as client:
+        client.headers.update(proxy.admin_auth())
         deadline = time.monotonic() + 60
         while True:
             response = client.get("/slots?fail_on_no_slot=1")
@@ -185,7 +187,8 @@ def test_a_saturated_llama_server_queues_and_checks_call_it_busy(
             assert busy.json()["error"]["message"] == "no slot available"
             # A second caller is not refused: its request waits in llama-server's queue.
             second = pool.submit(_short_generation, proxy, ca)
-            env = {**os.environ, "LLMHOST_TEST_KEY": proxy.keys[0]}
+            # An admin key: only it may ask GET /slots, which tells a full server from a stuck one.
+            env = {**os.environ, "LLMHOST_TEST_KEY": proxy.admin_keys[0]}
             checks = subprocess.run(
                 [sys.executable, "-m", "checks", "--url", proxy.url, "--api-key-env", "LLMHOST_TEST_KEY",
                  "--ca-file", ca, "--format", "json", "--timeout", "3"],

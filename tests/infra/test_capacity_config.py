@@ -83,7 +83,9 @@ def test_overrides_are_read_and_validated_against_the_type() -> None:
     assert error_for({"contextLength": "100"}) == (
         "llmhost:contextLength: 100 is out of range; use a whole number from 512 to 262144 (tokens per slot)"
     )
-    assert error_for({"parallel": "two"}) == "llmhost:parallel: 'two' is not a whole number; use digits only, e.g. 20"
+    assert error_for({"parallel": "two"}) == (
+        "llmhost:parallel: 'two' is not a whole number; use ASCII digits 0-9 only, e.g. 20"
+    )
     assert error_for({"runtime": "llamacpp", "models": '["a/b-GGUF"]', "maxQueue": "3"}).startswith(
         "llmhost:maxQueue: llama-server has no queue limit"
     )
