@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Sequence
 
 from bootstrap import sizing
+from bootstrap.cli_values import ascii_int
 
 OPTION_FOR_FIELD = {
     "parallel": "--parallel",
@@ -29,10 +30,10 @@ def add_capacity_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--memory-gib", type=float, metavar="GIB", help="the server's RAM (GPU: its GPU memory), for sizing"
     )
-    group.add_argument("--cpus", type=int, metavar="N", help="the server's cores (vCPUs), for sizing")
-    group.add_argument("--parallel", type=int, metavar="N", help="requests decoded at once (slots)")
-    group.add_argument("--context-length", type=int, metavar="TOKENS", help="context per slot (default 4096)")
-    group.add_argument("--max-queue", type=int, metavar="N", help="Ollama: waiting requests before 503 busy")
+    group.add_argument("--cpus", type=ascii_int, metavar="N", help="the server's cores (vCPUs), for sizing")
+    group.add_argument("--parallel", type=ascii_int, metavar="N", help="requests decoded at once (slots)")
+    group.add_argument("--context-length", type=ascii_int, metavar="TOKENS", help="context per slot (default 4096)")
+    group.add_argument("--max-queue", type=ascii_int, metavar="N", help="Ollama: waiting requests before 503 busy")
 
 
 def capacity_from_args(

@@ -193,8 +193,10 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--bind", metavar="IP", help="host address the proxy publishes on (default: all; local: 127.0.0.1)"
     )
-    group.add_argument("--http-port", type=int, default=80, metavar="N", help="host port for HTTP (default 80)")
-    group.add_argument("--https-port", type=int, default=443, metavar="N", help="host port for HTTPS (default 443)")
+    group.add_argument("--http-port", type=ascii_int, default=80, metavar="N", help="host port for HTTP (default 80)")
+    group.add_argument(
+        "--https-port", type=ascii_int, default=443, metavar="N", help="host port for HTTPS (default 443)"
+    )
     group = parser.add_argument_group("host")
     group.add_argument("--volume-id", help="cloud volume id for the models (mounted at /var/lib/llmhost/models)")
     group.add_argument(
@@ -265,9 +267,17 @@ def spec_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Envir
     return dataclasses.replace(spec, capacity=capacity) if capacity is not None else spec
 
 
+def render_for_cli(spec: Spec) -> Bundle:
+    """``render_bundle`` with a bundle-level SpecError (user data too large) as one UsageError line."""
+    try:
+        return render_bundle(spec)
+    except SpecError as err:
+        raise UsageError(err.render(OPTION_FOR_FIELD.get(err.field, err.field))) from None
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     spec = spec_from_args(args, os.environ, SpecOptions())
-    bundle = render_bundle(spec)
+    bundle = render_for_cli(spec)
     out = Path(args.out)
     write_bundle(bundle, out, "--out")
     print(f"wrote {len(bundle.files)} files to {out} (bundle {bundle.digest[:12]}, site {spec.site_address})")

@@ -18,8 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bootstrap import layout
-from bootstrap.bundle import render_bundle
-from bootstrap.cli import SpecOptions, UsageError, add_spec_options, spec_from_args, write_bundle
+from bootstrap.cli import SpecOptions, UsageError, add_spec_options, render_for_cli, spec_from_args, write_bundle
 from bootstrap.key_rotation import proxy_reload_argv
 from bootstrap.proxy_env import parse_keys
 from bootstrap.spec import Spec
@@ -158,7 +157,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         except DockerUnavailable as err:
             print(f"python -m bootstrap local: error: {err}", file=sys.stderr)
             return EXIT_DOCKER
-    bundle = render_bundle(spec)
+    bundle = render_for_cli(spec)
     write_bundle(bundle, folder, "--dir")
     print(f"wrote the bundle to {folder}")
     if not args.no_start:

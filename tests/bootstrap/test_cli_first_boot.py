@@ -46,6 +46,11 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
         (["--domain", "llm.example.com\n"], "--domain", "not a DNS hostname"),
         (["--origin", "https://app.example.com\n"], "--origin", "not an origin"),
         (["--model", "Gemma3:1b", "--model", "gemma3:1b"], "--model", "listed twice"),
+        (["--parallel", "١٢"], "--parallel", "ASCII digits"),
+        (["--cpus", "1_0", "--memory-gib", "8"], "--cpus", "ASCII digits"),
+        (["--https-port", " 8443"], "--https-port", "ASCII digits"),
+        # A bundle-level refusal (user data too large uncompressed) is a line too, not a traceback.
+        (["--compress", "never"], "--compress", "user data is"),
     ],
 )
 def test_values_that_used_to_break_later_are_refused(
