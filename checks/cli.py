@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
         description="Prove that an llmhost model server really answers: TLS, keys, runtime, model, a real "
         "generation, the OpenAI API, CORS. Exit 0 ok, 1 warn, 2 critical, 3 unknown. "
-        "`python -m checks cost --help`: self-host or Bedrock, the break-even.",
+        "`python -m checks cost --help`: self-host or Bedrock, the break-even. "
+        "`python -m checks usage --help`: requests, errors and latency per key from the proxy's log.",
     )
     where = parser.add_argument_group("what to check (one of)")
     where.add_argument("--url", metavar="URL", help="the server, e.g. https://llm.example.com")
