@@ -18,6 +18,8 @@ bytes sent, ``bytes_read``, ``ts``, ``request.method``, ``request.proto``,
 
 from __future__ import annotations
 
+LOGGER_PREFIX = "http.log.access"
+"""Caddy names its access loggers ``http.log.access.<log name>`` (``logger`` field of each entry)."""
 PATH_FIELD = "llmhost_path"
 KEY_NAME_FIELD = "llmhost_key"
 ROLE_FIELD = "llmhost_role"

@@ -12,7 +12,10 @@ in (``bytes_read``: the request body) and bytes out (``size``: the response body
 Not counted: tokens (the proxy does not parse bodies), and requests older than ``--since``.
 
 Output: text (default), JSON, or a Prometheus textfile (node_exporter's textfile collector).
-Exit codes: 0 done, 2 bad arguments or an input that could not be read (one line on stderr).
+Exit codes (``python -m checks``'s monitoring convention): 0 done (also "(no requests)" when the
+log holds access entries but none in the period); 3 unknown, with one line on stderr: bad
+arguments, an input that could not be read, or a ``--log`` input in which not one line is an
+access entry (a wrong file: nothing could be counted, which must not read as "no traffic").
 """
 
 from __future__ import annotations
@@ -29,9 +32,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from bootstrap import access_log, layout
+from checks.result import Status
 
 PROG = "python -m checks usage"
-EXIT_USAGE = 2
+EXIT_UNKNOWN = Status.UNKNOWN.exit_code  # 3: bad arguments, unreadable input (README: exit codes)
+ENTRY_SHAPE = f'{{"level":"info","ts":...,"logger":"{access_log.LOGGER_PREFIX}...","status":200,...}}'
+"""How an access entry looks, for the line that says the input held none."""
 NO_KEY = "(no key)"
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -45,7 +51,7 @@ class UsageInputError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         print(f"{PROG}: error: {message}", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
+        raise SystemExit(EXIT_UNKNOWN)
 
 
 def parse_period(text: str) -> int:
@@ -66,7 +72,7 @@ def access_entries(lines: Iterable[str]) -> Iterable[dict[str, Any]]:
             entry = json.loads(line[start:])
         except ValueError:
             continue
-        if isinstance(entry, dict) and str(entry.get("logger", "")).startswith("http.log.access"):
+        if isinstance(entry, dict) and str(entry.get("logger", "")).startswith(access_log.LOGGER_PREFIX):
             yield entry
 
 
@@ -212,6 +218,17 @@ def ssh_lines(args: argparse.Namespace, period: str) -> list[str]:
     return lines
 
 
+def no_entries_line(source: str, lines: Sequence[str]) -> str:
+    """The one line for a ``--log`` input in which not one line is a Caddy access entry."""
+    where = "stdin" if source == "-" else source
+    content = sum(1 for line in lines if line.strip())
+    found = f"none of its {content} lines is" if content else "it is empty, so nothing is"
+    return (
+        f"--log {where}: {found} a Caddy access-log entry, so nothing could be counted; an entry is one JSON "
+        f"line such as {ENTRY_SHAPE} (the proxy's stdout: docker compose logs proxy > proxy.log)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Per-key usage from the llmhost proxy's access log.")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -235,13 +252,17 @@ def main(argv: Sequence[str] | None = None, *, now: float | None = None) -> int:
         seconds = parse_period(args.since)
     except ValueError as err:
         print(f"{PROG}: error: --since: {err}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_UNKNOWN
     try:
         lines = read_lines(args.log) if args.log else ssh_lines(args, args.since)
     except UsageInputError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    rows = summarize(access_entries(lines), seconds, time.time() if now is None else now)
+        return EXIT_UNKNOWN
+    entries = list(access_entries(lines))
+    if not entries and args.log:
+        print(f"{PROG}: error: {no_entries_line(args.log, lines)}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    rows = summarize(entries, seconds, time.time() if now is None else now)
     text = RENDERERS[args.format](rows, args.since)
     if args.output:
         out = Path(args.output)

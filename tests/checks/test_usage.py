@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Iterator
@@ -121,17 +122,68 @@ def test_percentiles_and_prometheus_textfile(tmp_path: Path, capsys: pytest.Capt
 
 
 @pytest.mark.parametrize(("argv", "words"), [(["--since", "yesterday"], "--since"), (["--since", "0h"], "--since")])
-def test_bad_arguments_are_one_line_exit_2(
+def test_bad_arguments_are_one_line_exit_3(
     recorded: Path, capsys: pytest.CaptureFixture[str], argv: list[str], words: str
 ) -> None:
-    assert checks_main(["usage", "--log", str(recorded), *argv]) == 2
+    assert checks_main(["usage", "--log", str(recorded), *argv]) == 3
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and words in err
 
 
-def test_a_missing_file_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert checks_main(["usage", "--log", str(tmp_path / "nope")]) == 2
+def test_a_missing_file_is_one_line_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert checks_main(["usage", "--log", str(tmp_path / "nope")]) == 3
     assert "--log" in capsys.readouterr().err
+
+
+def _entry(ts: float, **fields: object) -> str:
+    return json.dumps({"level": "info", "ts": ts, "logger": "http.log.access.log0", "status": 200, **fields})
+
+
+WRONG_INPUTS = {
+    "caddy's other loggers": [
+        json.dumps({"level": "info", "ts": 1.0, "logger": "tls", "msg": "certificate obtained"}),
+        json.dumps({"level": "info", "ts": 2.0, "logger": "admin", "msg": "admin endpoint started"}),
+    ],
+    "plain text": ["Nov 30 06:00:01 host sshd[1]: Accepted publickey", "not json { at all"],
+    "json without a logger": ['{"status": 200, "ts": 5}', "[1, 2, 3]"],
+    "empty": [],
+}
+
+
+@pytest.mark.parametrize("kind", WRONG_INPUTS)
+def test_an_input_without_access_entries_is_unknown_not_no_requests(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "wrong.log"
+    log.write_text("".join(line + "\n" for line in WRONG_INPUTS[kind]))
+    assert checks_main(["usage", "--log", str(log)]) == 3
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.strip().splitlines()
+    assert f"--log {log}" in line and '"logger":"http.log.access...' in line
+    assert "(no requests)" not in line
+
+
+def test_stdin_without_access_entries_names_stdin(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("hello\nworld\n"))
+    assert checks_main(["usage", "--log", "-"]) == 3
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "--log stdin: none of its 2 lines is a Caddy access-log entry" in line
+
+
+def test_access_entries_outside_the_period_are_no_requests_exit_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = 1_800_000_000.0
+    log = tmp_path / "proxy.log"
+    log.write_text(_entry(now - 7200, llmhost_key="bob", llmhost_role="user") + "\n")
+    assert usage.main(["--log", str(log), "--since", "1h"], now=now) == 0
+    captured = capsys.readouterr()
+    assert "(no requests)" in captured.out and captured.err == ""
+    assert usage.main(["--log", str(log), "--since", "3h"], now=now) == 0
+    assert "bob" in capsys.readouterr().out
 
 
 # --- over SSH ---------------------------------------------------------------------------------------------
@@ -187,6 +239,6 @@ def test_an_unpinned_host_is_refused(sshd: Sshd, capsys: pytest.CaptureFixture[s
         "--identity",
         str(sshd.user_key.private),
     ]
-    assert checks_main(argv) == 2
+    assert checks_main(argv) == 3
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "host key" in err.lower()
