@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from bootstrap import capacity_options, layout
+from bootstrap import acme_ports, capacity_options, layout
 from bootstrap.bundle import Bundle, render_bundle
 from bootstrap.cli_values import NOT_A_NAME, ascii_int, looks_like_key, variable_name
 from bootstrap.outdir import OutFile, OutputError, write_all
+from bootstrap.proxy_env import parse_named_keys
 from bootstrap.spec import Spec, SpecError, default_key_names, model_case_warnings, validate_key, validate_key_name
 
 EXIT_USAGE = 2
@@ -197,6 +198,11 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--https-port", type=ascii_int, default=443, metavar="N", help="host port for HTTPS (default 443)"
     )
+    group.add_argument(
+        acme_ports.FORWARDED_OPTION,
+        action="store_true",
+        help="a NAT or load balancer forwards public 80/443 to --http-port/--https-port (for Let's Encrypt)",
+    )
     group = parser.add_argument_group("host")
     group.add_argument("--volume-id", help="cloud volume id for the models (mounted at /var/lib/llmhost/models)")
     group.add_argument(
@@ -258,6 +264,9 @@ def spec_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Envir
         spec = Spec(**fields)  # type: ignore[arg-type]
     except SpecError as err:
         raise UsageError(err.render(OPTION_FOR_FIELD.get(err.field, err.field))) from None
+    problem = None if getattr(args, "ports_forwarded", False) else acme_ports.unreachable_acme_problem(spec)
+    if problem:
+        raise UsageError(problem)
     for line in model_case_warnings(tuple(args.models or ()), spec.models):
         print(f"python -m bootstrap: warning: --model {line}", file=sys.stderr)
     try:
@@ -265,6 +274,53 @@ def spec_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Envir
     except capacity_options.CapacityOptionError as err:
         raise UsageError(str(err)) from None
     return dataclasses.replace(spec, capacity=capacity) if capacity is not None else spec
+
+
+@dataclass(frozen=True)
+class KeptKeys:
+    """The user keys (and their names) of an earlier render that this run keeps."""
+
+    proxy_env: Path
+    names: tuple[str, ...]
+    keys: tuple[str, ...] = dataclasses.field(repr=False)
+
+    def overrides(self) -> dict[str, object]:
+        return {"api_keys": self.keys, "key_names": self.names}
+
+    def note(self) -> str:
+        """What was kept, by name (never the key)."""
+        plural = "s" if len(self.keys) > 1 else ""
+        return (
+            f"kept the API key{plural} already in {self.proxy_env} ({', '.join(self.names)}); "
+            "--api-key-env replaces them"
+        )
+
+
+def kept_keys(args: argparse.Namespace, folder: Path, option: str) -> KeptKeys | None:
+    """The user keys in ``folder``'s proxy.env when this run names none (no --api-key-env or --ssm-parameter).
+
+    A re-render (``render --out``, ``local --dir``) thus keeps the key that apps and servers
+    already use instead of generating a new one each run. Admin keys are not kept: they only
+    come from ``--admin-key-env``. UsageError naming ``option`` when proxy.env is there but
+    cannot be read (a new key would silently replace the one in use).
+    """
+    if args.api_key_env or args.ssm_parameter:
+        return None
+    existing = folder / layout.PROXY_ENV_FILE
+    if not existing.is_file():
+        return None
+    try:
+        text = existing.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or "not UTF-8 text"
+        raise UsageError(
+            f"{option} {folder}: {layout.PROXY_ENV_FILE} is there but cannot be read ({reason}); "
+            "fix its permissions or give the keys with --api-key-env"
+        ) from None
+    pairs = parse_named_keys(text)
+    if not pairs:
+        return None
+    return KeptKeys(existing, tuple(name for name, _ in pairs), tuple(key for _, key in pairs))
 
 
 def render_for_cli(spec: Spec) -> Bundle:
@@ -276,12 +332,15 @@ def render_for_cli(spec: Spec) -> Bundle:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    spec = spec_from_args(args, os.environ, SpecOptions())
-    bundle = render_for_cli(spec)
     out = Path(args.out)
+    kept = kept_keys(args, out, "--out")
+    spec = spec_from_args(args, os.environ, SpecOptions(overrides=kept.overrides() if kept else None))
+    bundle = render_for_cli(spec)
     write_bundle(bundle, out, "--out")
     print(f"wrote {len(bundle.files)} files to {out} (bundle {bundle.digest[:12]}, site {spec.site_address})")
-    if not args.api_key_env and not args.ssm_parameter:
+    if kept:
+        print(kept.note())
+    elif not args.api_key_env and not args.ssm_parameter:
         print(f"generated one API key: it is in {out / layout.PROXY_ENV_FILE} ({layout.KEYS_ENV_VAR}=...)")
     return 0
 

@@ -18,9 +18,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bootstrap import layout
-from bootstrap.cli import SpecOptions, UsageError, add_spec_options, render_for_cli, spec_from_args, write_bundle
+from bootstrap.cli import (
+    SpecOptions,
+    UsageError,
+    add_spec_options,
+    kept_keys,
+    render_for_cli,
+    spec_from_args,
+    write_bundle,
+)
 from bootstrap.key_rotation import proxy_reload_argv
-from bootstrap.proxy_env import parse_keys
 from bootstrap.spec import Spec
 
 EXIT_DOCKER = 1
@@ -77,11 +84,9 @@ def local_spec(args: argparse.Namespace, folder: Path) -> Spec:
         "listen_address": args.bind or "127.0.0.1",
         "compose_project": LOCAL_PROJECT,
     }
-    existing = folder / layout.PROXY_ENV_FILE
-    if not args.api_key_env and not args.ssm_parameter and existing.is_file():
-        kept = parse_keys(existing.read_text(encoding="utf-8"))
-        if kept:
-            overrides["api_keys"] = kept
+    kept = kept_keys(args, folder, "--dir")
+    if kept:
+        overrides.update(kept.overrides())
     server_only = (
         ("--site", args.site),
         ("--domain", args.domain),

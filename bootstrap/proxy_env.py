@@ -29,7 +29,7 @@ def _entries(spec: Spec, role: str) -> str:
 
 
 def parse_keys(env_text: str, variable: str = layout.KEYS_ENV_VAR) -> tuple[str, ...]:
-    """The keys (without their names) in a proxy.env text (used to keep a local key across re-renders)."""
+    """The keys (without their names) in a proxy.env text."""
     return tuple(key for _, key in parse_named_keys(env_text, variable))
 
 

@@ -161,3 +161,55 @@ def test_idle_stop_minutes_adds_the_idle_files(tmp_path: Path) -> None:
     shipped = decoded_files((out / layout.USER_DATA_FILE).read_text())
     for name in idle_files:
         assert shipped[f"{layout.INSTALL_DIR}/{name}"] == (out / name).read_text()
+
+
+def _keys_line(out: Path) -> str:
+    text = (out / layout.PROXY_ENV_FILE).read_text()
+    return next(line for line in text.splitlines() if line.startswith(f"{layout.KEYS_ENV_VAR}="))
+
+
+def test_a_re_render_keeps_the_key_of_the_folder_and_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    first = run_cli("render", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    assert f"generated one API key: it is in {out / layout.PROXY_ENV_FILE}" in first.stdout
+    line = _keys_line(out)
+    key = line.split(":", 1)[1]
+    second = run_cli("render", "--out", str(out), "--model", "gemma3:270m")
+    assert second.returncode == 0, second.stderr
+    assert _keys_line(out) == line
+    assert f"kept the API key already in {out / layout.PROXY_ENV_FILE} (key-1)" in second.stdout
+    assert "generated" not in second.stdout
+    assert key not in first.stdout + first.stderr + second.stdout + second.stderr
+    # Another fresh folder gets its own key.
+    other = tmp_path / "other"
+    assert run_cli("render", "--out", str(other)).returncode == 0
+    assert _keys_line(other) != line
+
+
+def test_a_re_render_keeps_named_keys_until_api_key_env_replaces_them(tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    env = {"K1": KEY_ONE, "K2": KEY_TWO}
+    first = run_cli("render", "--out", str(out), "--api-key-env", "alice=K1", "--api-key-env", "K2", env=env)
+    assert first.returncode == 0, first.stderr
+    second = run_cli("render", "--out", str(out))
+    assert second.returncode == 0, second.stderr
+    assert _keys_line(out) == f"{layout.KEYS_ENV_VAR}=alice:{KEY_ONE}|key-2:{KEY_TWO}"
+    assert "kept the API keys already in" in second.stdout and "(alice, key-2)" in second.stdout
+    assert KEY_ONE not in second.stdout + second.stderr
+    third = run_cli("render", "--out", str(out), "--api-key-env", "K2", env=env)
+    assert third.returncode == 0, third.stderr
+    assert _keys_line(out) == f"{layout.KEYS_ENV_VAR}=key-1:{KEY_TWO}"
+    assert "kept" not in third.stdout
+
+
+def test_an_unreadable_proxy_env_is_refused_not_replaced(tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    assert run_cli("render", "--out", str(out)).returncode == 0
+    before = (out / layout.PROXY_ENV_FILE).read_bytes()
+    (out / layout.PROXY_ENV_FILE).write_bytes(b"\xff\xfe not utf-8")
+    result = run_cli("render", "--out", str(out))
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert f"--out {out}: {layout.PROXY_ENV_FILE} is there but cannot be read" in line
+    assert (out / layout.PROXY_ENV_FILE).read_bytes() == b"\xff\xfe not utf-8" != before
