@@ -109,7 +109,7 @@ def test_png_is_a_valid_image(tmp_path: Path) -> None:
     with Image.open(path) as image:
         image.verify()
     with Image.open(path) as image:
-        assert image.format == "PNG" and image.size == (1000, 600)
+        assert image.format == "PNG" and image.size == (1200, 600)
         assert len(image.convert("RGB").getcolors(maxcolors=1 << 20) or ()) > 10  # lines, not a blank canvas
 
 
