@@ -26,8 +26,17 @@ PULUMI_RELEASES="${LLMHOST_PULUMI_RELEASES_URL:-https://get.pulumi.com/releases/
 PULUMI_OWN="${XDG_DATA_HOME:-$HOME/.local/share}/llmhost/pulumi-v$PULUMI_PIN"
 PULUMI_MANUAL="install it with \`curl -fsSL https://get.pulumi.com | sh\` (see https://www.pulumi.com/docs/install/), then run make deploy again"
 
+# pulumi_works DIR [VERSION]: DIR/pulumi runs (`pulumi version` exits 0) and, given VERSION,
+# is that release. An interrupted download or copy leaves a folder without one that does.
+pulumi_works() {
+  local printed
+  [[ -x "$1/pulumi" ]] || return 1
+  printed="$("$1/pulumi" version </dev/null 2>/dev/null)" || return 1
+  [[ -z "${2:-}" || "$printed" == "v$2" ]]
+}
+
 install_pulumi() {
-  local tool os arch archive work expected actual
+  local tool os arch archive work expected actual parent staged old
   for tool in curl tar uname mktemp awk; do
     command -v "$tool" >/dev/null 2>&1 ||
       die "deploy: the pulumi CLI is missing and $tool, needed to install it, is not available: $PULUMI_MANUAL"
@@ -65,25 +74,39 @@ install_pulumi() {
   tar -xzf "$work/$archive" -C "$work/unpacked"
   [[ -x "$work/unpacked/pulumi/pulumi" ]] ||
     die "deploy: $archive has no pulumi/pulumi inside; nothing was installed: $PULUMI_MANUAL"
-  # Move into place only when complete: a half-copied folder is never mistaken for an install.
-  mkdir -p "$(dirname "$PULUMI_OWN")"
-  rm -rf "$PULUMI_OWN.partial"
-  cp -R "$work/unpacked/pulumi" "$PULUMI_OWN.partial"
-  mv "$PULUMI_OWN.partial" "$PULUMI_OWN"
-  rm -rf "$work"
+  # Stage beside the final folder (same filesystem, so `mv` is a rename), check that the
+  # staged CLI runs and is the pinned release, then swap it in: a half-copied folder is never
+  # mistaken for an install, and a broken one left by an earlier run is replaced whole.
+  parent="$(dirname "$PULUMI_OWN")"
+  mkdir -p "$parent"
+  rm -rf "$PULUMI_OWN.partial" "$parent/.pulumi-v$PULUMI_PIN".staged.* "$parent/.pulumi-v$PULUMI_PIN".old.*
+  staged="$(mktemp -d "$parent/.pulumi-v$PULUMI_PIN.staged.XXXXXX")"
+  # shellcheck disable=SC2064 # expand now: $work and $staged are local to this function
+  trap "rm -rf '$work' '$staged'" EXIT
+  cp -R "$work/unpacked/pulumi/." "$staged/"
+  pulumi_works "$staged" "$PULUMI_PIN" ||
+    die "deploy: the pulumi in $archive does not run as v$PULUMI_PIN here (\`pulumi version\` failed or printed another version); nothing was installed: $PULUMI_MANUAL"
+  if [[ -e "$PULUMI_OWN" ]]; then
+    old="$(mktemp -u "$parent/.pulumi-v$PULUMI_PIN.old.XXXXXX")"
+    mv "$PULUMI_OWN" "$old"
+  fi
+  mv "$staged" "$PULUMI_OWN"
+  rm -rf "$work" "${old:-}"
   trap - EXIT
   status "pulumi: the CLI was missing; installed Pulumi v$PULUMI_PIN ($os-$arch, SHA-256 verified) into $PULUMI_OWN for llmhost's use (your shell profile is unchanged)"
 }
 
 if ! command -v pulumi >/dev/null 2>&1; then
-  for dir in "$HOME/.pulumi/bin" "$PULUMI_OWN"; do
-    if [[ -x "$dir/pulumi" ]]; then
-      PATH="$dir:$PATH"
-      break
-    fi
-  done
+  if pulumi_works "$HOME/.pulumi/bin"; then
+    PATH="$HOME/.pulumi/bin:$PATH"
+  elif pulumi_works "$PULUMI_OWN" "$PULUMI_PIN"; then
+    PATH="$PULUMI_OWN:$PATH"
+  fi
 fi
 if ! command -v pulumi >/dev/null 2>&1; then
+  if [[ -e "$PULUMI_OWN" ]]; then
+    status "pulumi: $PULUMI_OWN holds no working Pulumi v$PULUMI_PIN (an interrupted install?); installing it again"
+  fi
   install_pulumi
   PATH="$PULUMI_OWN:$PATH"
 fi

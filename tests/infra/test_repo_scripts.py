@@ -48,6 +48,7 @@ case "$1" in
   stack) echo "Created stack" ;;
   config) cat "$FAKE_PULUMI_DIR/config.json" ;;
   up) printf '%s\n' "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" >"$FAKE_PULUMI_DIR/up-passphrase-file" ;;
+  version) cat "$(dirname "$0")/VERSION" 2>/dev/null || echo "v0.0.0-fake" ;;  # the release's own, if any
   *) echo "fake pulumi: unexpected command $*" >&2; exit 2 ;;
 esac
 """
@@ -299,12 +300,17 @@ ARCHIVE = f"pulumi-v{PIN}-{OS_ARCH}.tar.gz"
 CHECKSUMS = f"pulumi-{PIN}-checksums.txt"
 
 
-def stand_in_archive() -> bytes:
+def stand_in_archive(version: str = PIN) -> bytes:
     """The vendor's layout (a top-level ``pulumi/`` folder holding ``pulumi`` and its plugins),
-    with the fake CLI as ``pulumi/pulumi``."""
+    with the fake CLI as ``pulumi/pulumi`` (``pulumi version`` prints ``v<version>``)."""
     buffer = io.BytesIO()
+    files = (
+        ("pulumi/pulumi", FAKE_PULUMI),
+        ("pulumi/pulumi-language-python", "#!/bin/sh\nexit 0\n"),
+        ("pulumi/VERSION", f"v{version}\n"),
+    )
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, text in (("pulumi/pulumi", FAKE_PULUMI), ("pulumi/pulumi-language-python", "#!/bin/sh\nexit 0\n")):
+        for name, text in files:
             data = text.encode()
             info = tarfile.TarInfo(name)
             info.size, info.mode = len(data), 0o755
@@ -417,3 +423,55 @@ def test_deploy_says_one_line_when_the_download_fails(deploy: Deploy, releases: 
     assert f"{releases.url}/{ARCHIVE} could not be downloaded" in line
     assert "https://www.pulumi.com/docs/install/" in line
     assert not (deploy.home / "data").exists()
+
+
+# --- a partly installed Pulumi folder (an interrupted download or copy) -------------------------
+
+PARTIAL_STATES = {
+    "no pulumi binary": {"pulumi-language-python": "#!/bin/sh\nexit 0\n"},
+    "a truncated binary": {"pulumi": "\x7fELF\x02\x01"},
+    "a pulumi that fails": {"pulumi": "#!/bin/sh\necho 'fatal: corrupt' >&2\nexit 1\n"},
+    "another release": {"pulumi": FAKE_PULUMI, "VERSION": "v3.0.0\n"},
+}
+
+
+@pytest.mark.parametrize("state", PARTIAL_STATES)
+def test_deploy_replaces_a_partly_installed_cli(deploy: Deploy, releases: Releases, state: str) -> None:
+    env = without_pulumi(deploy, releases)
+    installed = deploy.home / "data" / "llmhost" / f"pulumi-v{PIN}"
+    installed.mkdir(parents=True)
+    for name, text in PARTIAL_STATES[state].items():
+        (installed / name).write_text(text, encoding="utf-8")
+        (installed / name).chmod(0o755)
+    proc = deploy.run("--yes", **env)
+    assert proc.returncode == 0, proc.stderr
+    notices = [line for line in proc.stdout.splitlines() if "pulumi: " in line and "Pulumi v" in line]
+    assert notices[0] == (
+        f"==> pulumi: {installed} holds no working Pulumi v{PIN} (an interrupted install?); installing it again"
+    )
+    assert "installed Pulumi" in notices[1]
+    assert sorted(releases.requests) == sorted([f"/{CHECKSUMS}", f"/{ARCHIVE}"])
+    # The whole folder was swapped: the release's files, nothing nested, no staging left beside it.
+    assert sorted(p.name for p in installed.iterdir()) == ["VERSION", "pulumi", "pulumi-language-python"]
+    assert (installed / "pulumi").read_text(encoding="utf-8") == FAKE_PULUMI
+    assert [p.name for p in installed.parent.iterdir()] == [installed.name]
+    assert deploy.calls()[-1] == "up --stack dev --yes"
+    # And the next run uses it as it is.
+    releases.requests.clear()
+    proc = deploy.run("--yes", **env)
+    assert proc.returncode == 0, proc.stderr
+    assert releases.requests == [] and "Pulumi v" not in proc.stdout
+
+
+def test_deploy_refuses_an_archive_whose_cli_is_not_the_pinned_release(deploy: Deploy, releases: Releases) -> None:
+    data = stand_in_archive(version="3.0.0")
+    (releases.root / ARCHIVE).write_bytes(data)
+    (releases.root / CHECKSUMS).write_text(f"{hashlib.sha256(data).hexdigest()}  {ARCHIVE}\n", encoding="utf-8")
+    proc = deploy.run("--yes", **without_pulumi(deploy, releases))
+    assert proc.returncode == 1
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(f"deploy: the pulumi in {ARCHIVE} does not run as v{PIN} here")
+    assert "nothing was installed" in line
+    parent = deploy.home / "data" / "llmhost"
+    assert not parent.exists() or list(parent.iterdir()) == []
+    assert not any(call.startswith(("stack", "up")) for call in deploy.calls())
