@@ -247,7 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, *, now: float | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help (0) or a bad argument (already one line on stderr)
+        return int(exit_.code or 0)
     try:
         seconds = parse_period(args.since)
     except ValueError as err:

@@ -1,0 +1,70 @@
+"""One rule for bad arguments across ``python -m checks`` and its commands: exit 3 (unknown,
+the monitoring convention of the README's exit codes) with one line on stderr, no traceback;
+``--help`` exits 0. Run as real processes, as a monitoring system runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.tools import REPO
+
+UNKNOWN = 3
+
+
+def run(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "AWS_", "LLMHOST_"))}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env={**env, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        timeout=60,
+    )
+
+
+BAD = {
+    "checks: unknown option": ("checks", "--bad-flag"),
+    "checks: nothing to check": ("checks",),
+    "checks: a bad value": ("checks", "--url", "https://llm.example.com", "--timeout", "soon"),
+    "checks: a bad choice": ("checks", "--url", "https://llm.example.com", "--format", "xml"),
+    "cost: unknown option": ("checks", "cost", "--bad-flag"),
+    "cost: nothing given": ("checks", "cost"),
+    "cost: a bad value": ("checks", "cost", "--monthly-usd", "lots", "--tokens-per-month", "9M",
+                          "--tokens-per-second", "5"),
+    "usage: unknown option": ("checks", "usage", "--bad-flag"),
+    "usage: no source": ("checks", "usage"),
+    "usage: a bad period": ("checks", "usage", "--log", "-", "--since", "yesterday"),
+    "usage: a bad choice": ("checks", "usage", "--log", "-", "--format", "xml"),
+    "usage: a missing file": ("checks", "usage", "--log", "no-such.log"),
+    "schedule: unknown option": ("checks.schedule", "--json", "out.json", "--bad-flag"),
+    "schedule: nothing to write": ("checks.schedule", "--url", "https://llm.example.com"),
+    "schedule: a forbidden option": ("checks.schedule", "--json", "out.json", "--format", "json"),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_arguments_exit_3_with_one_line(case: str, tmp_path: Path) -> None:
+    module, *args = BAD[case]
+    result = run(module, *args, cwd=tmp_path)
+    assert result.returncode == UNKNOWN, (result.stdout, result.stderr)
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "error" in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "argv", [("checks", "--help"), ("checks", "cost", "--help"), ("checks", "usage", "--help"),
+             ("checks.schedule", "--help")]
+)
+def test_help_exits_0(argv: tuple[str, ...], tmp_path: Path) -> None:
+    result = run(*argv, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "usage:" in result.stdout
