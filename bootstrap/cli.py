@@ -21,7 +21,7 @@ from typing import NoReturn
 from bootstrap import acme_ports, capacity_options, layout
 from bootstrap.bundle import Bundle, render_bundle
 from bootstrap.cli_values import NOT_A_NAME, ascii_int, looks_like_key, variable_name
-from bootstrap.outdir import OutFile, OutputError, write_all
+from bootstrap.outdir import OutFile, OutputError, check_folder, write_all
 from bootstrap.proxy_env import parse_named_keys
 from bootstrap.spec import Spec, SpecError, default_key_names, model_case_warnings, validate_key, validate_key_name
 
@@ -350,6 +350,14 @@ def write_bundle(bundle: Bundle, folder: Path, option: str) -> None:
     files = {name: OutFile(f.content, f.mode) for name, f in bundle.files.items()}
     try:
         write_all(folder, files, option)
+    except OutputError as err:
+        raise UsageError(str(err)) from None
+
+
+def check_out_folder(folder: Path, option: str) -> None:
+    """UsageError naming ``option`` when ``folder`` is a file or lies under one (bootstrap/outdir.py)."""
+    try:
+        check_folder(folder, option)
     except OutputError as err:
         raise UsageError(str(err)) from None
 

@@ -22,6 +22,7 @@ from bootstrap.cli import (
     SpecOptions,
     UsageError,
     add_spec_options,
+    check_out_folder,
     kept_keys,
     render_for_cli,
     spec_from_args,
@@ -153,8 +154,7 @@ def start(folder: Path, spec: Spec, run: Runner = subprocess.run) -> None:
 
 def cmd_local(args: argparse.Namespace) -> int:
     folder = (args.dir or default_dir()).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"--dir {folder}: it exists and is not a folder; name a folder")
+    check_out_folder(folder, "--dir")  # before Docker: the first complaint is about the wrong argument
     spec = local_spec(args, folder)
     if not args.no_start:
         try:

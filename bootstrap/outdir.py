@@ -58,6 +58,20 @@ def read_manifest(folder: Path) -> set[str]:
     return {n for n in text.splitlines()[1:] if n and "/" not in n and n not in (".", "..")}
 
 
+def check_folder(folder: Path, option: str) -> None:
+    """Raise ``OutputError`` (one line naming ``option``) when ``folder`` is a file or lies under one.
+
+    Cheap and side-effect free: callers run it before slower checks (``local`` before Docker),
+    so the first complaint is about the argument that is wrong.
+    """
+    where = f"{option} {folder}"
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{where}: it exists and is not a folder; name a folder")
+    for p in reversed([folder, *folder.parents]):
+        if p.exists() and not p.is_dir():
+            raise OutputError(f"{where}: {p} is a file, not a folder; name a folder")
+
+
 def write_all(folder: Path, files: Mapping[str, OutFile], option: str) -> list[Path]:
     """Write ``files`` (name -> content and mode) into ``folder``; raise ``OutputError``.
 
@@ -65,15 +79,11 @@ def write_all(folder: Path, files: Mapping[str, OutFile], option: str) -> list[P
     file, no staging folder, and a folder this call created is removed again.
     """
     where = f"{option} {folder}"
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(f"{where}: it exists and is not a folder; name a folder")
+    check_folder(folder, option)
     created: Path | None = None
     try:
         if not folder.is_dir():
             created = next((p for p in reversed([folder, *folder.parents]) if not p.exists()), None)
-            for p in reversed([folder, *folder.parents]):
-                if p.exists() and not p.is_dir():
-                    raise OutputError(f"{where}: {p} is a file, not a folder; name a folder")
             folder.mkdir(parents=True)
         staging = Path(tempfile.mkdtemp(prefix=".llmhost-staging-", dir=folder))
     except OSError as err:

@@ -121,3 +121,23 @@ def test_server_only_options_are_refused(tmp_path: Path, option: str, value: str
     assert result.returncode == 2
     assert f"{option}: not used in local mode" in result.stderr
     assert not (tmp_path / "local").exists()
+
+
+@pytest.mark.parametrize("docker", ["missing", "present"])
+@pytest.mark.parametrize("where", ["under", "is"])
+def test_a_dir_under_a_file_is_refused_before_docker_is_asked(tmp_path: Path, docker: str, where: str) -> None:
+    afile = tmp_path / "notes.txt"
+    afile.write_text("mine\n")
+    target = afile / "sub" if where == "under" else afile
+    if docker == "missing":
+        (tmp_path / "empty").mkdir()
+        path = str(tmp_path / "empty")
+    else:
+        path = f"{make_docker(tmp_path)}:/usr/bin:/bin"
+    result = run_local(tmp_path, "--dir", str(target), path=path)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"python -m bootstrap local: error: --dir {target}: ")
+    assert "Docker" not in line and "name a folder" in line
+    assert afile.read_text() == "mine\n"
+    assert not (tmp_path / "calls").exists()  # docker was never called
