@@ -24,7 +24,7 @@ import sys
 
 from bootstrap import layout, remote, ssh_client
 from bootstrap.bundle import render_bundle
-from bootstrap.cli import SpecOptions, UsageError, add_spec_options, spec_from_args
+from bootstrap.cli_options import SpecOptions, UsageError, add_spec_options, spec_from_args
 from bootstrap.cli_values import ascii_int, ascii_seconds
 
 PROG = "python -m bootstrap apply"

@@ -43,7 +43,7 @@ def variable_name(text: str) -> str:
 
     A value that is not a variable name is refused without echoing it: ``--api-key-env "$KEY"``
     must not print the key back. A valid name that is unset but shaped like a key is refused
-    the same way where the environment is read (bootstrap/cli.py ``_read_keys``).
+    the same way where the environment is read (bootstrap/cli_options.py ``_read_keys``).
     """
     if not _VARIABLE_RE.fullmatch(text):
         raise argparse.ArgumentTypeError(NOT_A_NAME)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bootstrap import layout
-from bootstrap.cli import (
+from bootstrap.cli_options import (
     SpecOptions,
     UsageError,
     add_spec_options,
