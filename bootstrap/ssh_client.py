@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bootstrap import host_keys
+
 CONNECT_TIMEOUT = 10.0
 KEEPALIVE_SECONDS = 15
 """An install can print nothing for minutes (a model pull): keepalives hold NAT mappings open."""
@@ -134,15 +136,15 @@ def key_line(key: Any) -> str:
 
 
 def parse_host_key(text: str, label: str = "--host-key") -> Any:
-    """'ssh-ed25519 AAAA... [comment]' or a known_hosts line 'host ssh-ed25519 AAAA...'."""
+    """A paramiko key from 'ssh-ed25519 AAAA... [comment]' or a known_hosts line 'host ssh-ed25519 AAAA...'.
+
+    The text is read by bootstrap/host_keys.py, the parser ``llmhost:sshHostKey`` uses too."""
     import paramiko
 
-    fields = text.split()
-    if len(fields) >= 3 and not fields[0].startswith(("ssh-", "ecdsa-", "sk-")):
-        fields = fields[1:]  # a known_hosts line: drop the host pattern
-    if len(fields) < 2:
-        raise SshUsageError(f"{label}: expected 'ssh-ed25519 AAAA...', got {one_line(text, 60)!r}")
-    key_type, data = fields[0], fields[1]
+    try:
+        key_type, data = host_keys.parse_host_key(text)
+    except host_keys.HostKeyTextError as err:
+        raise SshUsageError(f"{label}: the value {err.problem}; {err.allowed}") from None
     try:
         return paramiko.PKey.from_type_string(key_type, base64.b64decode(data, validate=True))
     except (binascii.Error, ValueError, paramiko.SSHException) as err:

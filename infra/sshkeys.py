@@ -8,22 +8,16 @@ private key says what kind of text it is, never what it says.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import re
-import struct
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-HOST_KEY_TYPES = (
-    "ssh-ed25519",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-    "ssh-rsa",
-)
+from bootstrap import host_keys
+
+HOST_KEY_TYPES = host_keys.HOST_KEY_TYPES
 PUBLIC_KEY_RE = re.compile(
     r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/]+=*( [^\n]*)?$"
 )
@@ -83,25 +77,17 @@ def check_private_key(text: str) -> str:
     raise KeyTextError("is a key type SSH servers no longer accept (e.g. DSA)", PRIVATE_KEY_HINT)
 
 
-HOST_KEY_HINT = "paste one line such as 'ssh-ed25519 AAAA...' (or a known_hosts line 'HOST ssh-ed25519 AAAA...')"
+HOST_KEY_HINT = host_keys.HOST_KEY_HINT
 
 
 def parse_host_key(text: str) -> str:
-    """``type base64`` from a public key line or a known_hosts line (comments and blank lines ignored)."""
-    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
-    if len(lines) != 1:
-        raise KeyTextError(f"has {len(lines)} key lines, expected one", HOST_KEY_HINT)
-    fields = lines[0].split()
-    if fields[0].startswith("@"):
-        raise KeyTextError(f"uses the known_hosts marker {fields[0]}, which llmhost does not support", HOST_KEY_HINT)
-    if fields[0] in HOST_KEY_TYPES and len(fields) >= 2:
-        key_type, blob = fields[0], fields[1]
-    elif len(fields) >= 3 and fields[1] in HOST_KEY_TYPES:
-        key_type, blob = fields[1], fields[2]
-    else:
-        raise KeyTextError(f"is not an SSH host public key of a type in: {', '.join(HOST_KEY_TYPES)}", HOST_KEY_HINT)
-    if _embedded_type(blob) != key_type:
-        raise KeyTextError(f"has a {key_type} label but its base64 part is not a {key_type} key", HOST_KEY_HINT)
+    """``type base64`` from a public key line or a known_hosts line (comments and blank lines ignored).
+
+    The parsing is bootstrap/host_keys.py's, the same the CLIs' ``--host-key`` uses."""
+    try:
+        key_type, blob = host_keys.parse_host_key(text)
+    except host_keys.HostKeyTextError as err:
+        raise KeyTextError(err.problem, err.allowed) from None
     return f"{key_type} {blob}"
 
 
@@ -113,12 +99,3 @@ def fingerprint(public_key_line: str) -> str:
 
 def is_public_key_line(text: str) -> bool:
     return bool(PUBLIC_KEY_RE.match(text))
-
-
-def _embedded_type(blob: str) -> str | None:
-    try:
-        raw = base64.b64decode(blob, validate=True)
-        (length,) = struct.unpack(">I", raw[:4])
-        return raw[4 : 4 + length].decode("ascii")
-    except (binascii.Error, struct.error, UnicodeDecodeError, ValueError):
-        return None
