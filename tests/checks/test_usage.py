@@ -242,3 +242,24 @@ def test_an_unpinned_host_is_refused(sshd: Sshd, capsys: pytest.CaptureFixture[s
     assert checks_main(argv) == 3
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "host key" in err.lower()
+
+
+def test_over_ssh_an_empty_period_is_no_requests_exit_0(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `docker compose logs --since` already cut the log to the period: nothing in it is no traffic.
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    empty = tmp_path / "empty.log"
+    empty.write_text("")
+    with run_sshd(tmp_path / "sshd") as server:
+        server.add_stand_in("docker", _docker(empty))
+        known = tmp_path / "known_hosts"
+        known.write_text(server.known_hosts_line() + "\n")
+        argv = ["usage", "--ssh-host", server.host, "--ssh-port", str(server.port), "--ssh-user", server.user,
+                "--identity", str(server.user_key.private), "--known-hosts", str(known), "--since", "1h"]
+        assert checks_main(argv) == 0
+    captured = capsys.readouterr()
+    assert "(no requests)" in captured.out and captured.err == ""
