@@ -12,7 +12,8 @@ So a public certificate (``tls_mode`` ``acme`` or ``ipdomain``) with *both* ``--
 and ``--https-port`` moved off 80/443 can only work when something in front (a NAT port
 forward, a load balancer) maps public 80 or 443 onto them. The tool cannot see that; without
 it every renewal fails and each failed validation counts against Let's Encrypt's limit of 5
-failures per hostname per hour. So it is refused unless the user says the ports are forwarded.
+failed validations per account and hostname per hour (https://letsencrypt.org/docs/rate-limits/).
+So it is refused unless the user says the ports are forwarded.
 """
 
 from __future__ import annotations
