@@ -298,7 +298,7 @@ warm() {
   reply=$(dc exec -T "$RUNTIME_SERVICE" ollama run "${MODELS[0]}" "Reply with OK.") || reply=''
   VERSION=$(dc exec -T "$RUNTIME_SERVICE" ollama --version | awk 'NR == 1 {print $NF}')
 }
-#else
+#elif llamacpp
 pull_models() { # llama-server downloads its model at start; /health is 200 once loaded
   wait_for 720 "$RUNTIME to fetch and load ${MODELS[0]}" \
     dc exec -T "$RUNTIME_SERVICE" curl -fsS "http://localhost:$RUNTIME_PORT/health"
