@@ -55,6 +55,7 @@ from infra import (
     hetzner_types,
     key_config,
     preview_checks,
+    runtime_placement,
     sshkeys,
     wake_config,
 )
@@ -380,6 +381,7 @@ def read_settings(
         "max_body_mb": _int(source, "maxBodyMb"),
         "idle_stop_minutes": _int(source, "idleStopMinutes"),
     }
+    runtime_placement.check_target(values, target, ConfigError)
     fleet = _read_fleet(source, target, values)
     if fleet is not None:  # TLS ends at the load balancer: the replicas' proxy serves plain HTTP
         values["balancer_port"] = layout.BALANCED_HTTP_PORT
@@ -400,6 +402,7 @@ def read_settings(
         # What an IP host implies for the Spec (public_ip, TLS) is decided in one place:
         # bootstrap.remote.host_overrides, applied by infra/ssh_server.py.
         ssh = _read_ssh(source, secret, warnings)
+    runtime_placement.check(values, target, aws.instance.name if aws else None, ConfigError)
     kwargs = {name: tuple(v) if isinstance(v, list) else v for name, v in values.items() if v is not None}
     if ssm_parameter is not None:
         kwargs["ssm_parameter"] = ssm_parameter
