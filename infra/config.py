@@ -76,6 +76,7 @@ DEFAULT_MODELS = ("gemma3:1b",)
 KEYS: dict[str, str] = {
     "target": f"where the server runs: {', '.join(TARGETS)} (default {DEFAULT_TARGET})",
     "runtime": f"model runtime: {runtimes.choices_text()} (default ollama)",
+    "hfToken": "secret Hugging Face token for gated models (vllm; target ssh: written to runtime.env, 0600)",
     "models": f"JSON list of models to pull and keep loaded (default {json.dumps(list(DEFAULT_MODELS))})",
     "gpu": "true to use a GPU image and GPU host (default false)",
     "domain": "DNS name that points at the server; enables a public certificate",
@@ -206,6 +207,7 @@ FIELD_KEYS: dict[str, str] = {
     "max_body_mb": "maxBodyMb",
     "idle_stop_minutes": "idleStopMinutes",
     "balancer_port": "fleet",
+    "hf_token": "hfToken",
 }
 
 
@@ -346,6 +348,18 @@ def read_settings(
             f"{full_key('apiKeys')} is stored in plain text in the stack file; "
             "store it with: pulumi config set --secret llmhost:apiKeys '[...]'"
         )
+    hf_token = _string(source, "hfToken")
+    if hf_token is not None and target == "aws":
+        raise ConfigError(
+            "hfToken",
+            "is not supported on target aws yet (it would travel in the instance's user data)",
+            "remove it and serve a model that is not gated, or use target ssh on the GPU server",
+        )
+    if hf_token is not None and secret is not None and full_key("hfToken") not in secret:
+        warnings.append(
+            f"{full_key('hfToken')} is stored in plain text in the stack file; "
+            "store it with: pulumi config set --secret llmhost:hfToken hf_..."
+        )
     if admin_keys is not None and secret is not None and full_key("adminApiKeys") not in secret:
         warnings.append(
             f"{full_key('adminApiKeys')} is stored in plain text in the stack file; "
@@ -380,6 +394,7 @@ def read_settings(
         "keep_alive": _string(source, "keepAlive"),
         "max_body_mb": _int(source, "maxBodyMb"),
         "idle_stop_minutes": _int(source, "idleStopMinutes"),
+        "hf_token": hf_token,
     }
     runtime_placement.check_target(values, target, ConfigError)
     fleet = _read_fleet(source, target, values)

@@ -57,3 +57,24 @@ def test_the_runtime_help_names_every_runtime() -> None:
     assert "vllm" in KEYS["runtime"]
     with pytest.raises(ConfigError, match="use one of: ollama, llamacpp, vllm"):
         read({"runtime": "tgi", "instanceType": "g5.xlarge"})
+
+
+HF_TOKEN = "hf_" + "Xy9" * 11
+
+
+def test_hf_token_reaches_the_vllm_spec_on_ssh_and_warns_when_stored_in_plain_text() -> None:
+    values = {**SSH, "runtime": "vllm", "gpu": "true", "hfToken": HF_TOKEN}
+    settings = read(values, secret_keys=["llmhost:apiKeys", "llmhost:sshPrivateKey"])
+    assert settings.spec.hf_token == HF_TOKEN
+    assert any("llmhost:hfToken is stored in plain text" in w for w in settings.warnings)
+    quiet = read(values, secret_keys=["llmhost:apiKeys", "llmhost:sshPrivateKey", "llmhost:hfToken"])
+    assert not any("hfToken" in w for w in quiet.warnings)
+    assert HF_TOKEN not in repr(settings.spec)
+
+
+def test_hf_token_is_refused_on_aws_and_for_runtimes_without_one() -> None:
+    err = error_for({"runtime": "vllm", "instanceType": "g5.xlarge", "hfToken": HF_TOKEN})
+    assert err.key == "llmhost:hfToken" and "user data" in str(err) and HF_TOKEN not in str(err)
+    err = error_for({**SSH, "hfToken": HF_TOKEN})
+    assert err.key == "llmhost:hfToken" and "ollama reads no Hugging Face token" in str(err)
+    assert HF_TOKEN not in str(err)
