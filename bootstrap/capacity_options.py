@@ -57,6 +57,6 @@ def capacity_from_args(
     if problem is not None:
         raise CapacityOptionError(problem.render(OPTION_FOR_FIELD[problem.field]))
     try:
-        return sizing.size(runtime, models, machine, overrides)
+        return runtime_capacity.settle(runtime, sizing.size(runtime, models, machine, overrides))
     except sizing.SizingError as err:
         raise CapacityOptionError(err.render(OPTION_FOR_FIELD[err.field])) from None

@@ -11,6 +11,8 @@ the operator gives pass through (``--parallel`` -> ``--max-num-seqs``, ``--conte
 
 from __future__ import annotations
 
+import dataclasses
+
 from bootstrap import sizing
 from bootstrap.runtimes import RUNTIMES
 
@@ -29,3 +31,11 @@ def for_runtime(
             f"remove it; with {info.name} only the slots (--max-num-seqs) and the context length can be set",
         )
     return (machine if info.auto_capacity else None), None
+
+
+def settle(runtime: str, capacity: sizing.Capacity | None) -> sizing.Capacity | None:
+    """The sized capacity as the runtime will run it: no queue limit where it has none."""
+    info = RUNTIMES.get(runtime)
+    if capacity is None or info is None or info.queue_limit:
+        return capacity
+    return dataclasses.replace(capacity, max_queue=None)

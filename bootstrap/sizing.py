@@ -89,7 +89,7 @@ RUNTIME_DEFAULTS: dict[str, RuntimeDefaults] = {
     ),
     "vllm": RuntimeDefaults(
         256,
-        None,
+        4096,
         None,
         "vLLM v0.33.0 engine/arg_utils.py get_batch_defaults: --max-num-seqs 256 for the OpenAI server "
         "below 70 GiB of GPU memory (1024 above), batched continuously; KV cache sized from "

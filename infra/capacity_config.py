@@ -64,7 +64,9 @@ def read_capacity(
     try:
         # Not strict: models that do not fit at all stay a warning (config.py's RAM warning
         # on Hetzner, :func:`memory_warning` on AWS), as they were before the sizing existed.
-        return sizing.size(spec.runtime, spec.models, machine, overrides, strict=False)
+        return runtime_capacity.settle(
+            spec.runtime, sizing.size(spec.runtime, spec.models, machine, overrides, strict=False)
+        )
     except sizing.SizingError as err:
         key = _KEY_FOR_FIELD.get(err.field, memory_key)
         raise error(key, err.problem, err.allowed) from None

@@ -78,3 +78,15 @@ def test_hf_token_is_refused_on_aws_and_for_runtimes_without_one() -> None:
     err = error_for({**SSH, "hfToken": HF_TOKEN})
     assert err.key == "llmhost:hfToken" and "ollama reads no Hugging Face token" in str(err)
     assert HF_TOKEN not in str(err)
+
+
+def test_vllm_capacity_output_says_what_the_bundle_renders() -> None:
+    from bootstrap.sizing import capacity_output
+
+    default = read({"runtime": "vllm", "instanceType": "g5.xlarge"}).spec
+    assert default.capacity is None
+    assert capacity_output("vllm", None)["contextPerSlot"] == 4096  # --max-model-len 4096
+    assert capacity_output("vllm", None)["maxQueue"] is None
+    sized = read({"runtime": "vllm", "instanceType": "g5.xlarge", "parallel": "48"}).spec
+    assert sized.capacity is not None and sized.capacity.max_queue is None
+    assert capacity_output("vllm", sized.capacity)["slots"] == 48
