@@ -8,6 +8,7 @@ wrong key; the fake records what reached "vLLM", so each case also says whether 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -137,3 +138,16 @@ def test_unknown_model_error_reaches_the_client_in_openais_shape(client: httpx.C
     response = client.post("/v1/completions", headers=headers, json={"model": "org/other", "prompt": "hi"})
     assert response.status_code == 404
     assert response.json()["error"]["type"] == "NotFoundError"
+
+
+def test_healthz_follows_vllms_loading_and_engine_state(tmp_path: Path) -> None:
+    """Refused while loading (502 from the proxy), 200 once serving, 503 when the engine died."""
+    with run_fake_vllm(loading=True) as runtime, run_proxy(tmp_path, runtime.host_port, OPTIONS) as running:
+        with _client(running.url) as c:
+            loading = c.get("/healthz")
+            assert loading.status_code == 502 and loading.json()["error"]["message"] == "Bad Gateway"
+            runtime.finish_loading()
+            assert c.get("/healthz").json() == {"status": "ok"}
+            runtime.engine_dead = True
+            dead = c.get("/healthz")
+            assert dead.status_code == 503 and "vllm" not in dead.text.lower()
