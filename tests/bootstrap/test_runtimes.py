@@ -99,6 +99,11 @@ def test_one_model_runtimes_refuse_two() -> None:
 def test_placement_problem_names_target_and_gpu() -> None:
     ollama = RUNTIMES["ollama"]
     assert all(ollama.placement_problem(target, gpu) is None for target in TARGETS for gpu in (False, True))
+    vllm = RUNTIMES["vllm"]
+    assert vllm.placement_problem("hetzner", True) == "vllm does not run on target hetzner (only on aws, ssh, local)"
+    assert vllm.placement_problem("aws", False) == "vllm runs on an NVIDIA GPU only"
+    assert vllm.placement_problem(None, False) == "vllm runs on an NVIDIA GPU only"
+    assert all(vllm.placement_problem(target, True) is None for target in ("aws", "ssh", "local", None))
 
 
 def test_choices_text_lists_every_runtime_default_first() -> None:
