@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from bootstrap import layout, yamlio
-from bootstrap.capacity_render import capacity_arguments, capacity_environment
 from bootstrap.key_rotation import proxy_run_argv
-from bootstrap.spec import Spec, is_gguf_file, is_gguf_url
+from bootstrap.spec import Spec
 
 NETWORK = "llmhost"
 LOGGING = {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}
@@ -32,54 +31,12 @@ def _runtime_service(spec: Spec) -> dict[str, Any]:
         "security_opt": ["no-new-privileges:true"],
         "logging": LOGGING,
     }
-    if spec.runtime == "ollama":
-        service["environment"] = {
-            # The image already listens on 0.0.0.0; said explicitly because the proxy
-            # reaches it over the compose network, which is all "0.0.0.0" means here.
-            "OLLAMA_HOST": f"0.0.0.0:{info.port}",
-            "OLLAMA_KEEP_ALIVE": spec.keep_alive,
-            **capacity_environment(spec.capacity),
-        }
-        # The image has no curl: `ollama list` talks to the server over its API.
-        service["healthcheck"] = {
-            "test": ["CMD", "ollama", "list"],
-            "interval": "30s",
-            "timeout": "10s",
-            "retries": 5,
-            "start_period": "30s",
-        }
-    else:
-        model = spec.models[0]
-        source = ["--model-url", model] if is_gguf_url(model) else ["-hf", model]
-        if is_gguf_file(model):  # the air-gapped case: a file on the server, read-only, no download
-            in_container = f"{layout.LOCAL_GGUF_DIR}/{model.rsplit('/', 1)[1]}"
-            service["volumes"].append(f"{model}:{in_container}:ro")
-            source = ["--model", in_container]
-        command = [
-            "--host",
-            "0.0.0.0",  # noqa: S104 - the compose network only
-            "--port",
-            str(info.port),
-            *source,
-            "--alias",
-            model,
-            # Prometheus metrics at the runtime's /metrics; the proxy serves them to admin keys
-            # only, at routes.RUNTIME_METRICS_PATH (llama.cpp tools/server/README.md: --metrics).
-            "--metrics",
-        ]
-        if spec.gpu:
-            command += ["--n-gpu-layers", "999"]
-        command += capacity_arguments(spec.capacity)
-        service["command"] = command
-        service["environment"] = {"LLAMA_CACHE": info.container_models_dir}
-        # /health answers 503 while the model downloads and loads, 200 when it can serve.
-        service["healthcheck"] = {
-            "test": ["CMD", "curl", "-fsS", f"http://localhost:{info.port}/health"],
-            "interval": "30s",
-            "timeout": "10s",
-            "retries": 5,
-            "start_period": "30m",
-        }
+    # What differs per runtime (command, environment, healthcheck, extra mounts): the table's builder.
+    specific = dict(info.compose_service(spec))
+    service["volumes"] += specific.pop("volumes", [])
+    service.update(specific)
+    if info.secret_env is not None:  # its token comes from a 0600 file, never from compose.yaml
+        service["env_file"] = [layout.RUNTIME_ENV_FILE]
     if spec.gpu:
         service["deploy"] = {
             "resources": {"reservations": {"devices": [{"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]}}

@@ -112,13 +112,11 @@ def _compose(folder: Path, *arguments: str) -> list[str]:
     ]
 
 
-def _wait_for_runtime(folder: Path, spec: Spec, run: Runner, timeout: float = 120.0) -> None:
-    if spec.runtime == "ollama":
-        probe = _compose(folder, "exec", "-T", layout.RUNTIME_SERVICE, "ollama", "list")
-    else:
-        url = f"http://localhost:{spec.runtime_info.port}/health"
-        probe = _compose(folder, "exec", "-T", layout.RUNTIME_SERVICE, "curl", "-fsS", url)
-        timeout = 3600.0  # llama.cpp downloads its model before /health turns 200
+def _wait_for_runtime(folder: Path, spec: Spec, run: Runner, timeout: float | None = None) -> None:
+    info = spec.runtime_info
+    probe = _compose(folder, "exec", "-T", layout.RUNTIME_SERVICE, *info.ready_probe(info))
+    if timeout is None:
+        timeout = info.local_ready_timeout_s  # e.g. llama.cpp downloads its model before /health turns 200
     started = time.monotonic()
     while True:
         if run(probe, capture_output=True, text=True, check=False).returncode == 0:
@@ -144,10 +142,11 @@ def start(folder: Path, spec: Spec, run: Runner = subprocess.run) -> None:
         raise DockerUnavailable("reloading the proxy failed: see `docker compose logs proxy`")
     print(f"[2/{steps}] waiting for the runtime", flush=True)
     _wait_for_runtime(folder, spec, run)
-    if spec.runtime == "ollama":
+    pull_argv = spec.runtime_info.pull_argv
+    if pull_argv is not None:
         for index, model in enumerate(spec.models, start=3):
             print(f"[{index}/{steps}] pulling {model}", flush=True)
-            pull = _compose(folder, "exec", "-T", layout.RUNTIME_SERVICE, "ollama", "pull", model)
+            pull = _compose(folder, "exec", "-T", layout.RUNTIME_SERVICE, *pull_argv(model))
             if run(pull, check=False).returncode != 0:
                 raise DockerUnavailable(f"pulling {model} failed: see the output above")
 
@@ -180,5 +179,6 @@ def cmd_local(args: argparse.Namespace) -> int:
         "Trust the local CA once (browsers): "
         f"docker compose -f {compose_file} cp {layout.PROXY_SERVICE}:{CA_PATH_IN_PROXY} llmhost-local-ca.crt"
     )
-    print(f'Try it:  curl --cacert llmhost-local-ca.crt -H "Authorization: Bearer $KEY" {spec.public_url}/api/tags')
+    models_url = f"{spec.public_url}{spec.runtime_info.models_path}"  # what this runtime lists models at
+    print(f'Try it:  curl --cacert llmhost-local-ca.crt -H "Authorization: Bearer $KEY" {models_url}')
     return 0

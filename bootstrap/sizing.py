@@ -87,6 +87,14 @@ RUNTIME_DEFAULTS: dict[str, RuntimeDefaults] = {
         "llama-server: --parallel auto = 4 slots sharing one unified KV cache of the model's training context; "
         "no queue limit (tools/server/server.cpp)",
     ),
+    "vllm": RuntimeDefaults(
+        256,
+        4096,
+        None,
+        "vLLM v0.33.0 engine/arg_utils.py get_batch_defaults: --max-num-seqs 256 for the OpenAI server "
+        "below 70 GiB of GPU memory (1024 above), batched continuously; KV cache sized from "
+        "--gpu-memory-utilization; no queue limit. llmhost sets --max-model-len 4096 unless told otherwise",
+    ),
 }
 
 

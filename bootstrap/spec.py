@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from bootstrap import layout
 from bootstrap.durations import KEEP_ALIVE_HELP, parse_keep_alive
+from bootstrap.runtimes import ModelRefError
+from bootstrap.runtimes.llamacpp import is_gguf_file, is_gguf_url  # noqa: F401 - public here before the table
 from bootstrap.sizing import Capacity
 
 
@@ -39,14 +41,6 @@ _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _HOSTNAME_RE = re.compile(rf"^(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$")
 _HOST_RE = re.compile(rf"^(?:{_LABEL})(?:\.{_LABEL})*$")
 _KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-# Ollama: name[:tag], optionally namespaced or on a registry (hf.co/org/repo:Q4_K_M).
-_OLLAMA_MODEL_RE = re.compile(
-    r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*){0,3}(?::[A-Za-z0-9][A-Za-z0-9._-]{0,127})?$"
-)
-# llama.cpp: a Hugging Face reference user/repo[:quant] (llama-server -hf) ...
-_HF_REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(?::[A-Za-z0-9._-]+)?$")
-# ... or an https URL of a .gguf file (llama-server --model-url).
-_URL_SAFE_RE = re.compile(r"^[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=%-]+$")
 _SSM_NAME_RE = re.compile(r"^/?[A-Za-z0-9_.\-/]{1,1011}$")
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
@@ -56,21 +50,11 @@ MAX_MODEL_LENGTH = 512
 """Longest model reference accepted: Ollama names are far shorter; URLs stay readable."""
 
 
-def is_gguf_url(model: str) -> bool:
-    return model.startswith("https://")
-
-
 def normalise_models(runtime: str, models: tuple[str, ...]) -> tuple[str, ...]:
-    """Ollama library names in lowercase: Ollama compares names case-insensitively and
-    ``ollama list`` prints them lowercased, so ``Llama3.2:1b`` and ``llama3.2:1b`` are one model.
-
-    A reference on another registry (``hf.co/Org/Repo:Q4_K_M``: a first part with a dot) keeps
-    its spelling; install.sh and the checks compare every name case-insensitively anyway.
-    Front ends compare the result with what the user gave and warn (``model_case_warnings``).
-    """
-    if runtime != "ollama":
-        return models
-    return tuple(m if "." in m.split("/")[0] and "/" in m else m.lower() for m in models)
+    """The names as the runtime compares them (``Runtime.normalise_models``: Ollama lowercases
+    library names). Front ends compare the result with what the user gave and warn
+    (``model_case_warnings``)."""
+    return layout.RUNTIMES[runtime].normalise_models(models)
 
 
 def model_case_warnings(given: tuple[str, ...] | list[str], spec_models: tuple[str, ...]) -> list[str]:
@@ -82,54 +66,32 @@ def model_case_warnings(given: tuple[str, ...] | list[str], spec_models: tuple[s
     ]
 
 
-def is_gguf_file(model: str) -> bool:
-    """An absolute path of a GGUF file on the server (llamacpp): mounted read-only, nothing downloaded."""
-    return model.startswith("/")
-
-
 def validate_model(runtime: str, model: str) -> None:
+    """A model reference ``runtime`` can use (its grammar: ``Runtime.validate_model``)."""
     if not isinstance(model, str) or len(model) > MAX_MODEL_LENGTH:
         raise SpecError(
             "models",
             f"a model reference is {len(str(model))} characters long",
             f"use at most {MAX_MODEL_LENGTH} characters",
         )
-    if runtime == "llamacpp" and "$" in model:
+    try:
+        layout.RUNTIMES[runtime].validate_model(model)
+    except ModelRefError as err:
+        raise SpecError("models", err.problem, err.allowed) from None
+
+
+def validate_hf_token(token: str, info: layout.Runtime) -> None:
+    """A download token: never echoed in the message."""
+    if info.secret_env is None:
+        users = [name for name, other in layout.RUNTIMES.items() if other.secret_env]
         raise SpecError(
-            "models",
-            f"{model!r} contains '$', which Docker Compose would substitute in compose.yaml",
-            "percent-encode it as %24 in the URL",
+            "hf_token", f"{info.name} reads no Hugging Face token", f"remove it (used by: {', '.join(users)})"
         )
-    if runtime == "ollama":
-        if not _OLLAMA_MODEL_RE.fullmatch(model):
-            raise SpecError(
-                "models",
-                f"{model!r} is not an Ollama model reference",
-                "use name[:tag] such as gemma3:1b or hf.co/org/repo:Q4_K_M",
-            )
-        return
-    if is_gguf_file(model):
-        if not re.match(r"^/[A-Za-z0-9._/-]+\.gguf$", model) or "/../" in model or "/./" in model:
-            raise SpecError(
-                "models",
-                f"{model!r} is not an absolute path of a .gguf file",
-                "use e.g. /srv/models/model.gguf (letters, digits, . _ - /)",
-            )
-        return
-    if is_gguf_url(model):
-        parts = urlsplit(model)
-        if not parts.hostname or not parts.path.endswith(".gguf") or not _URL_SAFE_RE.fullmatch(model):
-            raise SpecError(
-                "models",
-                f"{model!r} is not a GGUF URL",
-                "use https://host/path/model.gguf or a Hugging Face reference user/repo[:quant]",
-            )
-        return
-    if not _HF_REF_RE.fullmatch(model):
+    if not isinstance(token, str) or not re.fullmatch(r"[A-Za-z0-9_-]{8,256}", token):
         raise SpecError(
-            "models",
-            f"{model!r} is not a llama.cpp model reference",
-            "use a Hugging Face reference user/repo[:quant] or an https URL ending in .gguf",
+            "hf_token",
+            "the token is not 8-256 characters of A-Z a-z 0-9 _ -",
+            "copy it from huggingface.co/settings/tokens",
         )
 
 
@@ -354,6 +316,9 @@ class Spec:
     """Accept ``null`` in ``origins`` (file:// pages, sandboxed iframes, some desktop webviews)."""
     capacity: Capacity | None = None
     """Slots, context and queue chosen by bootstrap.sizing.size; None keeps the runtime's defaults."""
+    hf_token: str | None = field(default=None, repr=False)
+    """Hugging Face token for gated models (runtimes with ``Runtime.secret_env``: vLLM); written only
+    to layout.RUNTIME_ENV_FILE (0600), never printed."""
 
     def __post_init__(self) -> None:
         _one_of("runtime", self.runtime, list(layout.RUNTIMES))
@@ -366,11 +331,21 @@ class Spec:
         object.__setattr__(self, "models", normalise_models(self.runtime, tuple(self.models)))
         if len(set(self.models)) != len(self.models):
             raise SpecError("models", "a model is listed twice", "name each model once")
-        if self.runtime == "llamacpp" and len(self.models) != 1:
+        info = self.runtime_info
+        if info.max_models == 1 and len(self.models) != 1:
             raise SpecError(
                 "models",
-                f"llama.cpp serves one model per server, got {len(self.models)}",
-                "name exactly one GGUF URL or Hugging Face reference",
+                f"{info.label} serves one model per server, got {len(self.models)}",
+                f"name exactly one: {info.model_help}",
+            )
+        if self.hf_token is not None:
+            validate_hf_token(self.hf_token, info)
+        if info.requires_gpu and not self.gpu:
+            others = [name for name, other in layout.RUNTIMES.items() if not other.requires_gpu]
+            raise SpecError(
+                "runtime",
+                f"{self.runtime} runs on an NVIDIA GPU only and gpu is off",
+                f"turn gpu on for a host with an NVIDIA GPU (--gpu, llmhost:gpu), or use one of: {', '.join(others)}",
             )
         if self.domain is not None:
             validate_domain(self.domain)
@@ -503,11 +478,7 @@ class Spec:
 
     @property
     def runtime_image(self) -> str:
-        info = self.runtime_info
-        if self.runtime == "llamacpp":
-            flavour = "server-cuda" if self.gpu else "server"
-            return f"{info.image}:{flavour}-{self.version('llamacpp')}"
-        return f"{info.image}:{self.version('ollama')}"
+        return self.runtime_info.image_ref(self.version(self.runtime), self.gpu)
 
     @property
     def proxy_image(self) -> str:

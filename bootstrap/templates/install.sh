@@ -298,7 +298,7 @@ warm() {
   reply=$(dc exec -T "$RUNTIME_SERVICE" ollama run "${MODELS[0]}" "Reply with OK.") || reply=''
   VERSION=$(dc exec -T "$RUNTIME_SERVICE" ollama --version | awk 'NR == 1 {print $NF}')
 }
-#else
+#elif llamacpp
 pull_models() { # llama-server downloads its model at start; /health is 200 once loaded
   wait_for 720 "$RUNTIME to fetch and load ${MODELS[0]}" \
     dc exec -T "$RUNTIME_SERVICE" curl -fsS "http://localhost:$RUNTIME_PORT/health"
@@ -308,6 +308,19 @@ pull_models() { # llama-server downloads its model at start; /health is 200 once
 warm() {
   reply=$(dc exec -T "$RUNTIME_SERVICE" curl -fsS "http://localhost:$RUNTIME_PORT/completion" \
     -H 'Content-Type: application/json' -d '{"prompt": "Reply with OK.", "n_predict": 8}') || reply=''
+  VERSION=$RUNTIME_VERSION
+}
+#elif vllm
+pull_models() { # vLLM downloads its model at start and listens only once it is loaded
+  wait_for 720 "$RUNTIME to fetch and load ${MODELS[0]}" \
+    dc exec -T "$RUNTIME_SERVICE" curl -fsS "http://localhost:$RUNTIME_PORT/health"
+  phase models_pulled
+}
+
+warm() { # a real generation through the OpenAI API; the served model is the only one
+  reply=$(dc exec -T "$RUNTIME_SERVICE" curl -fsS "http://localhost:$RUNTIME_PORT/v1/completions" \
+    -H 'Content-Type: application/json' -d '{"prompt": "Reply with OK.", "max_tokens": 8}') || reply=''
+  [[ $reply == *'"text"'* ]] || reply=''
   VERSION=$RUNTIME_VERSION
 }
 #endif
