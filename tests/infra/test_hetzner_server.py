@@ -26,7 +26,7 @@ from infra.config import ConfigError
 from infra.hetzner_server import HetznerModelServer, HetznerServerArgs
 from tests.bootstrap.test_user_data import assert_valid_user_data
 from tests.infra import hetzner_mocks
-from tests.infra.pulumi_harness import ProgramRun
+from tests.infra.pulumi_harness import GENERATED_ADMIN_KEY, RANDOM_PASSWORD, ProgramRun
 from tests.infra.test_aws_server import SECRET_SIG, secret_value
 from tests.infra.test_infra_config import DictSource
 
@@ -41,6 +41,7 @@ BASE = {
 OUTPUTS = (
     ("endpoint", "endpoint"),
     ("apiKey", "api_key"),
+    ("adminApiKey", "admin_api_key"),
     ("serverId", "server_id"),
     ("publicIp", "public_ip"),
     ("sshCommand", "ssh_command"),
@@ -69,6 +70,7 @@ BASE_TYPES = [
     SERVER,
     ATTACHMENT,
     REMOTE_KEYS,
+    RANDOM_PASSWORD,  # the admin key, generated when llmhost:adminApiKeys is absent
 ]
 
 Build = Callable[..., ProgramRun]
@@ -266,6 +268,7 @@ def test_api_keys_travel_over_ssh_with_the_host_key_pinned(build: Build) -> None
     assert secret_value(inputs["private_key"]) == deploy_private, "Pulumi logs in with the deploy key"
     proxy_env = secret_value(inputs["proxy_env"])
     assert f"{layout.KEYS_ENV_VAR}=key-1:{KEY_ONE}{layout.KEY_SEPARATOR}key-2:{KEY_TWO}" in proxy_env
+    assert f"{layout.ADMIN_KEYS_ENV_VAR}=admin-1:{GENERATED_ADMIN_KEY}\n" in proxy_env
     # A replaced server (same address, same host key) still gets its keys.
     assert inputs["triggers"] == [run.ids[name_of(run, SERVER)]]
     opts = run.options[remote.name]
@@ -283,7 +286,8 @@ def test_outputs(build: Build) -> None:
     assert outputs["publicIp"] == hetzner_mocks.PUBLIC_IP
     assert outputs["serverId"] == run.ids[name_of(run, SERVER)]
     assert outputs["apiKey"] == KEY_ONE
-    assert "apiKey" in run.secret_outputs
+    assert outputs["adminApiKey"] == GENERATED_ADMIN_KEY
+    assert {"apiKey", "adminApiKey"} <= run.secret_outputs
     assert "SSH is open to adminCidrs for Pulumi's deploy key only" in outputs["sshCommand"]
     assert outputs["healthCheckCommand"] == "python -m checks --stack dev --wait 1200"
     _, host_public = hetzner_mocks.KEYS[name_of(run, PRIVATE_KEY, "host-key")]
