@@ -147,10 +147,11 @@ def test_user_data_is_valid_has_the_host_key_and_no_api_key(build: Build, case: 
     user_data = user_data_of(run)
     files = assert_valid_user_data(user_data, tmp_path, limit=hetzner_bundle.HETZNER_USER_DATA_LIMIT)
     everything = user_data + "".join(files.values())
-    for key in (KEY_ONE, KEY_TWO):
+    for key in (KEY_ONE, KEY_TWO, GENERATED_ADMIN_KEY):
         assert key not in everything
     assert f"{layout.INSTALL_DIR}/{layout.PROXY_ENV_FILE}" not in files
-    assert not any(line.startswith(f"{layout.KEYS_ENV_VAR}=") for line in everything.splitlines())
+    for variable in (layout.KEYS_ENV_VAR, layout.ADMIN_KEYS_ENV_VAR):
+        assert not any(line.startswith(f"{variable}=") for line in everything.splitlines())
     # The host key is the one Pulumi made, and only that one; the deploy key is not in it.
     host_private, host_public = hetzner_mocks.KEYS[name_of(run, PRIVATE_KEY, "host-key")]
     deploy_private, _ = hetzner_mocks.KEYS[name_of(run, PRIVATE_KEY, "deploy-key")]
