@@ -377,7 +377,7 @@ class Spec:
                     f"{self.ssm_parameter!r} is not an SSM parameter name",
                     "use a name such as /llmhost/dev/api-keys",
                 )
-            if self.api_keys:
+            if self.api_keys or self.admin_keys:  # the parameter holds both roles (bootstrap/key_parameter.py)
                 raise SpecError(
                     "ssm_parameter",
                     "keys were given inline too",

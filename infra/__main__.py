@@ -15,6 +15,7 @@ from infra.config import ConfigError, Settings, load
 COMMON_OUTPUTS = (
     ("endpoint", "endpoint"),
     ("apiKey", "api_key"),
+    ("adminApiKey", "admin_api_key"),
     ("serverId", "server_id"),
     ("publicIp", "public_ip"),
     ("sshCommand", "ssh_command"),

@@ -14,14 +14,20 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 
-from bootstrap.spec import Spec
+from bootstrap import key_parameter
+from bootstrap.spec import Spec, default_key_names
 from infra import naming, preview_checks
 from infra.config import AwsSettings
+from infra.generated_keys import generated_key
+from infra.key_config import (
+    PLACEHOLDER_ADMIN_KEY,
+    PLACEHOLDER_USER_KEY,
+    NamedKeys,
+    StackKeys,
+)
 
 SSM_MANAGED_POLICY = "AmazonSSMManagedInstanceCore"
-GENERATED_KEY_LENGTH = 43
 
 
 def assume_role_policy() -> str:
@@ -78,8 +84,10 @@ def egress_anywhere(
 class Identity:
     """The keys and the role every server of a stack runs with."""
 
-    keys: pulumi.Output[list[str]]
-    """Secret."""
+    api_key: pulumi.Output[str]
+    """Secret: the first user key (the ``apiKey`` output)."""
+    admin_api_key: pulumi.Output[str]
+    """Secret: the first admin key (the ``adminApiKey`` output)."""
     parameter: aws.ssm.Parameter
     profile: aws.iam.InstanceProfile
     region: pulumi.Output[str]
@@ -88,25 +96,30 @@ class Identity:
 
 
 def keys_and_identity(name: str, stack: str, spec: Spec, settings: AwsSettings, parent: pulumi.Resource) -> Identity:
-    """The SSM SecureString with the keys and an instance profile that reads only it."""
+    """The SSM SecureString with the keys of both roles and an instance profile that reads only it."""
     assert spec.ssm_parameter, "the AWS target keeps the keys in SSM"
     child = pulumi.ResourceOptions(parent=parent)
     invoke = pulumi.InvokeOutputOptions(parent=parent)
     tags = naming.server_tags(stack)
-    # --- the API keys: given, or generated once and kept in state ---------------------------
-    if settings.api_keys:
-        keys = pulumi.Output.secret(list(settings.api_keys))
-    else:
-        generated = random.RandomPassword(f"{name}-api-key", length=GENERATED_KEY_LENGTH, special=False, opts=child)
-        keys = pulumi.Output.secret(generated.result.apply(lambda value: [value]))
+    # --- the API keys of both roles: given, or one per role generated once and kept in state ---
+    given = settings.api_keys
+    keys = settings.keys or StackKeys(
+        user=None if given is None else NamedKeys(default_key_names(len(given)), given), admin=None
+    )
+    generated_user = generated_key(f"{name}-api-key", parent) if keys.user is None else PLACEHOLDER_USER_KEY
+    generated_admin = generated_key(f"{name}-admin-key", parent) if keys.admin is None else PLACEHOLDER_ADMIN_KEY
+    entries = pulumi.Output.secret(
+        pulumi.Output.all(generated_user, generated_admin).apply(lambda g: keys.entries(g[0], g[1]))
+    )
     parameter = aws.ssm.Parameter(
         f"{name}-api-keys",
         name=spec.ssm_parameter,
         type="SecureString",
-        # Standard holds 4 KB; more keys need Advanced (priced, warned about at preview).
-        tier=preview_checks.ssm_tier(settings.api_keys),
-        value=keys.apply(preview_checks.KEY_SEPARATOR.join),
-        description=f"llmhost {stack}: API keys accepted by the proxy (comma-separated)",
+        # Standard holds 4 KB; more keys need Advanced (priced, warned about at preview). A
+        # generated key has a fixed length, so the placeholders give the exact size now.
+        tier=preview_checks.ssm_tier(keys.parameter_value()),
+        value=entries.apply(key_parameter.encode),
+        description=f"llmhost {stack}: API keys of both roles, with their names (JSON: bootstrap/key_parameter.py)",
         tags=tags,
         opts=child,
     )
@@ -129,7 +142,19 @@ def keys_and_identity(name: str, stack: str, spec: Spec, settings: AwsSettings, 
         opts=child,
     )
     profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, tags=tags, opts=child)
-    return Identity(keys=keys, parameter=parameter, profile=profile, region=region, ssm_key_arn=ssm_key)
+    return Identity(
+        api_key=pulumi.Output.secret(entries.apply(lambda e: first_key(e, "user"))),
+        admin_api_key=pulumi.Output.secret(entries.apply(lambda e: first_key(e, "admin"))),
+        parameter=parameter,
+        profile=profile,
+        region=region,
+        ssm_key_arn=ssm_key,
+    )
+
+
+def first_key(entries: tuple[tuple[str, str, str], ...], role: str) -> str:
+    """The first key of ``role`` among (name, key, role) triples (each role has at least one)."""
+    return next(key for _, key, key_role in entries if key_role == role)
 
 
 def ami(settings: AwsSettings, parent: pulumi.Resource) -> pulumi.Output[str]:

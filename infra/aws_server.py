@@ -4,7 +4,7 @@ What each resource is for:
 - security group: bootstrap.layout.PUBLIC_INGRESS (443 tcp+udp, 80) from allowedCidrs, 22 only from
   adminCidrs; never a runtime port;
 - IAM role + instance profile: Session Manager (a shell without SSH) and read access to
-  exactly one SSM parameter, the API keys (plus decrypt with the key that protects it);
+  exactly one SSM parameter, the API keys of both roles (plus decrypt with the key that protects it);
 - SSM SecureString with the keys: the instance reads it at boot, so no key is in user data;
 - Elastic IP, allocated first: the public name is known when the user data is rendered and
   stays the same across instance replacements;
@@ -26,8 +26,9 @@ from bootstrap import layout
 from bootstrap.bundle import render_bundle
 from bootstrap.spec import Spec
 from infra import aws_common, naming, prices
-from infra.aws_common import GENERATED_KEY_LENGTH, SSM_MANAGED_POLICY, assume_role_policy, keys_policy  # noqa: F401
+from infra.aws_common import SSM_MANAGED_POLICY, assume_role_policy, keys_policy  # noqa: F401
 from infra.config import AwsSettings
+from infra.key_config import GENERATED_KEY_LENGTH  # noqa: F401
 
 COMPONENT_TYPE = "llmhost:aws:ModelServer"
 MODELS_DEVICE = layout.AWS_MODELS_DEVICE
@@ -85,6 +86,7 @@ def user_data(spec: Spec, public_ip: str, volume_id: str) -> str:
 class AwsModelServer(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     api_key: pulumi.Output[str]
+    admin_api_key: pulumi.Output[str]
     instance_id: pulumi.Output[str]
     server_id: pulumi.Output[str]
     """The same id under the name every target exports."""
@@ -148,7 +150,7 @@ class AwsModelServer(pulumi.ComponentResource):
         )
 
         identity = aws_common.keys_and_identity(name, stack, spec, settings, self)
-        keys, parameter, profile, region = identity.keys, identity.parameter, identity.profile, identity.region
+        parameter, profile, region = identity.parameter, identity.profile, identity.region
 
         # --- a stable address, known before the user data is rendered ----------------------------
         address = aws.ec2.Eip(f"{name}-ip", domain="vpc", tags=tags, opts=child)
@@ -247,7 +249,8 @@ class AwsModelServer(pulumi.ComponentResource):
         self.instance_id = instance.id
         self.server_id = instance.id
         self.endpoint = address.public_ip.apply(lambda ip: server_spec(spec, ip, "vol-0").public_url)
-        self.api_key = pulumi.Output.secret(keys.apply(lambda values: values[0]))
+        self.api_key = identity.api_key
+        self.admin_api_key = identity.admin_api_key
         if settings.ssh_public_key and settings.admin_cidrs:
             self.ssh_command = address.public_ip.apply(lambda ip: f"ssh {SSH_USER}@{ip}")
         else:
@@ -262,6 +265,7 @@ class AwsModelServer(pulumi.ComponentResource):
             {
                 "endpoint": self.endpoint,
                 "apiKey": self.api_key,
+                "adminApiKey": self.admin_api_key,
                 "instanceId": self.instance_id,
                 "serverId": self.server_id,
                 "publicIp": self.public_ip,

@@ -47,7 +47,7 @@ from bootstrap import layout, runtimes
 from bootstrap.bundle import render_bundle
 from bootstrap.cloudinit import UserDataTooLarge
 from bootstrap.layout import USER_DATA_FILE
-from bootstrap.spec import Spec, SpecError, is_ip, model_case_warnings, validate_key
+from bootstrap.spec import Spec, SpecError, is_ip, model_case_warnings
 from infra import (
     capacity_config,
     fleet_config,
@@ -83,10 +83,10 @@ KEYS: dict[str, str] = {
     "acmeEmail": "email for the ACME account (certificate expiry notices)",
     "allowedOrigins": "JSON list of browser origins allowed by CORS (default none)",
     "allowNullOrigin": "true to allow the origin null in allowedOrigins (file:// pages, sandboxed iframes)",
-    "apiKeys": "secret JSON list of API keys, or a map name -> key (default on aws: read from SSM "
-    "/llmhost/<stack>/api-keys)",
+    "apiKeys": "secret JSON list of API keys, or a map name -> key (default on aws: one generated; "
+    "aws keeps both roles in SSM /llmhost/<stack>/api-keys)",
     "adminApiKeys": "secret JSON list or map of admin keys: every route, incl. model management and /metrics "
-    "(hetzner, ssh, local)",
+    "(default: one generated, output adminApiKey)",
     "keepAlive": "how long the runtime keeps a model loaded: -1 = forever (default -1)",
     "maxBodyMb": "request body limit at the proxy in MB (default 20)",
     "idleStopMinutes": "stop the server after this many minutes without an authenticated request (default off)",
@@ -252,6 +252,8 @@ class AwsSettings:
     """Keys from llmhost:apiKeys for the SSM parameter; None: one is generated and kept in state."""
     wake_url: bool = False
     """llmhost:wakeUrl: a Lambda function URL that starts the stopped instance (infra/wake.py)."""
+    keys: key_config.StackKeys | None = field(default=None, repr=False)
+    """Both roles for the SSM parameter (names included); a role left None gets a generated key."""
 
 
 @dataclass(frozen=True)
@@ -328,12 +330,6 @@ def read_settings(
 
     api_keys, key_names = _named_keys(source, "apiKeys", "key-")
     admin_keys, admin_key_names = _named_keys(source, "adminApiKeys", "admin-")
-    if admin_keys is not None and target == "aws":
-        raise ConfigError(
-            "adminApiKeys",
-            "is not supported on target aws yet (the keys live in one SSM parameter of user keys)",
-            "remove it; manage models over SSM Session Manager, or use target hetzner or ssh",
-        )
     warnings: list[str] = []
     ssm_parameter = None
     if api_keys is None and target != "aws":
@@ -370,13 +366,7 @@ def read_settings(
         # On AWS the keys live in an SSM SecureString (given or generated); the bundle only
         # names the parameter, so no key is ever part of the user data.
         ssm_parameter = ssm_parameter_name(stack)
-        if api_keys is not None and len(set(api_keys)) != len(api_keys):
-            raise ConfigError("apiKeys", "a key is given twice", "give each key once")
-        for key in api_keys or ():
-            try:
-                validate_key(key)
-            except SpecError as err:
-                raise spec_error_to_config_error(err) from None
+        stack_keys = _stack_keys(api_keys, key_names, admin_keys, admin_key_names)
 
     values = {
         "runtime": _string(source, "runtime"),
@@ -389,8 +379,8 @@ def read_settings(
         "allow_null_origin": _bool(source, "allowNullOrigin"),
         "api_keys": None if target == "aws" else api_keys,
         "key_names": None if target == "aws" else key_names,
-        "admin_keys": admin_keys,
-        "admin_key_names": admin_key_names,
+        "admin_keys": None if target == "aws" else admin_keys,
+        "admin_key_names": None if target == "aws" else admin_key_names,
         "keep_alive": _string(source, "keepAlive"),
         "max_body_mb": _int(source, "maxBodyMb"),
         "idle_stop_minutes": _int(source, "idleStopMinutes"),
@@ -402,7 +392,7 @@ def read_settings(
         values["balancer_port"] = layout.BALANCED_HTTP_PORT
     aws = hetzner = ssh = None
     if target == "aws":
-        aws = _read_aws(source, values, api_keys)
+        aws = dataclasses.replace(_read_aws(source, values, api_keys), keys=stack_keys)
         values["gpu"] = aws.instance.gpu
     elif target == "hetzner":
         if values["gpu"]:
@@ -474,7 +464,7 @@ def read_settings(
             preview_checks.check(
                 spec,
                 None if cloud is None else preview_checks.Firewall(target, cloud.allowed_cidrs, cloud.admin_cidrs),
-                api_keys=aws.api_keys if aws is not None else None,
+                api_keys=aws.keys if aws is not None else None,
                 public_ip=PLACEHOLDER_PUBLIC_IP,
             )
         )
@@ -833,6 +823,28 @@ def _named_keys(source: ConfigSource, key: str, prefix: str) -> tuple[list[str] 
     except key_config.KeyConfigError as err:
         raise ConfigError(key, err.problem, err.allowed) from None
     return list(parsed.keys), list(parsed.names)
+
+
+def _stack_keys(
+    api_keys: list[str] | None,
+    key_names: list[str] | None,
+    admin_keys: list[str] | None,
+    admin_key_names: list[str] | None,
+) -> key_config.StackKeys:
+    """AWS: both roles for the SSM parameter, checked by the Spec's own rules (a generated key
+    stands in as a placeholder), so every refusal names ``apiKeys`` or ``adminApiKeys``."""
+    keys = key_config.StackKeys(
+        user=None if api_keys is None else key_config.NamedKeys(tuple(key_names or ()), tuple(api_keys)),
+        admin=None if admin_keys is None else key_config.NamedKeys(tuple(admin_key_names or ()), tuple(admin_keys)),
+    )
+    entries = keys.entries()
+    build_spec(
+        api_keys=tuple(k for _, k, role in entries if role == "user"),
+        key_names=tuple(n for n, _, role in entries if role == "user"),
+        admin_keys=tuple(k for _, k, role in entries if role == "admin"),
+        admin_key_names=tuple(n for n, _, role in entries if role == "admin"),
+    )
+    return keys
 
 
 def _bool(source: ConfigSource, key: str) -> bool | None:

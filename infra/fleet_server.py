@@ -86,6 +86,7 @@ def pick_subnets(instance_type: str):  # type: ignore[no-untyped-def]
 class FleetModelServer(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     api_key: pulumi.Output[str]
+    admin_api_key: pulumi.Output[str]
     server_id: pulumi.Output[str]
     """The Auto Scaling group's name: what identifies the fleet."""
     public_ip: pulumi.Output[str]
@@ -362,7 +363,8 @@ class FleetModelServer(pulumi.ComponentResource):
         )
 
         self.endpoint = pulumi.Output.from_input(f"https://{spec.domain}")
-        self.api_key = pulumi.Output.secret(identity.keys.apply(lambda values: values[0]))
+        self.api_key = identity.api_key
+        self.admin_api_key = identity.admin_api_key
         self.server_id = group.name
         self.public_ip = balancer.dns_name
         self.load_balancer_name = balancer.name
@@ -385,6 +387,7 @@ class FleetModelServer(pulumi.ComponentResource):
             {
                 "endpoint": self.endpoint,
                 "apiKey": self.api_key,
+                "adminApiKey": self.admin_api_key,
                 "serverId": self.server_id,
                 "publicIp": self.public_ip,
                 "sshCommand": self.ssh_command,

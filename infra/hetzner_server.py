@@ -40,9 +40,11 @@ import pulumi_tls as tls
 
 from bootstrap import layout
 from bootstrap.cloudinit import SshHostKey
+from bootstrap.proxy_env import render_proxy_env
 from bootstrap.spec import Spec
 from infra import hetzner_availability, hetzner_bundle, hetzner_types, naming
 from infra.config import ConfigError, HetznerSettings
+from infra.generated_keys import with_admin_key
 from infra.hetzner_types import HetznerTypeError
 from infra.remote_deploy import RemoteKeys, SshConnection
 
@@ -93,6 +95,7 @@ def _as_int(value: str) -> int:
 class HetznerModelServer(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     api_key: pulumi.Output[str]
+    admin_api_key: pulumi.Output[str]
     server_id: pulumi.Output[str]
     public_ip: pulumi.Output[str]
     ssh_command: pulumi.Output[str]
@@ -195,6 +198,8 @@ class HetznerModelServer(pulumi.ComponentResource):
         )
 
         # --- the API keys, over SSH with the host key pinned -------------------------------------
+        # (the admin key generated when llmhost:adminApiKeys is absent travels with them)
+        keyed_spec, self.admin_api_key = with_admin_key(name, spec, self)
         RemoteKeys(
             f"{name}-api-keys",
             connection=SshConnection(
@@ -204,7 +209,7 @@ class HetznerModelServer(pulumi.ComponentResource):
                 private_key=pulumi.Output.secret(deploy_key.private_key_openssh),
                 host_key=host_key.public_key_openssh.apply(str.strip),
             ),
-            proxy_env=pulumi.Output.secret(files.apply(lambda f: f.proxy_env)),
+            proxy_env=pulumi.Output.secret(keyed_spec.apply(render_proxy_env)),
             # A replaced server keeps the address and the host key: its id tells RemoteKeys
             # that the new one needs the keys too.
             triggers=[server.id],
@@ -229,6 +234,7 @@ class HetznerModelServer(pulumi.ComponentResource):
             {
                 "endpoint": self.endpoint,
                 "apiKey": self.api_key,
+                "adminApiKey": self.admin_api_key,
                 "serverId": self.server_id,
                 "publicIp": self.public_ip,
                 "sshCommand": self.ssh_command,

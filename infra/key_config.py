@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from bootstrap import key_parameter
 from bootstrap.spec import SpecError, default_key_names, validate_key_name
 
 
@@ -64,3 +65,39 @@ def parse_named_keys(text: str, prefix: str) -> NamedKeys:
             keys.append(key.strip())
         return NamedKeys(tuple(names), tuple(keys))
     raise KeyConfigError("is neither a list nor a map", EXAMPLE)
+
+
+GENERATED_KEY_LENGTH = 43
+"""Characters of a key ``pulumi_random`` generates (A-Z a-z 0-9: about 256 bits)."""
+GENERATED_USER_NAME = default_key_names(1)[0]
+GENERATED_ADMIN_NAME = default_key_names(1, "admin-")[0]
+"""The names a generated key gets (``key-1``, ``admin-1``), as a one-key list would."""
+PLACEHOLDER_USER_KEY = "generated-user-key-".ljust(GENERATED_KEY_LENGTH, "0")
+PLACEHOLDER_ADMIN_KEY = "generated-admin-key-".ljust(GENERATED_KEY_LENGTH, "0")
+"""Stand for a key generated at ``pulumi up``, with its length: preview validates and sizes with them."""
+
+
+@dataclass(frozen=True)
+class StackKeys:
+    """The keys of a stack by role: those configured, and ``None`` for a role whose one key is
+    generated at ``pulumi up`` (pulumi_random, kept in the state). Pure; the targets turn it
+    into proxy.env (inline keys) or the SSM parameter (bootstrap/key_parameter.py)."""
+
+    user: NamedKeys | None
+    admin: NamedKeys | None
+
+    def entries(
+        self, generated_user: str = PLACEHOLDER_USER_KEY, generated_admin: str = PLACEHOLDER_ADMIN_KEY
+    ) -> tuple[tuple[str, str, str], ...]:
+        """(name, key, role) triples, user keys first; a generated key gets its default name."""
+        user = self.user or NamedKeys((GENERATED_USER_NAME,), (generated_user,))
+        admin = self.admin or NamedKeys((GENERATED_ADMIN_NAME,), (generated_admin,))
+        return tuple((n, k, "user") for n, k in zip(user.names, user.keys, strict=True)) + tuple(
+            (n, k, "admin") for n, k in zip(admin.names, admin.keys, strict=True)
+        )
+
+    def parameter_value(
+        self, generated_user: str = PLACEHOLDER_USER_KEY, generated_admin: str = PLACEHOLDER_ADMIN_KEY
+    ) -> str:
+        """The SSM parameter's value (bootstrap/key_parameter.py); with the placeholders, its exact size."""
+        return key_parameter.encode(self.entries(generated_user, generated_admin))

@@ -20,8 +20,8 @@ check mirrors a limit that otherwise shows up only at ``pulumi up`` (or silently
 * **Hetzner firewall size.** "Rules are limited to 50 entries per Firewall and 500 effective
   rules" (Hetzner Cloud API reference, Firewalls, "Set Rules"); an effective rule is one
   source CIDR of one rule: allowedCidrs x ``PUBLIC_INGRESS`` plus adminCidrs x SSH.
-* **SSM parameter size.** The keys parameter (``,``-joined) holds 4 KB in the Standard tier
-  and 8 KB in the Advanced tier (AWS Systems Manager quotas, "Parameter value size").
+* **SSM parameter size.** The keys parameter (both roles as JSON, bootstrap/key_parameter.py)
+  holds 4 KB in the Standard tier and 8 KB in the Advanced tier (AWS Systems Manager quotas, "Parameter value size").
   Decision: over 4 KB the parameter switches to Advanced, with its price in a warning
   (USD 0.05 per advanced parameter per month, https://aws.amazon.com/systems-manager/pricing/);
   over 8 KB the configuration is refused.
@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 
 from bootstrap import layout
 from bootstrap.spec import Spec
+from infra.key_config import StackKeys
 
 if TYPE_CHECKING:
     from bootstrap.cloudinit import UserDataTooLarge
@@ -57,8 +58,6 @@ SSM_ADVANCED_MAX = 8192
 """Bytes of a String/SecureString value: Standard tier 4 KB, Advanced tier 8 KB."""
 SSM_ADVANCED_USD_MONTH = 0.05
 """List price of one advanced parameter, per month (prorated hourly); standard ones are free."""
-KEY_SEPARATOR = ","
-"""How infra/aws_server.py joins the keys in the SSM parameter."""
 
 
 class PreviewError(ValueError):
@@ -154,37 +153,44 @@ def check_hetzner_firewall(allowed_cidrs: tuple[str, ...], admin_cidrs: tuple[st
         )
 
 
-def ssm_value_bytes(api_keys: Iterable[str]) -> int:
-    return len(KEY_SEPARATOR.join(api_keys).encode())
+def ssm_value_bytes(value: str) -> int:
+    return len(value.encode())
 
 
-def ssm_tier(api_keys: Iterable[str] | None) -> str:
-    """``Standard`` while the joined keys fit 4 KB, else ``Advanced`` (generated keys: Standard)."""
-    if api_keys is None:
+def ssm_tier(value: str | None) -> str:
+    """``Standard`` while the parameter value (bootstrap/key_parameter.py) fits 4 KB, else ``Advanced``."""
+    if value is None:
         return "Standard"
-    return "Standard" if ssm_value_bytes(api_keys) <= SSM_STANDARD_MAX else "Advanced"
+    return "Standard" if ssm_value_bytes(value) <= SSM_STANDARD_MAX else "Advanced"
 
 
-def check_ssm_keys(api_keys: tuple[str, ...] | None) -> list[str]:
-    """A warning when the keys need the Advanced tier; PreviewError on ``apiKeys`` over 8 KB."""
-    if api_keys is None or ssm_tier(api_keys) == "Standard":
+def check_ssm_keys(keys: StackKeys | None) -> list[str]:
+    """A warning when the keys need the Advanced tier; PreviewError on ``apiKeys`` over 8 KB.
+
+    The size is the exact value ``pulumi up`` writes: a generated key has a fixed length, and a
+    placeholder of that length stands in for it."""
+    if keys is None:
         return []
-    size = ssm_value_bytes(api_keys)
+    value = keys.parameter_value()
+    if ssm_tier(value) == "Standard":
+        return []
+    size, count = ssm_value_bytes(value), len(keys.entries())
     if size > SSM_ADVANCED_MAX:
         raise PreviewError(
             "apiKeys",
-            f"{len(api_keys)} keys take {size} bytes in the SSM parameter, over the {SSM_ADVANCED_MAX}-byte "
-            "limit of even the Advanced tier",
-            f"give fewer or shorter keys (together at most {SSM_ADVANCED_MAX} bytes with a comma between them)",
+            f"{count} keys take {size} bytes in the SSM parameter (names and JSON included), over the "
+            f"{SSM_ADVANCED_MAX}-byte limit of even the Advanced tier",
+            f"give fewer or shorter keys (apiKeys and adminApiKeys together at most {SSM_ADVANCED_MAX} bytes "
+            "as the JSON of bootstrap/key_parameter.py)",
         )
     return [
-        f"llmhost:apiKeys: {len(api_keys)} keys take {size} bytes, over the {SSM_STANDARD_MAX}-byte Standard "
+        f"llmhost:apiKeys: {count} keys take {size} bytes, over the {SSM_STANDARD_MAX}-byte Standard "
         f"tier of SSM, so the keys parameter uses the Advanced tier: about USD {SSM_ADVANCED_USD_MONTH:.2f} a month "
         "(https://aws.amazon.com/systems-manager/pricing/); going back to Standard later replaces the parameter"
     ]
 
 
-def check(spec: Spec, firewall: Firewall | None, *, api_keys: tuple[str, ...] | None, public_ip: str) -> list[str]:
+def check(spec: Spec, firewall: Firewall | None, *, api_keys: StackKeys | None, public_ip: str) -> list[str]:
     """Every check for a cloud target; returns warnings, raises PreviewError on the first refusal."""
     warnings: list[str] = []
     if firewall is None:

@@ -16,8 +16,10 @@ import pulumi
 
 from bootstrap import remote
 from bootstrap.bundle import render_bundle
+from bootstrap.proxy_env import render_proxy_env
 from bootstrap.spec import Spec, is_ip
 from infra.config import SshSettings
+from infra.generated_keys import with_admin_key
 from infra.remote_deploy import RemoteBundle, SshConnection
 
 COMPONENT_TYPE = "llmhost:ssh:ModelServer"
@@ -54,6 +56,7 @@ def monthly_estimate() -> dict[str, object]:
 class SshModelServer(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     api_key: pulumi.Output[str] | None
+    admin_api_key: pulumi.Output[str]
     server_id: pulumi.Output[str]
     public_ip: pulumi.Output[str] | None
     ssh_command: pulumi.Output[str]
@@ -66,6 +69,8 @@ class SshModelServer(pulumi.ComponentResource):
         settings, stack = args.settings, args.stack
         spec = server_spec(args.spec, settings.host)
         bundle = render_bundle(spec)
+        # The admin key generated when llmhost:adminApiKeys is absent goes into proxy.env only.
+        keyed_spec, self.admin_api_key = with_admin_key(name, spec, self)
         deployed = RemoteBundle(
             f"{name}-bundle",
             connection=SshConnection(
@@ -77,6 +82,7 @@ class SshModelServer(pulumi.ComponentResource):
                 trust_on_first_use=settings.trust_on_first_use,
             ),
             files=bundle.server_files,
+            proxy_env=keyed_spec.apply(render_proxy_env),
             digest=bundle.digest,
             purge_on_delete=settings.purge_on_delete,
             opts=pulumi.ResourceOptions(parent=self),
@@ -95,6 +101,7 @@ class SshModelServer(pulumi.ComponentResource):
             {
                 "endpoint": self.endpoint,
                 "apiKey": self.api_key,
+                "adminApiKey": self.admin_api_key,
                 "serverId": self.server_id,
                 "publicIp": self.public_ip,
                 "sshCommand": self.ssh_command,

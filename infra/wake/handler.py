@@ -3,7 +3,8 @@
 Deployed as this one file (boto3 only, from the Lambda Python runtime) by infra/wake.py when
 ``llmhost:wakeUrl`` is true. A client calls the URL with the same API key the proxy accepts
 (``Authorization: Bearer KEY`` or ``X-Api-Key: KEY``); the key is checked against the stack's SSM
-SecureString (comma-separated keys, decrypted through SSM) in constant time.
+SecureString (decrypted through SSM) in constant time: a key of either role (user or admin) wakes the
+server. The value's format is bootstrap/key_parameter.py's (read here by :func:`stored_keys`).
 
 Answers (JSON, ``Cache-Control: no-store``):
 
@@ -42,11 +43,28 @@ def presented_key(event: dict[str, Any]) -> str | None:
     return key or None
 
 
+def stored_keys(value: str) -> list[str]:
+    """Every key in the parameter value, of any role: ``{"user": {name: key} | [key], "admin": ...}``
+    or the pre-roles comma/newline list (bootstrap/key_parameter.py; an unreadable value: none)."""
+    text = value.strip()
+    if not text.startswith("{"):
+        return [k.strip() for k in text.replace("\n", ",").split(",") if k.strip()]
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return []
+    keys: list[str] = []
+    for entries in doc.values() if isinstance(doc, dict) else ():
+        values = entries.values() if isinstance(entries, dict) else entries if isinstance(entries, list) else ()
+        keys.extend(k.strip() for k in values if isinstance(k, str) and k.strip())
+    return keys
+
+
 def key_matches(presented: str, stored: str) -> bool:
-    """Constant-time comparison against every stored key (a comma-separated list)."""
+    """Constant-time comparison against every stored key (:func:`stored_keys`)."""
     matched = False
-    for key in (k.strip() for k in stored.split(",")):
-        if key and hmac.compare_digest(presented.encode(), key.encode()):
+    for key in stored_keys(stored):
+        if hmac.compare_digest(presented.encode(), key.encode()):
             matched = True
     return matched
 

@@ -71,8 +71,9 @@ def test_header_stripping_in_the_runtime_proxy_and_healthz() -> None:
         assert f"header_up -{header}\n" in main
     healthz = _block(text, "handle @healthz")
     assert "header_up -*" in healthz and "rewrite * /api/version?" in healthz
+    strip = _block(text, "uri query")
     for param in caddyfile.KEY_QUERY_PARAMS:
-        assert f"uri query -{param}\n" in text
+        assert f"\t-{param}\n" in strip
 
 
 def test_log_deletes_headers_and_uri() -> None:
@@ -181,3 +182,27 @@ def test_proxy_run_without_proxy_env_gives_an_empty_map(tmp_path: Path) -> None:
     (tmp_path / "x").mkdir()
     out = _key_map(tmp_path / "x", "")
     assert out == "\n0\n"
+
+
+@pytest.mark.parametrize("limit", [0, 1, 9, 10, 19, 99, 100, 1234, 20_000_000, 1_024_000_000])
+def test_the_declared_body_cap_pattern_matches_exactly_the_numbers_above_the_limit(limit: int) -> None:
+    """``@too_large`` is a header_regexp (cheaper than CEL): every number above the cap, nothing else."""
+    import random
+    import re
+
+    pattern = re.compile(caddyfile.greater_than_pattern(limit))
+    rng = random.Random(limit)
+    near = range(max(0, limit - 300), limit + 300)
+    for number in [*range(0, 300), *near, *(rng.randrange(10**15) for _ in range(3000)), 10**40]:
+        for text in (str(number), "0" + str(number), "000" + str(number)):
+            assert bool(pattern.fullmatch(text)) == (number > limit), text
+    for text in ("", "-5", "1e9", " 30000000", "30000000 ", "3O000000", "+30000000", "0x7fffffff"):
+        assert not pattern.fullmatch(text), text
+
+
+def test_the_body_cap_is_a_header_regexp_of_the_configured_size() -> None:
+    text = _render()
+    (line,) = [x.strip() for x in text.splitlines() if x.strip().startswith("@too_large ")]
+    limit = layout.DEFAULT_MAX_BODY_MB * 1_000_000
+    assert line == f'@too_large header_regexp Content-Length "{caddyfile.greater_than_pattern(limit)}"'
+    assert "expression" not in text

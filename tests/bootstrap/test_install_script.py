@@ -42,6 +42,8 @@ from tests.tools import host_tools_dir
 DIGEST = "sha256:" + "ab" * 32
 KEY_A = "inline_key_AAAAAAAAAAAAAAAAAAAAAAAA"
 SSM_KEYS = ("ssm_secret_key_1111111111111111", "ssm_secret_key_2222222222222222")
+SSM_ENTRIES = layout.KEY_SEPARATOR.join(f"key-{i}{layout.KEY_NAME_SEPARATOR}{k}" for i, k in enumerate(SSM_KEYS, 1))
+"""What install.sh writes into proxy.env for the pre-roles SSM value (a bare list: positional names)."""
 AWS_VOLUME = "vol-0123456789abcdef0"
 HETZNER_VOLUME = "12345678"
 UUID = "0b5e7c2a-3f1d-4d3e-9a44-1c2d3e4f5a6b"
@@ -847,7 +849,7 @@ def test_aws_volume_and_ssm_keys(host_factory) -> None:
     assert first.called("aws", "ssm", "get-parameter", "--with-decryption", "--region", "eu-central-1")
     env_file = host.install_dir / layout.PROXY_ENV_FILE
     assert env_file.read_text() == (
-        f"{layout.ADMIN_ENV_VAR}={layout.DEFAULT_ADMIN}\n{layout.KEYS_ENV_VAR}={layout.KEY_SEPARATOR.join(SSM_KEYS)}\n"
+        f"{layout.ADMIN_ENV_VAR}={layout.DEFAULT_ADMIN}\n{layout.KEYS_ENV_VAR}={SSM_ENTRIES}\n"
     )
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
 
@@ -1024,7 +1026,7 @@ def test_refresh_keys_only_fetches_keys(host_factory) -> None:
     assert run.called("aws", "--region", "us-east-1")
     assert "keys: proxy not running" in run.stdout
     env_file = host.install_dir / layout.PROXY_ENV_FILE
-    assert env_file.read_text().endswith(f"{layout.KEYS_ENV_VAR}={rotated}\n")
+    assert env_file.read_text().endswith(f"{layout.KEYS_ENV_VAR}=key-1{layout.KEY_NAME_SEPARATOR}{rotated}\n")
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     assert rotated not in run.stdout + run.stderr + host.log.read_text()
     assert not host.ready.exists()
@@ -1035,7 +1037,7 @@ def test_invalid_ssm_value_fails_without_echoing_it(host_factory) -> None:
     secret = "short secret!"
     run = host.run("refresh-keys", FAKE_SSM_VALUE=secret)
     assert run.returncode != 0
-    assert "keys: the parameter must hold keys of 24-256" in run.stdout
+    assert "keys: the parameter user entry 1: needs a name of 1-32 of a-z 0-9 _ - and a key of 24-256" in run.stdout
     assert secret not in run.stdout + run.stderr + host.log.read_text()
     env_file = host.install_dir / layout.PROXY_ENV_FILE
     assert layout.KEYS_ENV_VAR not in env_file.read_text()
@@ -1069,7 +1071,7 @@ def test_ssm_without_aws_cli_uses_boto3(host_factory) -> None:
     assert run.called("boto3.ssm.get_parameter", "/llmhost/dev/api-keys", "True")
     assert run.called("aws") == []
     env_file = host.install_dir / layout.PROXY_ENV_FILE
-    assert env_file.read_text().endswith(f"{layout.KEYS_ENV_VAR}={layout.KEY_SEPARATOR.join(SSM_KEYS)}\n")
+    assert env_file.read_text().endswith(f"{layout.KEYS_ENV_VAR}={SSM_ENTRIES}\n")
     assert not [k for k in SSM_KEYS if k in run.stdout + host.log.read_text()]
 
 
@@ -1112,7 +1114,7 @@ def test_ssm_timer_reloads_only_when_the_parameter_changed(host_factory) -> None
         ["exec", "-T", "proxy", "sh", "/etc/llmhost/proxy-run.sh", "reload"],
     ]
     assert not run.called("systemctl")
-    assert "keys: 1 keys changed" in run.stdout and "keys: proxy reloaded" in run.stdout
+    assert "keys: 1 keys (0 admin) changed" in run.stdout and "keys: proxy reloaded" in run.stdout
     assert rotated not in run.stdout + host.log.read_text()
 
 

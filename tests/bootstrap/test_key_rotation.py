@@ -264,3 +264,102 @@ def test_admin_key_rotation_reaches_the_running_proxy_without_a_restart(tmp_path
             assert old_admin not in result.stdout + result.stderr and new_admin not in result.stdout + result.stderr
         finally:
             caddy.stop()
+
+
+QUIET_DOCKER = """#!/bin/sh
+echo "$*" >>"$FAKE_CALLS"
+exit 0
+"""
+"""``docker`` at first boot, before compose up: ``compose ps`` lists no running proxy."""
+
+
+def test_admin_key_rotation_through_ssm_reaches_the_running_proxy_without_a_restart(tmp_path: Path) -> None:
+    """AWS: both roles and the names come from the one SSM parameter (bootstrap/key_parameter.py).
+
+    The parameter value is what ``pulumi up`` writes (``key_parameter.encode``); ``aws ssm
+    get-parameter`` is the stand-in that answers it; the rest is real: install.sh's reader,
+    proxy-run.sh, Caddy. Old admin key -> 401 on an admin route, new one -> 200, the user key
+    stays a user key (403 there, 200 on inference routes), the same Caddy process throughout,
+    and the access log names each key (never the key itself).
+    """
+    from bootstrap import access_log, key_parameter
+
+    port, admin = free_port(), free_port()
+    root = tmp_path / "root"
+    install_dir = root / layout.INSTALL_DIR.lstrip("/")
+    first_boot, bindir = tmp_path / "boot-bin", tmp_path / "bin"
+    for folder, docker in ((first_boot, QUIET_DOCKER), (bindir, proxy_docker_stand_in('"$FAKE_CALLS"'))):
+        folder.mkdir()
+        (folder / "docker").write_text(docker)
+        (folder / "aws").write_text(AWS_STANDIN)
+        for name in ("docker", "aws"):
+            (folder / name).chmod(0o755)
+        (folder / "caddy").symlink_to(tool("caddy"))
+    old_admin, new_admin = "old_admin_" + "a" * 30, "new_admin_" + "b" * 30
+    before = key_parameter.encode([("alice", OLD, "user"), ("ops", old_admin, "admin")])
+    after = key_parameter.encode([("alice", OLD, "user"), ("ops-2", new_admin, "admin")])
+
+    with run_fake_ollama() as fake:
+        spec = Spec(site=f"http://{LOOPBACK}:{port}", upstream=fake.host_port, ssm_parameter=SSM_PARAMETER)
+        render_bundle(spec).write(install_dir)
+        patched = loopback_copy(RenderedProxy(install_dir, install_dir / layout.CADDYFILE, {}))
+        os.replace(patched, install_dir / layout.CADDYFILE)
+        env = caddy_env(
+            tmp_path / "home",
+            {"PATH": f"{bindir}:/usr/bin:/bin", "LLMHOST_PROXY_DIR": str(install_dir)},
+            admin=f"{LOOPBACK}:{admin}",
+        )
+        run_env = {**env, "LLMHOST_ROOT": str(root), "FAKE_CALLS": str(tmp_path / "calls.log")}
+        run_env["AWS_REGION"] = "us-east-1"
+
+        def refresh(path: Path, value: str) -> subprocess.CompletedProcess[str]:
+            result = subprocess.run(
+                ["bash", str(install_dir / layout.INSTALL_SCRIPT), "refresh-keys"],
+                env={**run_env, "PATH": f"{path}:/usr/bin:/bin", "FAKE_SSM_VALUE": value},
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert result.returncode == 0, result.stdout + result.stderr
+            return result
+
+        # First boot: the keys timer's unit fetches the parameter before the proxy runs.
+        boot = refresh(first_boot, before)
+        assert "keys: 2 keys (1 admin) changed" in boot.stdout and "keys: proxy not running" in boot.stdout
+        argv = ["sh", str(install_dir / layout.PROXY_RUN_SCRIPT), "run"]
+        caddy = CaddyProcess(install_dir / layout.CADDYFILE, env, port, tmp_path, argv=argv).start()
+
+        def pull(key: str) -> int:
+            return httpx.post(
+                f"http://{LOOPBACK}:{port}/api/pull", json={"model": "x"}, headers={"Authorization": f"Bearer {key}"}
+            ).status_code
+
+        def names() -> list[tuple[str | None, str | None]]:
+            return [
+                (e.get(access_log.KEY_NAME_FIELD), e.get(access_log.ROLE_FIELD))
+                for e in caddy.access_log()
+                if e.get(access_log.PATH_FIELD) == "/api/pull" and e.get("status") == 200
+            ]
+
+        try:
+            pid = caddy.pid
+            assert (pull(OLD), pull(old_admin), pull(new_admin)) == (403, 200, 401)
+            assert status(port, OLD) == 200
+            rotated = refresh(bindir, after)
+            assert "keys: 2 keys (1 admin) changed" in rotated.stdout and "keys: proxy reloaded" in rotated.stdout
+            assert (pull(OLD), pull(old_admin), pull(new_admin)) == (403, 401, 200)
+            assert status(port, OLD) == 200
+            assert caddy.pid == pid and caddy._proc is not None and caddy._proc.poll() is None
+            # Only the two admin pulls that answered 200 reached the runtime.
+            assert len([r for r in fake.requests if r.path == "/api/pull"]) == 2
+            assert names() == [("ops", "admin"), ("ops-2", "admin")]
+            # Unchanged parameter: the timer's next run reloads nothing and says nothing.
+            quiet = refresh(bindir, after)
+            assert quiet.stdout == ""
+            seen = boot.stdout + boot.stderr + rotated.stdout + rotated.stderr + caddy.stdout()
+            seen += (root / layout.INSTALL_LOG.lstrip("/")).read_text()
+            for key in (OLD, old_admin, new_admin):
+                assert key not in seen
+        finally:
+            caddy.stop()

@@ -59,6 +59,13 @@ def test_named_and_admin_keys_reach_proxy_env_only(tmp_path: Path) -> None:
             "--api-key-env",
             "same name",
         ),
+        # The SSM parameter carries both roles (bootstrap/key_parameter.py): no admin key inline beside it.
+        (
+            ["--ssm-parameter", "/llmhost/dev/api-keys", "--admin-key-env", "K3"],
+            {"K3": ADMIN},
+            "--ssm-parameter",
+            "inline",
+        ),
     ],
 )
 def test_bad_keys_are_one_line_exit_2_and_nothing_written(

@@ -11,12 +11,15 @@ from typing import Any
 
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs
 
+from tests.infra import pulumi_harness
+
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 PUBLIC_IP = "198.51.100.20"
 AMI = "ami-0abc1234567890def"
 KMS_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0f1e2d3c-aaaa-bbbb-cccc-000000000000"
-GENERATED_KEY = "Gen" + "x" * 40
+GENERATED_KEY = pulumi_harness.GENERATED_KEY
+GENERATED_ADMIN_KEY = pulumi_harness.GENERATED_ADMIN_KEY
 SUBNET_A = "subnet-0aaaaaaaaaaaaaaaa"
 SUBNET_B = "subnet-0bbbbbbbbbbbbbbbb"
 
@@ -62,7 +65,7 @@ RESOURCES: dict[str, Callable[[MockResourceArgs], dict[str, Any]]] = {
     "aws:iam/role:Role": lambda a: {"arn": f"arn:aws:iam::{ACCOUNT}:role/{a.name}", "name": a.name},
     "aws:iam/instanceProfile:InstanceProfile": lambda a: {"name": a.name},
     "aws:ec2/keyPair:KeyPair": lambda a: {"keyName": a.name},
-    "random:index/randomPassword:RandomPassword": lambda a: {"result": GENERATED_KEY},
+    "random:index/randomPassword:RandomPassword": pulumi_harness.generated_password,
     "aws:ec2/instance:Instance": lambda a: {"arn": f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{a.name}-id"},
     "aws:cloudwatch/logGroup:LogGroup": lambda a: {
         "arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{a.inputs['name']}", "name": a.inputs["name"]},

@@ -51,6 +51,15 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 INFRA_DIR = REPO_ROOT / "infra"
 PROJECT = "llmhost"
 STACK_TYPE = "pulumi:pulumi:Stack"
+RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+GENERATED_KEY = "Gen" + "x" * 40
+GENERATED_ADMIN_KEY = "Adm" + "y" * 40
+"""What a RandomPassword answers under the mocks (pulumi_random computes ``result`` in its provider):
+the admin key (a resource named ``*-admin-key``, infra/generated_keys.py) differs from a user key."""
+
+
+def generated_password(args: MockResourceArgs) -> dict[str, Any]:
+    return {"result": GENERATED_ADMIN_KEY if args.name.endswith("-admin-key") else GENERATED_KEY}
 
 CallHandler = Callable[[MockCallArgs], dict[str, Any]]
 ResourceHandler = Callable[[MockResourceArgs], dict[str, Any]]
@@ -77,7 +86,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.resources.append(args)
         state = dict(args.inputs)
-        handler = self.resource_handlers.get(args.typ)
+        handler = self.resource_handlers.get(args.typ, generated_password if args.typ == RANDOM_PASSWORD else None)
         if handler is not None:
             state.update(handler(args))
         if args.typ.startswith(self.numeric_ids):

@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from bootstrap import layout
+from bootstrap import key_parameter, layout
 from infra.instance_types import GPU_AMI_PARAMETER, UBUNTU_AMI_PARAMETER
 from tests.bootstrap.test_user_data import assert_valid_user_data
 from tests.infra import aws_mocks
@@ -74,19 +74,27 @@ def ami_parameters_asked(run: ProgramRun) -> list[str]:
     return [c.args["name"] for c in run.calls if c.token == "aws:ssm/getParameter:getParameter"]
 
 
+ADMIN_KEY = "given-admin-" + "3" * 29
+GENERATED = [RANDOM, RANDOM]
+"""A user key and an admin key, generated once and kept in state when none is configured."""
+
 MATRIX: dict[str, tuple[dict[str, str], list[str]]] = {
-    "default-graviton": ({}, [RANDOM]),
-    "x86-cpu": ({"instanceType": "m7i.large"}, [RANDOM]),
-    "gpu": ({"instanceType": "g5.xlarge"}, [RANDOM]),
-    "domain-and-zone": ({"domain": "llm.example.com", "hostedZoneId": "Z0123456789ABCDEFGHIJ"}, [RANDOM, RECORD]),
-    "domain-only": ({"domain": "llm.example.com"}, [RANDOM]),
-    "admin-ssh": ({"adminCidrs": '["198.51.100.7/32", "2001:db8::/64"]', "sshPublicKey": SSH_KEY}, [RANDOM, KEY_PAIR]),
-    "given-keys": ({"apiKeys": json.dumps([KEY_ONE, KEY_TWO])}, []),
-    "idle-stop": ({"idleStopMinutes": "60"}, [RANDOM]),
-    "llamacpp": ({"runtime": "llamacpp", "models": '["ggml-org/gemma-3-1b-it-GGUF:Q4_K_M"]'}, [RANDOM]),
+    "default-graviton": ({}, GENERATED),
+    "x86-cpu": ({"instanceType": "m7i.large"}, GENERATED),
+    "gpu": ({"instanceType": "g5.xlarge"}, GENERATED),
+    "domain-and-zone": ({"domain": "llm.example.com", "hostedZoneId": "Z0123456789ABCDEFGHIJ"}, [*GENERATED, RECORD]),
+    "domain-only": ({"domain": "llm.example.com"}, GENERATED),
+    "admin-ssh": (
+        {"adminCidrs": '["198.51.100.7/32", "2001:db8::/64"]', "sshPublicKey": SSH_KEY},
+        [*GENERATED, KEY_PAIR],
+    ),
+    "given-keys": ({"apiKeys": json.dumps([KEY_ONE, KEY_TWO])}, [RANDOM]),
+    "given-both-roles": ({"apiKeys": json.dumps({"alice": KEY_ONE}), "adminApiKeys": json.dumps([ADMIN_KEY])}, []),
+    "idle-stop": ({"idleStopMinutes": "60"}, GENERATED),
+    "llamacpp": ({"runtime": "llamacpp", "models": '["ggml-org/gemma-3-1b-it-GGUF:Q4_K_M"]'}, GENERATED),
     "llamacpp-gpu": (
         {"runtime": "llamacpp", "models": '["ggml-org/gemma-3-1b-it-GGUF:Q4_K_M"]', "instanceType": "g6.xlarge"},
-        [RANDOM],
+        GENERATED,
     ),
 }
 
@@ -94,7 +102,7 @@ MATRIX: dict[str, tuple[dict[str, str], list[str]]] = {
 @pytest.mark.parametrize("case", list(MATRIX))
 def test_resource_inventory_is_exact(aws_program: Callable[..., ProgramRun], case: str) -> None:
     config, extra = MATRIX[case]
-    run = aws_program(config, secret_keys=("apiKeys",))
+    run = aws_program(config, secret_keys=("apiKeys", "adminApiKeys"))
     assert collections.Counter(run.types) == collections.Counter(BASE_TYPES + extra)
     # Every resource is a child of the one component.
     options = run.options
@@ -108,13 +116,14 @@ def test_user_data_is_the_validated_bundle_without_keys(
     aws_program: Callable[..., ProgramRun], case: str, tmp_path: Path
 ) -> None:
     config, _ = MATRIX[case]
-    run = aws_program(config, secret_keys=("apiKeys",))
+    run = aws_program(config, secret_keys=("apiKeys", "adminApiKeys"))
     user_data = one(run, "aws:ec2/instance:Instance")["userData"]
     files = assert_valid_user_data(user_data, tmp_path)
     everything = user_data + "".join(files.values())
-    for key in (KEY_ONE, KEY_TWO, aws_mocks.GENERATED_KEY):
+    for key in (KEY_ONE, KEY_TWO, ADMIN_KEY, aws_mocks.GENERATED_KEY, aws_mocks.GENERATED_ADMIN_KEY):
         assert key not in everything
-    assert not any(line.startswith(f"{layout.KEYS_ENV_VAR}=") for line in everything.splitlines())
+    for variable in (layout.KEYS_ENV_VAR, layout.ADMIN_KEYS_ENV_VAR):
+        assert not any(line.startswith(f"{variable}=") for line in everything.splitlines())
     install = files[f"{layout.INSTALL_DIR}/{layout.INSTALL_SCRIPT}"]
     assert "/llmhost/dev/api-keys" in install
     volume_name = next(r.name for r in run.resources if r.typ == "aws:ebs/volume:Volume")
@@ -247,18 +256,48 @@ def test_keys_live_in_a_secure_string(aws_program: Callable[..., ProgramRun]) ->
     parameter = one(run, "aws:ssm/parameter:Parameter")
     assert parameter["type"] == "SecureString"
     assert parameter["name"] == "/llmhost/dev/api-keys"
-    assert secret_value(parameter["value"]) == f"{KEY_ONE},{KEY_TWO}"
+    assert parameter["tier"] == "Standard"
+    # Both roles with their names, in the format install.sh reads (bootstrap/key_parameter.py).
+    assert key_parameter.decode(secret_value(parameter["value"])) == (
+        ("key-1", KEY_ONE, "user"),
+        ("key-2", KEY_TWO, "user"),
+        ("admin-1", aws_mocks.GENERATED_ADMIN_KEY, "admin"),
+    )
     assert run.outputs["apiKey"] == KEY_ONE
-    assert "apiKey" in run.secret_outputs
+    assert run.outputs["adminApiKey"] == aws_mocks.GENERATED_ADMIN_KEY
+    assert {"apiKey", "adminApiKey"} <= run.secret_outputs
 
 
-def test_generated_key_when_none_is_configured(aws_program: Callable[..., ProgramRun]) -> None:
+def test_named_keys_of_both_roles_reach_the_parameter(aws_program: Callable[..., ProgramRun]) -> None:
+    config = {"apiKeys": json.dumps({"alice": KEY_ONE, "ci": KEY_TWO}), "adminApiKeys": json.dumps({"ops": ADMIN_KEY})}
+    run = aws_program(config, secret_keys=("apiKeys", "adminApiKeys"))
+    assert run.resources_of(RANDOM) == []  # nothing generated: both roles are configured
+    value = secret_value(one(run, "aws:ssm/parameter:Parameter")["value"])
+    assert value == json.dumps(
+        {"user": {"alice": KEY_ONE, "ci": KEY_TWO}, "admin": {"ops": ADMIN_KEY}}, separators=(",", ":")
+    )
+    assert (run.outputs["apiKey"], run.outputs["adminApiKey"]) == (KEY_ONE, ADMIN_KEY)
+    assert {"apiKey", "adminApiKey"} <= run.secret_outputs
+    # Only the secret parameter value holds a key: no other input of any resource.
+    for resource in run.resources:
+        plain = {k: v for k, v in resource.inputs.items() if not (resource.typ.startswith("aws:ssm/") and k == "value")}
+        for key in (KEY_ONE, KEY_TWO, ADMIN_KEY):
+            assert key not in json.dumps(plain, default=str), resource.name
+
+
+def test_generated_keys_when_none_is_configured(aws_program: Callable[..., ProgramRun]) -> None:
     run = aws_program({})
-    password = one(run, RANDOM)
-    assert password["length"] >= 32 and password["special"] is False
-    assert secret_value(one(run, "aws:ssm/parameter:Parameter")["value"]) == aws_mocks.GENERATED_KEY
+    passwords = {r.name: r.inputs for r in run.resources_of(RANDOM)}
+    assert set(passwords) == {"llmhost-api-key", "llmhost-admin-key"}
+    for password in passwords.values():
+        assert password["length"] >= 32 and password["special"] is False
+    assert key_parameter.decode(secret_value(one(run, "aws:ssm/parameter:Parameter")["value"])) == (
+        ("key-1", aws_mocks.GENERATED_KEY, "user"),
+        ("admin-1", aws_mocks.GENERATED_ADMIN_KEY, "admin"),
+    )
     assert run.outputs["apiKey"] == aws_mocks.GENERATED_KEY
-    assert "apiKey" in run.secret_outputs
+    assert run.outputs["adminApiKey"] == aws_mocks.GENERATED_ADMIN_KEY
+    assert {"apiKey", "adminApiKey"} <= run.secret_outputs
 
 
 def test_outputs(aws_program: Callable[..., ProgramRun]) -> None:
@@ -274,7 +313,7 @@ def test_outputs(aws_program: Callable[..., ProgramRun]) -> None:
     assert cost["instance"] == pytest.approx(0.0816 * 730, abs=0.01)
     assert cost["total"] == pytest.approx(cost["instance"] + cost["volumes"] + cost["publicIpv4"], abs=0.01)
     assert "estimate" in cost["note"]
-    assert run.secret_outputs == {"apiKey"}
+    assert run.secret_outputs == {"apiKey", "adminApiKey"}
 
 
 def test_outputs_with_domain_and_ssh(aws_program: Callable[..., ProgramRun]) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from bootstrap import layout
+from bootstrap import key_parameter, layout
 from infra.fleet_server import pick_subnets
 from tests.bootstrap.test_user_data import assert_valid_user_data
 from tests.infra import aws_mocks, fleet_mocks
@@ -33,7 +33,8 @@ FLEET_TYPES = [
     "llmhost:aws:Fleet",
     "aws:ec2/securityGroup:SecurityGroup",  # the ALB's
     "aws:ec2/securityGroup:SecurityGroup",  # the replicas'
-    "random:index/randomPassword:RandomPassword",
+    "random:index/randomPassword:RandomPassword",  # the user key
+    "random:index/randomPassword:RandomPassword",  # the admin key
     "aws:ssm/parameter:Parameter",
     "aws:iam/role:Role",
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
@@ -81,7 +82,8 @@ def test_inventory_with_given_keys_and_ssh(fleet_program: Callable[..., ProgramR
         {"apiKeys": json.dumps([KEY_ONE]), "sshPublicKey": SSH_KEY, "adminCidrs": '["198.51.100.7/32"]'},
         secret_keys=("apiKeys",),
     )
-    expected = [t for t in FLEET_TYPES if t != "random:index/randomPassword:RandomPassword"]
+    expected = list(FLEET_TYPES)
+    expected.remove("random:index/randomPassword:RandomPassword")  # the admin key is still generated
     assert collections.Counter(run.types) == collections.Counter([*expected, "aws:ec2/keyPair:KeyPair"])
     assert one(run, "aws:ec2/launchTemplate:LaunchTemplate")["keyName"] == "llmhost-ssh"
 
@@ -332,14 +334,19 @@ def test_outputs(fleet_program: Callable[..., ProgramRun]) -> None:
     assert outputs["publicIp"] == fleet_mocks.ALB_DNS
     assert outputs["loadBalancerName"] == "llmhost-alb-abc1234"
     assert outputs["replicas"] == {"min": 2, "max": 4, "desired": 2}
-    assert outputs["apiKey"] == aws_mocks.GENERATED_KEY and run.secret_outputs == {"apiKey"}
+    assert outputs["apiKey"] == aws_mocks.GENERATED_KEY and run.secret_outputs == {"apiKey", "adminApiKey"}
+    assert outputs["adminApiKey"] == aws_mocks.GENERATED_ADMIN_KEY
     assert "infra.ops status --stack dev" in outputs["sshCommand"]
     assert "instanceId" not in outputs
     cost = outputs["monthlyCostEstimate"]
     assert cost["replicas"] == 2 and cost["instanceType"] == "m7g.large"
     assert cost["total"] == pytest.approx(cost["instance"] + cost["volumes"] + cost["publicIpv4"], abs=0.01)
     assert "per replica" in cost["note"] and "Load Balancer" in cost["note"]
-    assert secret_value(one(run, "aws:ssm/parameter:Parameter")["value"]) == aws_mocks.GENERATED_KEY
+    # Every replica reads both roles from the one parameter (bootstrap/key_parameter.py).
+    assert key_parameter.decode(secret_value(one(run, "aws:ssm/parameter:Parameter")["value"])) == (
+        ("key-1", aws_mocks.GENERATED_KEY, "user"),
+        ("admin-1", aws_mocks.GENERATED_ADMIN_KEY, "admin"),
+    )
 
 
 def test_too_few_zones_is_one_line() -> None:

@@ -26,7 +26,7 @@ from infra.config import ConfigError
 from infra.hetzner_server import HetznerModelServer, HetznerServerArgs
 from tests.bootstrap.test_user_data import assert_valid_user_data
 from tests.infra import hetzner_mocks
-from tests.infra.pulumi_harness import ProgramRun
+from tests.infra.pulumi_harness import GENERATED_ADMIN_KEY, RANDOM_PASSWORD, ProgramRun
 from tests.infra.test_aws_server import SECRET_SIG, secret_value
 from tests.infra.test_infra_config import DictSource
 
@@ -41,6 +41,7 @@ BASE = {
 OUTPUTS = (
     ("endpoint", "endpoint"),
     ("apiKey", "api_key"),
+    ("adminApiKey", "admin_api_key"),
     ("serverId", "server_id"),
     ("publicIp", "public_ip"),
     ("sshCommand", "ssh_command"),
@@ -69,6 +70,7 @@ BASE_TYPES = [
     SERVER,
     ATTACHMENT,
     REMOTE_KEYS,
+    RANDOM_PASSWORD,  # the admin key, generated when llmhost:adminApiKeys is absent
 ]
 
 Build = Callable[..., ProgramRun]
@@ -145,10 +147,11 @@ def test_user_data_is_valid_has_the_host_key_and_no_api_key(build: Build, case: 
     user_data = user_data_of(run)
     files = assert_valid_user_data(user_data, tmp_path, limit=hetzner_bundle.HETZNER_USER_DATA_LIMIT)
     everything = user_data + "".join(files.values())
-    for key in (KEY_ONE, KEY_TWO):
+    for key in (KEY_ONE, KEY_TWO, GENERATED_ADMIN_KEY):
         assert key not in everything
     assert f"{layout.INSTALL_DIR}/{layout.PROXY_ENV_FILE}" not in files
-    assert not any(line.startswith(f"{layout.KEYS_ENV_VAR}=") for line in everything.splitlines())
+    for variable in (layout.KEYS_ENV_VAR, layout.ADMIN_KEYS_ENV_VAR):
+        assert not any(line.startswith(f"{variable}=") for line in everything.splitlines())
     # The host key is the one Pulumi made, and only that one; the deploy key is not in it.
     host_private, host_public = hetzner_mocks.KEYS[name_of(run, PRIVATE_KEY, "host-key")]
     deploy_private, _ = hetzner_mocks.KEYS[name_of(run, PRIVATE_KEY, "deploy-key")]
@@ -266,6 +269,7 @@ def test_api_keys_travel_over_ssh_with_the_host_key_pinned(build: Build) -> None
     assert secret_value(inputs["private_key"]) == deploy_private, "Pulumi logs in with the deploy key"
     proxy_env = secret_value(inputs["proxy_env"])
     assert f"{layout.KEYS_ENV_VAR}=key-1:{KEY_ONE}{layout.KEY_SEPARATOR}key-2:{KEY_TWO}" in proxy_env
+    assert f"{layout.ADMIN_KEYS_ENV_VAR}=admin-1:{GENERATED_ADMIN_KEY}\n" in proxy_env
     # A replaced server (same address, same host key) still gets its keys.
     assert inputs["triggers"] == [run.ids[name_of(run, SERVER)]]
     opts = run.options[remote.name]
@@ -283,7 +287,8 @@ def test_outputs(build: Build) -> None:
     assert outputs["publicIp"] == hetzner_mocks.PUBLIC_IP
     assert outputs["serverId"] == run.ids[name_of(run, SERVER)]
     assert outputs["apiKey"] == KEY_ONE
-    assert "apiKey" in run.secret_outputs
+    assert outputs["adminApiKey"] == GENERATED_ADMIN_KEY
+    assert {"apiKey", "adminApiKey"} <= run.secret_outputs
     assert "SSH is open to adminCidrs for Pulumi's deploy key only" in outputs["sshCommand"]
     assert outputs["healthCheckCommand"] == "python -m checks --stack dev --wait 1200"
     _, host_public = hetzner_mocks.KEYS[name_of(run, PRIVATE_KEY, "host-key")]

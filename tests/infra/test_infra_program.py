@@ -85,6 +85,7 @@ def test_default_config_builds_the_aws_server_and_exports_every_output(pulumi_pr
     assert set(run.outputs) == {
         "endpoint",
         "apiKey",
+        "adminApiKey",
         "instanceId",
         "serverId",
         "target",

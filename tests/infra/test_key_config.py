@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from bootstrap import layout
+from bootstrap import key_parameter, layout
 from bootstrap.proxy_env import parse_named_keys, render_proxy_env
 from infra.config import ConfigError
+from infra.key_config import PLACEHOLDER_ADMIN_KEY, PLACEHOLDER_USER_KEY
 from tests.infra.test_config_ssh import BASE, SECRET, error_for, read
 
 ALICE = "alice-key-" + "a" * 30
@@ -54,8 +55,56 @@ def test_bad_keys_name_the_config_key(values: dict[str, str], key: str, words: s
         assert secret not in message
 
 
-def test_admin_keys_are_refused_on_aws_for_now() -> None:
+AWS = {"target": "aws"}
+
+
+@pytest.mark.parametrize(
+    ("values", "entries"),
+    [
+        # absent: one key per role generated at pulumi up (placeholders stand for them at preview)
+        ({}, (("key-1", PLACEHOLDER_USER_KEY, "user"), ("admin-1", PLACEHOLDER_ADMIN_KEY, "admin"))),
+        # a list: positional names; a map: the names given
+        (
+            {"apiKeys": json.dumps([ALICE, CI]), "adminApiKeys": json.dumps({"ops": OPS})},
+            (("key-1", ALICE, "user"), ("key-2", CI, "user"), ("ops", OPS, "admin")),
+        ),
+        (
+            {"apiKeys": json.dumps({"alice": ALICE}), "adminApiKeys": json.dumps([OPS])},
+            (("alice", ALICE, "user"), ("admin-1", OPS, "admin")),
+        ),
+        ({"adminApiKeys": OPS}, (("key-1", PLACEHOLDER_USER_KEY, "user"), ("admin-1", OPS, "admin"))),
+    ],
+)
+def test_aws_keeps_both_roles_and_their_names_for_the_ssm_parameter(
+    values: dict[str, str], entries: tuple[tuple[str, str, str], ...]
+) -> None:
+    settings = read({**AWS, **values}, secret_keys=["llmhost:apiKeys", "llmhost:adminApiKeys"])
+    assert settings.aws is not None and settings.aws.keys is not None
+    assert settings.aws.keys.entries() == entries
+    assert key_parameter.decode(settings.aws.keys.parameter_value()) == entries
+    # No key of either role is inline in the spec: the bundle only names the parameter.
+    assert settings.spec.api_keys == () and settings.spec.admin_keys == ()
+    assert settings.spec.ssm_parameter == "/llmhost/dev/api-keys"
+
+
+@pytest.mark.parametrize(
+    ("values", "key", "words"),
+    [
+        ({"adminApiKeys": json.dumps([ALICE]), "apiKeys": json.dumps([ALICE])}, "adminApiKeys", "both as a user key"),
+        ({"adminApiKeys": json.dumps({"Ops": OPS})}, "adminApiKeys", "not a key name"),
+        ({"adminApiKeys": json.dumps([OPS, OPS])}, "adminApiKeys", "given twice"),
+        ({"adminApiKeys": json.dumps(["short"])}, "adminApiKeys", "characters long"),
+        ({"apiKeys": json.dumps([ALICE, ALICE])}, "apiKeys", "given twice"),
+        ({"apiKeys": json.dumps({"x": ALICE}), "adminApiKeys": json.dumps({"x": OPS})}, "apiKeys", "same name"),
+        # the generated user key is named key-1: an admin key of that name would shadow it in the log
+        ({"adminApiKeys": json.dumps({"key-1": OPS})}, "apiKeys", "same name"),
+    ],
+)
+def test_bad_keys_on_aws_name_the_config_key(values: dict[str, str], key: str, words: str) -> None:
     with pytest.raises(ConfigError) as info:
-        read({"target": "aws", "adminApiKeys": json.dumps([OPS])})
-    assert info.value.key == "llmhost:adminApiKeys"
-    assert OPS not in str(info.value)
+        read({**AWS, **values})
+    message = str(info.value)
+    assert info.value.key == f"llmhost:{key}" and words in message
+    assert "\n" not in message
+    for secret in (ALICE, OPS, "short"):
+        assert secret not in message

@@ -121,15 +121,15 @@ def test_the_hetzner_firewall_limit_is_enforced_at_preview() -> None:
 
 
 def test_keys_over_4kb_use_the_advanced_tier_with_the_price_in_a_warning(pulumi_program: Program) -> None:
-    many = keys(300, 24)  # the shortest keys llmhost accepts
-    assert len(",".join(many)) > preview_checks.SSM_STANDARD_MAX
+    many = keys(150, 24)  # the shortest keys llmhost accepts (+ the generated admin key)
+    assert len(",".join(many)) < preview_checks.SSM_STANDARD_MAX  # the names and the JSON count too
     run = pulumi_program(
         {"target": "aws", "apiKeys": json.dumps(many)}, calls=aws_mocks.CALLS, resources=aws_mocks.RESOURCES
     )
     (parameter,) = run.resources_of(SSM_PARAMETER)
     assert parameter.inputs["tier"] == "Advanced"
     (warning,) = [m for m in run.messages() if "Advanced tier" in m]
-    assert warning.startswith("llmhost:apiKeys: 300 keys take 7499 bytes, over the 4096-byte Standard tier")
+    assert warning.startswith("llmhost:apiKeys: 151 keys take 5518 bytes, over the 4096-byte Standard tier")
     assert "USD 0.05 a month" in warning
 
 
@@ -144,7 +144,9 @@ def test_few_keys_stay_in_the_free_standard_tier(pulumi_program: Program) -> Non
 
 def test_keys_over_8kb_are_refused(pulumi_program: Program) -> None:
     message = refused(pulumi_program, {"target": "aws", "apiKeys": json.dumps(keys(130, 64))})
-    assert message.startswith("llmhost:apiKeys: 130 keys take 8449 bytes in the SSM parameter, over the 8192-byte")
+    assert message.startswith(
+        "llmhost:apiKeys: 131 keys take 9978 bytes in the SSM parameter (names and JSON included), over the 8192-byte"
+    )
 
 
 # --- user data: the key that adds the most is named -----------------------------------------------

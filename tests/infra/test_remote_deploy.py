@@ -23,7 +23,7 @@ from bootstrap import layout
 from bootstrap.bundle import Bundle
 from infra import remote_deploy
 from tests.bootstrap.remote_stand_ins import KEY_ONE, KEY_TWO, runs, sha256, stand_in_bundle, systemctl_stand_in
-from tests.infra.pulumi_harness import ProgramRun
+from tests.infra.pulumi_harness import GENERATED_ADMIN_KEY, ProgramRun
 from tests.proxy_harness import free_port
 from tests.sshd_harness import Sshd, make_key, run_sshd
 
@@ -276,7 +276,8 @@ from infra.ssh_server import SshModelServer, SshServerArgs
 args = SshServerArgs(stack=pulumi.get_stack(), spec=Spec(**SPEC), settings=SshSettings(**SETTINGS))
 server = SshModelServer("llmhost", args)
 for output, attribute in [
-    ("endpoint", "endpoint"), ("apiKey", "api_key"), ("serverId", "server_id"), ("publicIp", "public_ip"),
+    ("endpoint", "endpoint"), ("apiKey", "api_key"), ("adminApiKey", "admin_api_key"), ("serverId", "server_id"),
+    ("publicIp", "public_ip"),
     ("sshCommand", "ssh_command"), ("healthCheckCommand", "health_check_command"),
     ("monthlyCostEstimate", "monthly_cost_estimate"), ("sshHostKey", "host_key"),
 ]:
@@ -299,7 +300,11 @@ def run_component(pulumi_program: Callable[..., ProgramRun], tmp_path: Path, **s
 
 def test_the_component_registers_one_remote_bundle(pulumi_program: Callable[..., ProgramRun], tmp_path: Path) -> None:
     run = run_component(pulumi_program, tmp_path)
-    assert run.types == ["llmhost:ssh:ModelServer", "pulumi-python:dynamic/llmhost:RemoteBundle"]
+    assert run.types == [
+        "llmhost:ssh:ModelServer",
+        "random:index/randomPassword:RandomPassword",  # the admin key: llmhost:adminApiKeys is absent
+        "pulumi-python:dynamic/llmhost:RemoteBundle",
+    ]
     [resource] = run.resources_of("pulumi-python:dynamic/llmhost:RemoteBundle")
     assert resource.name == "llmhost-bundle"
     inputs = resource.inputs
@@ -322,8 +327,13 @@ def test_the_component_registers_one_remote_bundle(pulumi_program: Callable[...,
     assert rpc.is_rpc_secret(inputs["private_key"])
     assert rpc.unwrap_rpc_secret(inputs["private_key"]) == "PRIVATE-KEY-TEXT"
     assert rpc.is_rpc_secret(inputs["proxy_env"]) and KEY_ONE in rpc.unwrap_rpc_secret(inputs["proxy_env"])
+    # The generated admin key travels in proxy.env (named admin-1) and is the adminApiKey output.
+    admin_line = f"{layout.ADMIN_KEYS_ENV_VAR}=admin-1{layout.KEY_NAME_SEPARATOR}{GENERATED_ADMIN_KEY}\n"
+    assert admin_line in rpc.unwrap_rpc_secret(inputs["proxy_env"])
+    assert run.outputs["adminApiKey"] == GENERATED_ADMIN_KEY and "adminApiKey" in run.secret_outputs
     plain = {key: value for key, value in inputs.items() if key not in ("private_key", "proxy_env", "__provider")}
     assert KEY_ONE not in repr(plain) and "PRIVATE-KEY-TEXT" not in repr(plain)
+    assert GENERATED_ADMIN_KEY not in repr(plain)
     assert run.options["llmhost-bundle"].additional_secret_outputs == ["private_key"]
 
 
