@@ -40,7 +40,7 @@ def test_without_capacity_the_runtime_defaults_stay() -> None:
     command = runtime_service(
         Spec(api_keys=(KEY_A,), runtime="llamacpp", models=("ggml-org/gemma-3-270m-GGUF:Q4_K_M",))
     )["command"]
-    assert "--parallel" not in command and "--ctx-size" not in command  # type: ignore[operator]
+    assert not {"--parallel", "--ctx-size", "--kv-unified"} & set(command)  # type: ignore[arg-type]
 
 
 def test_llama_server_gets_slots_and_the_total_context() -> None:
@@ -50,6 +50,8 @@ def test_llama_server_gets_slots_and_the_total_context() -> None:
         "command"
     ]
     assert isinstance(command, list)
-    # --ctx-size is split evenly across the slots: 4 slots x 8192 tokens each.
+    # --ctx-size is the KV cache of all slots together (4 slots x 8192 tokens), in one buffer
+    # shared by the slots, the layout llama-server uses when it picks the slots itself.
     assert command[command.index("--parallel") + 1] == "4"
     assert command[command.index("--ctx-size") + 1] == "32768"
+    assert "--kv-unified" in command
