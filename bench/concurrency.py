@@ -42,6 +42,7 @@ it prints.
 
     .venv/bin/python bench/concurrency.py                # ~4-5 minutes on 2 idle cores
     .venv/bin/python bench/concurrency.py --rounds 5 --max-tokens 64 --memory-gib 8 --cpus 2
+    .venv/bin/python bench/concurrency.py --also 'threads1=--threads 1'   # a third setting, same rounds
 """
 
 from __future__ import annotations
@@ -52,12 +53,14 @@ import dataclasses
 import itertools
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -213,9 +216,9 @@ def run_once(url: str, headers: dict[str, str], streams: int, args: argparse.Nam
     return results, wall
 
 
-def server_argv(setting: str, capacity: sizing.Capacity) -> list[str]:
+def server_argv(setting: str, capacity: sizing.Capacity, extra: Sequence[str] = ()) -> list[str]:
     """tests/llama_server.py's argv without the tests' own capacity and thread flags, plus the
-    bundle's capacity flags for ``chosen``."""
+    bundle's capacity flags for ``chosen`` and for an ``--also`` setting (then ``extra``)."""
     from tests.llama_server import model_path
     from tests.llama_server import server_argv as tests_argv
 
@@ -230,9 +233,9 @@ def server_argv(setting: str, capacity: sizing.Capacity) -> list[str]:
             skip = 1
             continue
         cleaned.append(item)
-    if setting == "chosen":
+    if setting != "defaults":
         cleaned += capacity_arguments(capacity)
-    return cleaned
+    return [*cleaned, *extra]
 
 
 def start_server(argv: list[str], workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -262,11 +265,11 @@ def binary_version(binary: str) -> str:
     return next((line.strip() for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("version")), "?")
 
 
-def print_table(table: dict[tuple[str, int], Level], levels: list[int]) -> None:
+def print_table(table: dict[tuple[str, int], Level], levels: list[int], settings: Sequence[str]) -> None:
     print("| setting  | streams | agg tok/s | per-stream tok/s (median / min) | TTFT p50 | TTFT p95 | refused "
           "| timed out | longest |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
-    for setting in SETTINGS:
+    for setting in settings:
         for streams in levels:
             level = table[(setting, streams)]
             print(
@@ -281,9 +284,11 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def summary(table: dict[tuple[str, int], Level], levels: list[int], timeout: float) -> list[str]:
+def summary(
+    table: dict[tuple[str, int], Level], levels: list[int], timeout: float, settings: Sequence[str]
+) -> list[str]:
     lines = []
-    for setting in SETTINGS:
+    for setting in settings:
         one, four = table[(setting, 1)], table[(setting, 4)]
         agg = four.aggregate / one.aggregate if one.aggregate else float("nan")
         ttft = four.ttft(0.95) / one.ttft(0.95) if one.ttft(0.95) else float("nan")
@@ -305,16 +310,18 @@ def summary(table: dict[tuple[str, int], Level], levels: list[int], timeout: flo
             f"(target 0: {verdict(hung == 0 and longest <= timeout)})",
             f"{setting}: most concurrent streams that each got >= {USER_TOKENS_PER_SECOND:g} tokens/s: {served}",
         ]
-    chosen, defaults = table[("chosen", 4)], table[("defaults", 4)]
-    if defaults.aggregate and chosen.aggregate:
-        rounds = [c / d for c, d in zip(chosen.per_round, defaults.per_round, strict=True) if d]
+    defaults, one_d = table[("defaults", 4)], table[("defaults", 1)]
+    for setting in (s for s in settings if s != "defaults"):
+        four, one = table[(setting, 4)], table[(setting, 1)]
+        rounds = [c / d for c, d in zip(four.per_round, defaults.per_round, strict=True) if d]
+        if not (defaults.aggregate and four.aggregate and one_d.aggregate and rounds):
+            continue
         lines.append(
-            f"chosen vs defaults at 4 streams: aggregate {chosen.aggregate / defaults.aggregate:.2f} x "
+            f"{setting} vs defaults at 4 streams: aggregate {four.aggregate / defaults.aggregate:.2f} x "
             f"(per round: median {statistics.median(rounds):.2f}, range {min(rounds):.2f}-{max(rounds):.2f}), "
-            f"p95 TTFT {chosen.ttft(0.95) / defaults.ttft(0.95):.2f} x"
+            f"p95 TTFT {four.ttft(0.95) / defaults.ttft(0.95):.2f} x; at 1 stream: aggregate "
+            f"{one.aggregate / one_d.aggregate:.2f} x"
         )
-        one_c, one_d = table[("chosen", 1)], table[("defaults", 1)]
-        lines.append(f"chosen vs defaults at 1 stream: aggregate {one_c.aggregate / one_d.aggregate:.2f} x")
     return lines
 
 
@@ -325,7 +332,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=64, help="tokens per stream (default 64)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds per request (default 180)")
+    parser.add_argument(
+        "--also",
+        metavar="NAME=FLAGS",
+        action="append",
+        default=[],
+        help="a further setting: the chosen flags plus FLAGS, e.g. --also 'threads1=--threads 1' (repeatable)",
+    )
     args = parser.parse_args(argv)
+    extras: dict[str, list[str]] = {}
+    for item in args.also:
+        name, _, flags = item.partition("=")
+        if not name.isidentifier() or name in SETTINGS or name in extras or not flags.strip():
+            print(f"concurrency: --also {item!r}: use NAME=FLAGS with a new name and at least one flag",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        extras[name] = shlex.split(flags)
+    settings = [*SETTINGS, *extras]
     if args.rounds < 1 or args.max_tokens < 1 or args.timeout <= 0 or args.cpus < 1 or args.memory_gib <= 0:
         print("concurrency: --rounds, --max-tokens, --cpus, --memory-gib and --timeout must be positive",
               file=sys.stderr)  # fmt: skip
@@ -344,21 +367,23 @@ def main(argv: list[str] | None = None) -> int:
           f"{' '.join(capacity_arguments(capacity))}; defaults: no capacity or thread flags")  # fmt: skip
     print(f"# {args.max_tokens} tokens per stream, {args.rounds} interleaved rounds, levels {levels}, "
           f">= {MIN_SAMPLES} samples per level and round")  # fmt: skip
-    table = {(s, n): Level(s, n) for s in SETTINGS for n in levels}
+    for name, flags in extras.items():
+        print(f"# {name}: the chosen flags plus {' '.join(flags)}")
+    table = {(s, n): Level(s, n) for s in settings for n in levels}
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="llmhost-bench-") as tmp, ExitStack() as stack:
         proxies = {}
-        for setting in SETTINGS:
+        for setting in settings:
             workdir = Path(tmp) / setting
             workdir.mkdir()
-            proc, port = start_server(server_argv(setting, capacity), workdir)
+            proc, port = start_server(server_argv(setting, capacity, extras.get(setting, ())), workdir)
             stack.callback(stop, proc)
             options = ProxyOptions(runtime="llamacpp", model=MODEL_ALIAS)
             proxies[setting] = stack.enter_context(run_proxy(workdir / "proxy", f"127.0.0.1:{port}", options))
         for proxy in proxies.values():  # warm-up: the first request loads what llama-server loads lazily
             run_once(proxy.url, proxy.auth(), 1, args)
         for index in range(args.rounds):
-            for setting in SETTINGS:
+            for setting in settings:
                 proxy = proxies[setting]
                 for streams in levels:
                     level = table[(setting, streams)]
@@ -373,9 +398,9 @@ def main(argv: list[str] | None = None) -> int:
                     level.per_round.append(tokens / wall if wall else 0.0)
             print(f"# round {index + 1}/{args.rounds} done after {time.monotonic() - started:.0f} s", flush=True)
     print()
-    print_table(table, levels)
+    print_table(table, levels, settings)
     print()
-    for line in summary(table, levels, args.timeout):
+    for line in summary(table, levels, args.timeout, settings):
         print(line)
     load = os.getloadavg()
     print(f"# load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; took {time.monotonic() - started:.0f} s")
