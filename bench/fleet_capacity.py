@@ -11,6 +11,8 @@ Input: a measured single-replica speed, from one of
   Q4_K_M, 2 threads, one slot) on this machine and read its timings from a few completions;
 - or ``--tokens-per-second`` / ``--prompt-tokens-per-second`` / ``--overhead-seconds``.
 
+Without any of them it measures (``--measure``), so ``make bench`` runs it as is.
+
 The request mix: Poisson arrivals at ``--per-minute`` requests a minute, each of a class
 ``prompt_tokens:output_tokens:weight`` drawn by weight (``--mix``). A request's service time
 is ``overhead + prompt / prompt_speed + output / speed`` on one slot of one replica. A replica
@@ -293,13 +295,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             speed = speed_from_report(args.report)
         elif args.timings:
             speed = speed_from_timings(args.timings)
-        elif args.measure:
-            speed = measure()
-        elif args.tokens_per_second:
+        elif args.tokens_per_second is not None:
             speed = Speed(args.tokens_per_second, args.tokens_per_second * 10, 0.0)
         else:
-            raise InputError("give --report, --timings, --measure or --tokens-per-second")
-        if args.tokens_per_second and (args.report or args.timings or args.measure):
+            if not args.measure:
+                print("no --report, --timings or --tokens-per-second: measuring the tests' llama-server (--measure)")
+            speed = measure()
+        if args.tokens_per_second is not None and (args.report or args.timings or args.measure):
             raise InputError("--tokens-per-second goes without --report, --timings and --measure")
         if args.prompt_tokens_per_second:
             speed = Speed(speed.tokens_per_second, args.prompt_tokens_per_second, speed.overhead_seconds, speed.source)

@@ -3,10 +3,18 @@
 Ollama reads environment variables (``envconfig/config.go`` at v0.20.6): ``OLLAMA_NUM_PARALLEL``
 (slots per loaded model), ``OLLAMA_CONTEXT_LENGTH`` (tokens per slot; a request's
 ``num_ctx`` still wins), ``OLLAMA_MAX_QUEUE`` (waiting requests before 503 "server busy")
-and ``OLLAMA_MAX_LOADED_MODELS``. llama-server reads flags: ``--parallel N`` slots and
-``--ctx-size`` for all of them together, split evenly (``n_ctx / n_parallel`` per slot),
-so the rendered ``--ctx-size`` is slots x context per slot. An explicit ``--parallel`` also
-turns off llama-server's automatic mode (4 slots sharing one unified KV cache).
+and ``OLLAMA_MAX_LOADED_MODELS``. llama-server reads flags: ``--parallel N`` slots,
+``--kv-unified`` and ``--ctx-size`` for all slots together, so the rendered ``--ctx-size`` is
+slots x context per slot. ``--kv-unified`` (one KV buffer shared by all sequences) is the
+layout llama-server picks by itself when ``--parallel`` is not given: since PR
+ggml-org/llama.cpp#16736 ``-np`` defaults to -1 = auto, which means 4 slots with the unified
+buffer, and an explicit ``--parallel`` turns the unified buffer off unless ``--kv-unified`` is
+given too (help text of ``common/arg.cpp``, clarified in PR #17997). In builds with PR #16736 a
+slot then draws on the whole ``--ctx-size`` instead of a fixed ``n_ctx / n_parallel`` share
+(before it, each slot keeps that share of the one buffer), so one long conversation is not
+cut at a quarter while the other slots sit idle; the memory is the same either way, and
+bootstrap/sizing.py checks slots x context. The flag itself is older (PR
+#14363, July 2025), so the pinned b6833 (October 2025) accepts it.
 """
 
 from __future__ import annotations
@@ -32,4 +40,4 @@ def capacity_arguments(capacity: Capacity | None) -> list[str]:
     """llama-server's flags; empty when nothing was sized."""
     if capacity is None:
         return []
-    return ["--parallel", str(capacity.parallel), "--ctx-size", str(capacity.total_context)]
+    return ["--parallel", str(capacity.parallel), "--kv-unified", "--ctx-size", str(capacity.total_context)]

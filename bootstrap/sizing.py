@@ -11,6 +11,10 @@ The rule (all sizes in GiB):
    On a CPU, token generation is bound by memory bandwidth, so decoding several streams in
    one batch raises the aggregate tokens/s at some cost to each stream (measured in
    ``bench/concurrency.py``); past ~2 streams per core the batch only shares the same cores.
+   On the default 2-core server this is 4, the same count llama-server picks by itself
+   (``-np -1`` = auto = 4 slots, PR ggml-org/llama.cpp#16736). Threads are left to the
+   runtime: llama-server's ``--threads`` default (-1) is the number of physical cores
+   (``cpu_get_num_math()`` in ``common/common.cpp``), which is what a dedicated server wants.
 2. **Context per slot**: 4096 tokens, Ollama's own default below 24 GiB of VRAM
    (``server/routes.go`` at v0.20.6: 4k / 32k / 256k by VRAM). llama-server without
    ``--ctx-size`` would take the model's training context (32k-128k), mostly unused memory.
@@ -18,9 +22,9 @@ The rule (all sizes in GiB):
    KV bytes/token x context x slots)`` must fit in the memory that holds the model: RAM on a
    CPU server, GPU memory on a GPU server. Each slot multiplies the context memory: Ollama
    allocates ``KvSize = NumCtx x NumParallel`` per loaded model (``llm/server.go``), and
-   llama-server splits ``--ctx-size`` evenly across ``--parallel`` slots
-   (``tools/server/server-context.cpp``: ``n_ctx_slot = n_ctx / n_parallel`` without
-   ``--kv-unified``), so llmhost passes ``--ctx-size = slots x context``. KV bytes/token per
+   llama-server's ``--ctx-size`` is the KV cache of all slots together, so llmhost passes
+   ``--ctx-size = slots x context`` with ``--kv-unified`` (one buffer shared by the slots,
+   the layout llama-server's own default uses; bootstrap/capacity_render.py). KV bytes/token per
    model: ``bootstrap/model_sizes.py``. When the automatic choice does not fit, slots halve
    first (down to 1), then the context (down to 2048), then fewer models stay loaded; a
    value the operator set is never lowered: it is refused with the numbers instead.
@@ -84,8 +88,9 @@ RUNTIME_DEFAULTS: dict[str, RuntimeDefaults] = {
         4,
         None,
         None,
-        "llama-server: --parallel auto = 4 slots sharing one unified KV cache of the model's training context; "
-        "no queue limit (tools/server/server.cpp)",
+        "llama-server: --parallel -1 = auto = 4 slots sharing one unified KV cache (PR #16736), "
+        "--ctx-size 0 = the model's training context, --threads -1 = physical cores, continuous batching on, "
+        "--batch-size 2048, --ubatch-size 512 (common/arg.cpp); no queue limit (tools/server)",
     ),
     "vllm": RuntimeDefaults(
         256,
@@ -157,7 +162,7 @@ class Capacity:
 
     @property
     def total_context(self) -> int:
-        """llama-server's --ctx-size: split evenly across the slots."""
+        """llama-server's --ctx-size: the KV cache of all slots together."""
         return self.parallel * self.context_length
 
 

@@ -98,7 +98,8 @@ def test_speed_from_llama_server_timings(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
-        ([], "give --report"),
+        (["--tokens-per-second", "0"], "--tokens-per-second must be above 0"),
+        (["--measure", "--tokens-per-second", "10"], "--tokens-per-second goes without"),
         (["--tokens-per-second", "10", "--mix", "300:200"], "--mix"),
         (["--tokens-per-second", "10", "--per-minute", "0"], "--per-minute must be above 0"),
         (["--timings", "/nonexistent.json"], "cannot read JSON"),
@@ -116,3 +117,14 @@ def test_cli_prints_a_row_per_size(capsys: pytest.CaptureFixture[str]) -> None:
     header = next(i for i, line in enumerate(out) if line.startswith("replicas"))
     assert [line.split()[0] for line in out[header + 1 : header + 4]] == ["1", "2", "3"]
     assert out[-1].startswith("smallest fleet")
+
+
+def test_without_a_source_it_measures_the_real_llama_server(capsys: pytest.CaptureFixture[str]) -> None:
+    """``make bench`` runs every script without options: the default source is --measure
+    (tests/llama_server.py: the real llama-server and Gemma 3 270M), not an exit 2."""
+    assert fc.main(["--max-replicas", "1", "--minutes", "10"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("no --report, --timings or --tokens-per-second: measuring")
+    speed_line = next(line for line in out.splitlines() if line.startswith("speed: "))
+    assert "llama-server" in speed_line and float(speed_line.split()[1]) > 0
+    assert out.splitlines()[-1].startswith("smallest fleet")

@@ -32,7 +32,7 @@ def test_overrides_without_a_server_size_are_rendered_unchecked(tmp_path: Path) 
     assert result.returncode == 0, result.stderr
     command = runtime(tmp_path)["command"]
     assert isinstance(command, list)
-    assert command[-4:] == ["--parallel", "3", "--ctx-size", "6144"]
+    assert command[-5:] == ["--parallel", "3", "--kv-unified", "--ctx-size", "6144"]
 
 
 @pytest.mark.parametrize(

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import httpx
 import jsonschema
 import yaml
 
 from bootstrap import layout, sizing
+from bootstrap.capacity_render import capacity_arguments
 from bootstrap.compose import render_compose
 from bootstrap.spec import Spec
 from tests.bootstrap.specs import KEY_A
+from tests.llama_server import run_llama_server
 from tests.tools import SCHEMAS
 
 COMPOSE_SCHEMA = json.loads((SCHEMAS / "compose-spec.json").read_text())
@@ -40,7 +44,7 @@ def test_without_capacity_the_runtime_defaults_stay() -> None:
     command = runtime_service(
         Spec(api_keys=(KEY_A,), runtime="llamacpp", models=("ggml-org/gemma-3-270m-GGUF:Q4_K_M",))
     )["command"]
-    assert "--parallel" not in command and "--ctx-size" not in command  # type: ignore[operator]
+    assert not {"--parallel", "--ctx-size", "--kv-unified"} & set(command)  # type: ignore[arg-type]
 
 
 def test_llama_server_gets_slots_and_the_total_context() -> None:
@@ -50,6 +54,21 @@ def test_llama_server_gets_slots_and_the_total_context() -> None:
         "command"
     ]
     assert isinstance(command, list)
-    # --ctx-size is split evenly across the slots: 4 slots x 8192 tokens each.
+    # --ctx-size is the KV cache of all slots together (4 slots x 8192 tokens), in one buffer
+    # shared by the slots, the layout llama-server uses when it picks the slots itself.
     assert command[command.index("--parallel") + 1] == "4"
     assert command[command.index("--ctx-size") + 1] == "32768"
+    assert "--kv-unified" in command
+
+
+def test_the_real_llama_server_takes_the_rendered_flags(tmp_path: Path) -> None:
+    """The flags as rendered start the real llama-server (tests/llama_server.py) with the sized
+    slot count; later flags win over the harness's own ``--parallel 1 --ctx-size 2048``."""
+    model = "ggml-org/gemma-3-270m-GGUF:Q4_K_M"
+    capacity = sizing.size("llamacpp", (model,), sizing.Machine(8, 2))
+    assert capacity is not None and capacity.parallel == 4
+    with run_llama_server(tmp_path, extra_args=capacity_arguments(capacity)) as server:
+        props = httpx.get(f"{server.url}/props", timeout=30).json()
+        assert props["total_slots"] == capacity.parallel
+        log = server.log()
+    assert "error while handling argument" not in log and "invalid argument" not in log

@@ -59,7 +59,9 @@ def test_every_aws_type_is_sized_from_its_row(instance_type: str, runtime: str) 
         assert service["environment"]["OLLAMA_NUM_PARALLEL"] == str(expected_slots)
         assert service["environment"]["OLLAMA_MAX_QUEUE"] == str(4 * expected_slots)
     else:
-        assert service["command"][-4:] == ["--parallel", str(expected_slots), "--ctx-size", str(4096 * expected_slots)]
+        assert service["command"][-5:] == [
+            "--parallel", str(expected_slots), "--kv-unified", "--ctx-size", str(4096 * expected_slots),
+        ]  # fmt: skip
 
 
 @pytest.mark.parametrize("server_type", sorted(hetzner_types.SERVER_TYPES))
