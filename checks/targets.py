@@ -29,7 +29,7 @@ import yaml
 
 from checks.errors import UsageError, one_line
 
-API_CHOICES = ("auto", "ollama", "openai", "bedrock")
+API_CHOICES = ("auto", "ollama", "openai", "lmstudio", "bedrock")
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_TOKENS = 16
 DEFAULT_CONCURRENCY = 32
@@ -297,6 +297,8 @@ def options_from_outputs(outputs: Mapping[str, Any], where: str) -> dict[str, An
             options["model"] = models[0]
     elif runtime == "llamacpp":
         options["api"] = "openai"
+    elif runtime == "lmstudio":
+        options["api"] = "lmstudio"
     ssh_command = outputs.get("sshCommand")
     if isinstance(ssh_command, str) and (match := _SSH_COMMAND.match(ssh_command.strip())):
         options["ssh_host"] = match["host"]
