@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bootstrap import layout
+from bootstrap import layout, lmstudio_units
 from bootstrap.caddyfile import render_caddyfile
 from bootstrap.cloudinit import render_user_data
 from bootstrap.compose import render_compose
@@ -88,6 +88,7 @@ def render_bundle(spec: Spec) -> Bundle:
         UNIT_FILE: BundleFile(render_service_unit(spec)),
         layout.PROXY_RUN_SCRIPT: BundleFile(render_proxy_run_script()),
     }
+    files.update({name: BundleFile(text, mode) for name, (text, mode) in lmstudio_units.bundle_files(spec).items()})
     if spec.ssm_parameter:
         files[layout.KEYS_SERVICE] = BundleFile(render_keys_service())
         files[layout.KEYS_TIMER] = BundleFile(render_keys_timer())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bootstrap import layout, yamlio
+from bootstrap import layout, lmstudio, yamlio
 from bootstrap.capacity_render import capacity_arguments, capacity_environment
 from bootstrap.key_rotation import proxy_run_argv
 from bootstrap.spec import Spec, is_gguf_file, is_gguf_url
@@ -133,6 +133,18 @@ def _proxy_service(spec: Spec) -> dict[str, Any]:
 
 def compose_document(spec: Spec) -> dict[str, Any]:
     volumes: dict[str, Any] = {"caddy_data": {}, "caddy_config": {}}
+    if spec.runtime == lmstudio.RUNTIME:
+        # A host daemon (bootstrap/lmstudio.py): no runtime container; the proxy reaches the
+        # host through host-gateway, where the daemon listens on the bridge address only.
+        proxy = _proxy_service(spec)
+        del proxy["depends_on"]
+        proxy["extra_hosts"] = [lmstudio.EXTRA_HOST]
+        return {
+            "name": spec.compose_project,
+            "services": {layout.PROXY_SERVICE: proxy},
+            "networks": {NETWORK: {}},
+            "volumes": volumes,
+        }
     if not spec.models_dir:
         volumes["models"] = {}
     return {
@@ -148,4 +160,6 @@ def compose_document(spec: Spec) -> dict[str, Any]:
 
 def render_compose(spec: Spec) -> str:
     header = "# Rendered by llmhost. Only the proxy publishes ports; the runtime stays on the compose network.\n"
+    if spec.runtime == lmstudio.RUNTIME:
+        header = "# Rendered by llmhost. Only the proxy publishes ports; LM Studio listens on the Docker bridge only.\n"
     return header + yamlio.dump(compose_document(spec))

@@ -20,7 +20,7 @@ import re
 import shlex
 from importlib import resources
 
-from bootstrap import layout
+from bootstrap import layout, lmstudio_units
 from bootstrap.key_rotation import proxy_reload_argv
 from bootstrap.spec import Spec, SpecError
 
@@ -48,6 +48,7 @@ def conditions(spec: Spec) -> dict[str, bool]:
         "ssm": spec.ssm_parameter is not None,
         "ollama": spec.runtime == "ollama",
         "llamacpp": spec.runtime == "llamacpp",
+        "lmstudio": spec.runtime == "lmstudio",
         "idle": spec.idle_stop_minutes is not None,
         "timers": spec.idle_stop_minutes is not None or spec.ssm_parameter is not None,
         "balanced": spec.balancer_port is not None,
@@ -136,6 +137,7 @@ def header_values(spec: Spec, bundle_digest: str) -> dict[str, str | tuple[str, 
         "VOLUME_ID": spec.model_volume_id or "",
         "VOLUME_DEVICES": volume_devices(spec.model_volume_id),
         "SSM_PARAMETER": spec.ssm_parameter or "",
+        **lmstudio_units.install_values(spec),
     }
 
 

@@ -156,12 +156,23 @@ RUNTIMES: dict[str, Runtime] = {
         default_model="ggml-org/gemma-3-1b-it-GGUF:Q4_K_M",
         user_routes=routes.LLAMACPP_USER_ROUTES,
     ),
+    # A host daemon, not a container (bootstrap/lmstudio.py): no image; "port" is its server's.
+    "lmstudio": Runtime(
+        name="lmstudio",
+        image="",
+        port=1234,
+        health_path="/api/v0/models",
+        container_models_dir="",
+        default_model="google/gemma-3-1b",
+        user_routes=routes.LMSTUDIO_USER_ROUTES,
+    ),
 }
 
 # Pinned versions; one setting (Spec.versions / --ollama-version ...) upgrades each.
 DEFAULT_VERSIONS: dict[str, str] = {
     "ollama": "0.20.6",
     "llamacpp": "b6833",
+    "lmstudio": "0.0.20-1",
     "caddy": "2.10.2",
 }
 CADDY_IMAGE = "caddy"

@@ -85,6 +85,7 @@ paths with 200 too, so /healthz says "server up", not "model loaded")."""
 
 SERVICE_USER = "llmhost-lmstudio"
 """System user the daemon runs as (no login shell, no password)."""
+NOLOGIN_SHELL = "/usr/sbin/nologin"
 HOME_DIR = f"{layout.STATE_DIR}/lmstudio"
 """The service user's home: ``.lmstudio`` (daemon, ``lms``, settings) lives here."""
 LMS = f"{HOME_DIR}/.lmstudio/bin/lms"

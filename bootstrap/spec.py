@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from bootstrap import layout
+from bootstrap import layout, lmstudio
 from bootstrap.durations import KEEP_ALIVE_HELP, parse_keep_alive
 from bootstrap.sizing import Capacity
 
@@ -100,6 +100,10 @@ def validate_model(runtime: str, model: str) -> None:
             f"{model!r} contains '$', which Docker Compose would substitute in compose.yaml",
             "percent-encode it as %24 in the URL",
         )
+    if runtime == "lmstudio":
+        if not lmstudio.MODEL_RE.fullmatch(model):
+            raise SpecError("models", f"{model!r} is not an LM Studio model reference", lmstudio.MODEL_HELP)
+        return
     if runtime == "ollama":
         if not _OLLAMA_MODEL_RE.fullmatch(model):
             raise SpecError(
@@ -372,6 +376,12 @@ class Spec:
                 f"llama.cpp serves one model per server, got {len(self.models)}",
                 "name exactly one GGUF URL or Hugging Face reference",
             )
+        if self.runtime == lmstudio.RUNTIME and self.gpu:
+            raise SpecError(
+                "runtime",
+                "lmstudio installs the CPU build of LM Studio's daemon on the host (no CUDA build is pinned)",
+                "turn gpu off for lmstudio (--gpu, llmhost:gpu), or use a runtime in a GPU container",
+            )
         if self.domain is not None:
             validate_domain(self.domain)
         if self.public_ip is not None and not is_ip(self.public_ip):
@@ -515,7 +525,11 @@ class Spec:
 
     @property
     def upstream_address(self) -> str:
-        return self.upstream or f"{layout.RUNTIME_SERVICE}:{self.runtime_info.port}"
+        if self.upstream:
+            return self.upstream
+        if self.runtime == lmstudio.RUNTIME:  # a host daemon: the proxy container reaches the host
+            return lmstudio.UPSTREAM
+        return f"{layout.RUNTIME_SERVICE}:{self.runtime_info.port}"
 
     @property
     def tls_mode(self) -> str:

@@ -46,7 +46,9 @@ def test_no_key_in_the_caddyfile_and_config_not_persisted() -> None:
 
 @pytest.mark.parametrize("runtime", list(layout.RUNTIMES))
 def test_every_listed_user_route_is_rendered(runtime: str) -> None:
-    model = "ggml-org/gemma-3-270m-GGUF" if runtime == "llamacpp" else "gemma3:1b"
+    model = {"llamacpp": "ggml-org/gemma-3-270m-GGUF", "ollama": "gemma3:1b"}.get(
+        runtime, layout.RUNTIMES[runtime].default_model
+    )
     text = _render(runtime=runtime, models=(model,))
     for rule in layout.RUNTIMES[runtime].user_routes:
         line = f"vars {{http.request.uri.path}} {' '.join(rule.paths)}" if rule.paths else rule.path_regex
