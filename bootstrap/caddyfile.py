@@ -25,7 +25,7 @@ from __future__ import annotations
 from bootstrap import access_log, layout, proxy_errors
 from bootstrap.caddy_overload import overload_lines
 from bootstrap.caddy_readiness import readiness_lines
-from bootstrap.routes import METRICS_PATH, RUNTIME_METRICS_PATH, RUNTIMES_WITH_METRICS, RouteRule
+from bootstrap.routes import METRICS_PATH, RUNTIME_METRICS_PATH, RouteRule
 from bootstrap.spec import Spec
 
 CORS_ALLOW_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
@@ -288,10 +288,11 @@ def admin_metrics(spec: Spec) -> Lines:
         *_block("@admin_metrics", [_role_is("admin"), f"path {METRICS_PATH}"]),
         *_block("handle @admin_metrics", ["metrics"]),
     ]
-    if spec.runtime in RUNTIMES_WITH_METRICS:
+    metrics_path = spec.runtime_info.metrics_path
+    if metrics_path is not None:
         lines += [
             *_block("@admin_runtime_metrics", [_role_is("admin"), f"path {RUNTIME_METRICS_PATH}"]),
-            f"rewrite @admin_runtime_metrics {METRICS_PATH}",
+            f"rewrite @admin_runtime_metrics {metrics_path}",
         ]
     return lines
 
@@ -299,8 +300,8 @@ def admin_metrics(spec: Spec) -> Lines:
 def runtime_proxy(spec: Spec) -> Lines:
     """Unbuffered, no read timeout; the runtime's own CORS and Host checks neutralised."""
     transport = ["dial_timeout 5s"]
-    if spec.runtime == "llamacpp":
-        # llama-server closes the connection after every streamed answer while advertising
+    if not spec.runtime_info.proxy_keepalive:
+        # e.g. llama-server closes the connection after every streamed answer while advertising
         # keep-alive; a pooled connection then fails the next POST with 502 (Caddy does not
         # retry a POST). One fresh loopback connection per request avoids it.
         transport.append("keepalive off")

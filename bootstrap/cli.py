@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from bootstrap import capacity_options, layout
+from bootstrap import capacity_options, layout, runtimes
 from bootstrap.bundle import Bundle, render_bundle
 from bootstrap.cli_values import NOT_A_NAME, ascii_int, looks_like_key, variable_name
 from bootstrap.outdir import OutFile, OutputError, write_all
@@ -129,14 +129,14 @@ def _parse_versions(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
 def add_spec_options(parser: argparse.ArgumentParser) -> None:
     """The options that describe a server; shared by every subcommand that renders."""
     group = parser.add_argument_group("server")
-    group.add_argument("--runtime", default="ollama", help="ollama (default) or llamacpp")
+    group.add_argument("--runtime", default="ollama", help=f"{runtimes.choices_text()} (default ollama)")
     group.add_argument(
         "--model",
         action="append",
         dest="models",
         metavar="M",
-        help="model to serve (repeatable; default gemma3:1b). llamacpp: a GGUF https URL, user/repo[:quant] "
-        "or an absolute path of a .gguf file on the server (mounted read-only)",
+        help="model to serve (repeatable; default gemma3:1b). "
+        + "; ".join(f"{name}: {info.model_help}" for name, info in list(layout.RUNTIMES.items())[1:]),
     )
     group.add_argument("--gpu", action="store_true", help="reserve NVIDIA GPUs for the runtime")
     group.add_argument("--keep-alive", default="-1", help="how long Ollama keeps a model loaded (default -1: always)")

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bootstrap import layout, lmstudio, yamlio
-from bootstrap.capacity_render import capacity_arguments, capacity_environment
+from bootstrap import layout, yamlio
 from bootstrap.key_rotation import proxy_run_argv
-from bootstrap.spec import Spec, is_gguf_file, is_gguf_url
+from bootstrap.spec import Spec
 
 NETWORK = "llmhost"
 LOGGING = {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}
@@ -32,54 +31,10 @@ def _runtime_service(spec: Spec) -> dict[str, Any]:
         "security_opt": ["no-new-privileges:true"],
         "logging": LOGGING,
     }
-    if spec.runtime == "ollama":
-        service["environment"] = {
-            # The image already listens on 0.0.0.0; said explicitly because the proxy
-            # reaches it over the compose network, which is all "0.0.0.0" means here.
-            "OLLAMA_HOST": f"0.0.0.0:{info.port}",
-            "OLLAMA_KEEP_ALIVE": spec.keep_alive,
-            **capacity_environment(spec.capacity),
-        }
-        # The image has no curl: `ollama list` talks to the server over its API.
-        service["healthcheck"] = {
-            "test": ["CMD", "ollama", "list"],
-            "interval": "30s",
-            "timeout": "10s",
-            "retries": 5,
-            "start_period": "30s",
-        }
-    else:
-        model = spec.models[0]
-        source = ["--model-url", model] if is_gguf_url(model) else ["-hf", model]
-        if is_gguf_file(model):  # the air-gapped case: a file on the server, read-only, no download
-            in_container = f"{layout.LOCAL_GGUF_DIR}/{model.rsplit('/', 1)[1]}"
-            service["volumes"].append(f"{model}:{in_container}:ro")
-            source = ["--model", in_container]
-        command = [
-            "--host",
-            "0.0.0.0",  # noqa: S104 - the compose network only
-            "--port",
-            str(info.port),
-            *source,
-            "--alias",
-            model,
-            # Prometheus metrics at the runtime's /metrics; the proxy serves them to admin keys
-            # only, at routes.RUNTIME_METRICS_PATH (llama.cpp tools/server/README.md: --metrics).
-            "--metrics",
-        ]
-        if spec.gpu:
-            command += ["--n-gpu-layers", "999"]
-        command += capacity_arguments(spec.capacity)
-        service["command"] = command
-        service["environment"] = {"LLAMA_CACHE": info.container_models_dir}
-        # /health answers 503 while the model downloads and loads, 200 when it can serve.
-        service["healthcheck"] = {
-            "test": ["CMD", "curl", "-fsS", f"http://localhost:{info.port}/health"],
-            "interval": "30s",
-            "timeout": "10s",
-            "retries": 5,
-            "start_period": "30m",
-        }
+    # What differs per runtime (command, environment, healthcheck, extra mounts): the table's builder.
+    specific = dict(info.compose_service(spec))
+    service["volumes"] += specific.pop("volumes", [])
+    service.update(specific)
     if spec.gpu:
         service["deploy"] = {
             "resources": {"reservations": {"devices": [{"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]}}
@@ -133,12 +88,12 @@ def _proxy_service(spec: Spec) -> dict[str, Any]:
 
 def compose_document(spec: Spec) -> dict[str, Any]:
     volumes: dict[str, Any] = {"caddy_data": {}, "caddy_config": {}}
-    if spec.runtime == lmstudio.RUNTIME:
-        # A host daemon (bootstrap/lmstudio.py): no runtime container; the proxy reaches the
-        # host through host-gateway, where the daemon listens on the bridge address only.
+    if not spec.runtime_info.in_container:
+        # A host daemon (e.g. LM Studio, bootstrap/runtimes/lmstudio.py): no runtime container; the
+        # proxy reaches the host through host-gateway, where the daemon listens on the bridge only.
         proxy = _proxy_service(spec)
         del proxy["depends_on"]
-        proxy["extra_hosts"] = [lmstudio.EXTRA_HOST]
+        proxy["extra_hosts"] = [layout.HOST_GATEWAY_EXTRA_HOST]
         return {
             "name": spec.compose_project,
             "services": {layout.PROXY_SERVICE: proxy},
@@ -160,6 +115,6 @@ def compose_document(spec: Spec) -> dict[str, Any]:
 
 def render_compose(spec: Spec) -> str:
     header = "# Rendered by llmhost. Only the proxy publishes ports; the runtime stays on the compose network.\n"
-    if spec.runtime == lmstudio.RUNTIME:
-        header = "# Rendered by llmhost. Only the proxy publishes ports; LM Studio listens on the Docker bridge only.\n"
+    if not spec.runtime_info.in_container:
+        header = "# Rendered by llmhost. Only the proxy publishes ports; the host's runtime is on the bridge only.\n"
     return header + yamlio.dump(compose_document(spec))

@@ -46,9 +46,8 @@ def conditions(spec: Spec) -> dict[str, bool]:
         "volume": spec.model_volume_id is not None,
         "models_dir": spec.models_dir is not None,
         "ssm": spec.ssm_parameter is not None,
-        "ollama": spec.runtime == "ollama",
-        "llamacpp": spec.runtime == "llamacpp",
-        "lmstudio": spec.runtime == "lmstudio",
+        # One section per runtime (``Runtime.install_section``): its pull_models and warm.
+        **{info.install_section: name == spec.runtime for name, info in layout.RUNTIMES.items()},
         "idle": spec.idle_stop_minutes is not None,
         "timers": spec.idle_stop_minutes is not None or spec.ssm_parameter is not None,
         "balanced": spec.balancer_port is not None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bootstrap import routes
+from bootstrap import runtimes
 
 # --- on the server ------------------------------------------------------------------
 INSTALL_DIR = "/opt/llmhost"
@@ -119,65 +119,23 @@ DEFAULT_MAX_BODY_MB = 20
 """Request body cap at the proxy. 20 MB fits long chats with a few base64 images."""
 
 
-@dataclass(frozen=True)
-class Runtime:
-    """What differs between the two model runtimes, as seen from the bundle."""
-
-    name: str
-    image: str
-    port: int
-    health_path: str
-    """Path the proxy's /healthz probes; answers 200 only when the runtime can serve."""
-    container_models_dir: str
-    default_model: str
-    """What a server serves when no model is named: Gemma 3 1B instruct on both runtimes."""
-    user_routes: tuple[routes.RouteRule, ...] = ()
-    """What a ``user`` key may call (bootstrap/routes.py, with the upstream source); the rest is admin-only."""
-
-
-RUNTIMES: dict[str, Runtime] = {
-    "ollama": Runtime(
-        name="ollama",
-        image="ollama/ollama",
-        port=11434,
-        health_path="/api/version",
-        container_models_dir="/root/.ollama",
-        default_model="gemma3:1b",
-        user_routes=routes.OLLAMA_USER_ROUTES,
-    ),
-    "llamacpp": Runtime(
-        name="llamacpp",
-        image="ghcr.io/ggml-org/llama.cpp",
-        port=8080,
-        health_path="/health",
-        container_models_dir="/models",
-        # ggml.ai's own GGUF of google/gemma-3-1b-it (huggingface.co/ggml-org/gemma-3-1b-it-GGUF,
-        # file gemma-3-1b-it-Q4_K_M.gguf, 806,058,240 bytes): the family and size of Ollama's gemma3:1b.
-        default_model="ggml-org/gemma-3-1b-it-GGUF:Q4_K_M",
-        user_routes=routes.LLAMACPP_USER_ROUTES,
-    ),
-    # A host daemon, not a container (bootstrap/lmstudio.py): no image; "port" is its server's.
-    "lmstudio": Runtime(
-        name="lmstudio",
-        image="",
-        port=1234,
-        health_path="/api/v0/models",
-        container_models_dir="",
-        default_model="google/gemma-3-1b",
-        user_routes=routes.LMSTUDIO_USER_ROUTES,
-    ),
-}
+# The runtime table lives in bootstrap/runtimes (one entry per runtime: image, port, paths,
+# model grammar, compose service, routes ...); re-exported here, the home of such facts.
+RUNTIMES = runtimes.RUNTIMES
+Runtime = runtimes.Runtime
 
 # Pinned versions; one setting (Spec.versions / --ollama-version ...) upgrades each.
 DEFAULT_VERSIONS: dict[str, str] = {
-    "ollama": "0.20.6",
-    "llamacpp": "b6833",
-    "lmstudio": "0.0.20-1",
+    **{name: info.default_version for name, info in RUNTIMES.items()},
     "caddy": "2.10.2",
 }
 CADDY_IMAGE = "caddy"
-LOCAL_GGUF_DIR = "/gguf"
-"""Where the llama.cpp container sees a local GGUF file (``--model /abs/path.gguf``), mounted read-only."""
+HOST_GATEWAY_NAME = "host.docker.internal"
+"""How the proxy container reaches a runtime that runs on the host (``Runtime.in_container`` False)."""
+HOST_GATEWAY_EXTRA_HOST = f"{HOST_GATEWAY_NAME}:host-gateway"
+"""Compose ``extra_hosts`` entry: Docker resolves host-gateway to the default bridge's gateway
+address (or the daemon's ``host-gateway-ip``); a host runtime listens there and nowhere else."""
+LOCAL_GGUF_DIR = runtimes.llamacpp.LOCAL_GGUF_DIR
 
 IP_DNS_SUFFIX = "sslip.io"
 """Wildcard DNS service mapping 1-2-3-4.sslip.io to 1.2.3.4 (used when there is no domain)."""

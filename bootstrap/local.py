@@ -106,24 +106,43 @@ def _compose(folder: Path, *arguments: str) -> list[str]:
     ]
 
 
-def _wait_for_runtime(folder: Path, spec: Spec, run: Runner, timeout: float = 120.0) -> None:
-    if spec.runtime == "ollama":
-        probe = _compose(folder, "exec", "-T", layout.RUNTIME_SERVICE, "ollama", "list")
-    else:
-        url = f"http://localhost:{spec.runtime_info.port}/health"
-        probe = _compose(folder, "exec", "-T", layout.RUNTIME_SERVICE, "curl", "-fsS", url)
-        timeout = 3600.0  # llama.cpp downloads its model before /health turns 200
+def _wait_for_runtime(folder: Path, spec: Spec, run: Runner, timeout: float | None = None) -> None:
+    info = spec.runtime_info
+    probe = _compose(folder, "exec", "-T", layout.RUNTIME_SERVICE, *info.ready_probe(info))
+    if not info.in_container:  # a runtime on the laptop itself: ask it from the proxy, the way the proxy will
+        url = f"http://{spec.upstream_address}{info.health_path}"
+        probe = _compose(folder, "exec", "-T", layout.PROXY_SERVICE, "wget", "-q", "-O", "/dev/null", url)
+    if timeout is None:
+        timeout = info.local_ready_timeout_s  # e.g. llama.cpp downloads its model before /health turns 200
     started = time.monotonic()
     while True:
         if run(probe, capture_output=True, text=True, check=False).returncode == 0:
             return
         elapsed = time.monotonic() - started
         if elapsed > timeout:
+            if not info.in_container:
+                raise DockerUnavailable(host_runtime_hint(spec, timeout))
             raise DockerUnavailable(
                 f"the runtime did not answer within {timeout:.0f} s: see `docker compose logs runtime`"
             )
         print(f"waiting for the runtime ({elapsed:.0f} s)", flush=True)
         time.sleep(2)
+
+
+def host_runtime_hint(spec: Spec, timeout: float) -> str:
+    """One line: the laptop's own LM Studio did not answer the proxy, and how to make it answer.
+
+    Local mode installs no daemon: it fronts the LM Studio already on the laptop (desktop app or
+    llmster). Docker Desktop forwards host.docker.internal to the laptop's loopback; Docker
+    Engine on Linux reaches only the bridge address, so the server must listen there (never on
+    0.0.0.0, which would serve the model to the whole network without a key).
+    """
+    return (
+        f"{spec.runtime_info.label} did not answer at {spec.upstream_address} from the proxy container within "
+        f"{timeout:.0f} s: start its server (app: Developer > Start server, or `lms server start`); on Linux with "
+        "Docker Engine bind it to the Docker bridge, `lms server start --bind 172.17.0.1` (never 0.0.0.0); "
+        "another port: --upstream host.docker.internal:PORT"
+    )
 
 
 def start(folder: Path, spec: Spec, run: Runner = subprocess.run) -> None:
@@ -138,12 +157,16 @@ def start(folder: Path, spec: Spec, run: Runner = subprocess.run) -> None:
         raise DockerUnavailable("reloading the proxy failed: see `docker compose logs proxy`")
     print(f"[2/{steps}] waiting for the runtime", flush=True)
     _wait_for_runtime(folder, spec, run)
-    if spec.runtime == "ollama":
+    pull_argv = spec.runtime_info.pull_argv
+    if pull_argv is not None:
         for index, model in enumerate(spec.models, start=3):
             print(f"[{index}/{steps}] pulling {model}", flush=True)
-            pull = _compose(folder, "exec", "-T", layout.RUNTIME_SERVICE, "ollama", "pull", model)
+            pull = _compose(folder, "exec", "-T", layout.RUNTIME_SERVICE, *pull_argv(model))
             if run(pull, check=False).returncode != 0:
                 raise DockerUnavailable(f"pulling {model} failed: see the output above")
+    elif not spec.runtime_info.in_container:  # the laptop's own runtime manages its models
+        for model in spec.models:
+            print(f"{spec.runtime_info.label} serves what it has loaded: `lms get {model}`, `lms load {model}`")
 
 
 def cmd_local(args: argparse.Namespace) -> int:
@@ -175,5 +198,6 @@ def cmd_local(args: argparse.Namespace) -> int:
         "Trust the local CA once (browsers): "
         f"docker compose -f {compose_file} cp {layout.PROXY_SERVICE}:{CA_PATH_IN_PROXY} llmhost-local-ca.crt"
     )
-    print(f'Try it:  curl --cacert llmhost-local-ca.crt -H "Authorization: Bearer $KEY" {spec.public_url}/api/tags')
+    models_url = f"{spec.public_url}{spec.runtime_info.models_path}"
+    print(f'Try it:  curl --cacert llmhost-local-ca.crt -H "Authorization: Bearer $KEY" {models_url}')
     return 0

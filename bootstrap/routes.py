@@ -34,6 +34,24 @@ Sources (read at the pinned versions, ``layout.DEFAULT_VERSIONS``):
   management), the ``lms`` CLI's ``/lmstudio-greeting``, and anything newer. LM Studio
   answers a path it does not know with ``200 {"error": "Unexpected endpoint or method. ..."}``
   (lmstudio-bug-tracker #1879): default deny keeps user keys from probing for them.
+* vLLM v0.33.0 (PyPI sdist), ``vllm/entrypoints/launchers/api_server/routers.py``
+  (``register_api_routers``; ``openai/api_server.py`` only re-exports it now) and the
+  routers it attaches: ``serve/instrumentator/health.py`` ``GET /health``,
+  ``serve/instrumentator/basic.py`` ``GET /version`` (also ``/load``, ``/kv_event_sources``),
+  ``openai/models/api_router.py`` ``GET /v1/models`` (no ``/v1/models/{id}``),
+  ``openai/chat_completion/api_router.py`` ``POST /v1/chat/completions``,
+  ``openai/completion/api_router.py`` ``POST /v1/completions``,
+  ``pooling/embed/api_router.py`` ``POST /v1/embeddings`` (embedding models only),
+  ``serve/tokenize/api_router.py`` ``POST /tokenize``, ``/detokenize``. Left to admins:
+  ``/metrics`` (``serve/instrumentator/metrics.py``), ``/v1/load_lora_adapter``,
+  ``/v1/unload_lora_adapter``, ``/start_profile``, ``/stop_profile``, ``/scale_elastic_ep``,
+  ``/load``, ``/ping`` and ``/invocations`` (SageMaker), ``/v1/responses*`` (stored
+  responses), ``/v1/messages``, ``/pooling``, ``/classify``, ``/score``, ``/rerank``,
+  ``/inference/v1/generate``, ``/docs``, ``/openapi.json``, the ``VLLM_SERVER_DEV_MODE``
+  routes (``/sleep``, ``/collective_rpc``, ``/reset_prefix_cache``, ``/pause``,
+  ``/update_weights`` ...), and anything newer. vLLM's own ``--api-key`` guards only
+  paths under ``/v1``, ``/v2``, ``/inference`` and ``/cohere``
+  (``serve/middleware/authenticate.py`` ``GUARDED_PREFIX``): llmhost does not rely on it.
 
 Matching is exact and case-sensitive on the decoded path (Caddy's
 ``{http.request.uri.path}``), the way gin and cpp-httplib route: no prefix, no cleaning,
@@ -134,13 +152,19 @@ LMSTUDIO_USER_ROUTES: tuple[RouteRule, ...] = (
     RouteRule(READ_METHODS, path_regex=rf"^/api/v0/models/{_SEGMENT}(?:/{_SEGMENT})*$"),
 )
 """``GET /api/v0/models/{model}``: model keys such as ``google/gemma-3-1b`` (a ``/`` inside)."""
+VLLM_USER_ROUTES: tuple[RouteRule, ...] = (
+    RouteRule(
+        WRITE_METHODS,
+        ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/tokenize", "/detokenize"),
+    ),
+    RouteRule(READ_METHODS, ("/health", "/version", "/v1/models")),
+)
 
 METRICS_PATH = "/metrics"
 """Served by the proxy itself (Caddy's Prometheus metrics) to admin keys only."""
 RUNTIME_METRICS_PATH = "/metrics/runtime"
-"""llama.cpp only: llama-server's own ``/metrics`` (started with ``--metrics``), admin keys only."""
-RUNTIMES_WITH_METRICS = ("llamacpp",)
-"""Ollama 0.20.6 has no Prometheus endpoint (server/routes.go registers none)."""
+"""The runtime's own Prometheus text (``Runtime.metrics_path``, e.g. llama-server's ``/metrics``
+with ``--metrics``), admin keys only; absent for a runtime without one (Ollama 0.20.6)."""
 
 
 def user_may_call(rules: tuple[RouteRule, ...], method: str, path: str) -> bool:

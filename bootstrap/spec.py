@@ -13,8 +13,10 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from bootstrap import layout, lmstudio
+from bootstrap import layout
 from bootstrap.durations import KEEP_ALIVE_HELP, parse_keep_alive
+from bootstrap.runtimes import ModelRefError
+from bootstrap.runtimes.llamacpp import is_gguf_file, is_gguf_url  # noqa: F401 - public here before the table
 from bootstrap.sizing import Capacity
 
 
@@ -39,14 +41,6 @@ _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _HOSTNAME_RE = re.compile(rf"^(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$")
 _HOST_RE = re.compile(rf"^(?:{_LABEL})(?:\.{_LABEL})*$")
 _KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-# Ollama: name[:tag], optionally namespaced or on a registry (hf.co/org/repo:Q4_K_M).
-_OLLAMA_MODEL_RE = re.compile(
-    r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*){0,3}(?::[A-Za-z0-9][A-Za-z0-9._-]{0,127})?$"
-)
-# llama.cpp: a Hugging Face reference user/repo[:quant] (llama-server -hf) ...
-_HF_REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(?::[A-Za-z0-9._-]+)?$")
-# ... or an https URL of a .gguf file (llama-server --model-url).
-_URL_SAFE_RE = re.compile(r"^[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=%-]+$")
 _SSM_NAME_RE = re.compile(r"^/?[A-Za-z0-9_.\-/]{1,1011}$")
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
@@ -56,21 +50,11 @@ MAX_MODEL_LENGTH = 512
 """Longest model reference accepted: Ollama names are far shorter; URLs stay readable."""
 
 
-def is_gguf_url(model: str) -> bool:
-    return model.startswith("https://")
-
-
 def normalise_models(runtime: str, models: tuple[str, ...]) -> tuple[str, ...]:
-    """Ollama library names in lowercase: Ollama compares names case-insensitively and
-    ``ollama list`` prints them lowercased, so ``Llama3.2:1b`` and ``llama3.2:1b`` are one model.
-
-    A reference on another registry (``hf.co/Org/Repo:Q4_K_M``: a first part with a dot) keeps
-    its spelling; install.sh and the checks compare every name case-insensitively anyway.
-    Front ends compare the result with what the user gave and warn (``model_case_warnings``).
-    """
-    if runtime != "ollama":
-        return models
-    return tuple(m if "." in m.split("/")[0] and "/" in m else m.lower() for m in models)
+    """The names as the runtime compares them (``Runtime.normalise_models``: Ollama lowercases
+    library names). Front ends compare the result with what the user gave and warn
+    (``model_case_warnings``)."""
+    return layout.RUNTIMES[runtime].normalise_models(models)
 
 
 def model_case_warnings(given: tuple[str, ...] | list[str], spec_models: tuple[str, ...]) -> list[str]:
@@ -82,59 +66,18 @@ def model_case_warnings(given: tuple[str, ...] | list[str], spec_models: tuple[s
     ]
 
 
-def is_gguf_file(model: str) -> bool:
-    """An absolute path of a GGUF file on the server (llamacpp): mounted read-only, nothing downloaded."""
-    return model.startswith("/")
-
-
 def validate_model(runtime: str, model: str) -> None:
+    """A model reference ``runtime`` can use (its grammar: ``Runtime.validate_model``)."""
     if not isinstance(model, str) or len(model) > MAX_MODEL_LENGTH:
         raise SpecError(
             "models",
             f"a model reference is {len(str(model))} characters long",
             f"use at most {MAX_MODEL_LENGTH} characters",
         )
-    if runtime == "llamacpp" and "$" in model:
-        raise SpecError(
-            "models",
-            f"{model!r} contains '$', which Docker Compose would substitute in compose.yaml",
-            "percent-encode it as %24 in the URL",
-        )
-    if runtime == "lmstudio":
-        if not lmstudio.MODEL_RE.fullmatch(model):
-            raise SpecError("models", f"{model!r} is not an LM Studio model reference", lmstudio.MODEL_HELP)
-        return
-    if runtime == "ollama":
-        if not _OLLAMA_MODEL_RE.fullmatch(model):
-            raise SpecError(
-                "models",
-                f"{model!r} is not an Ollama model reference",
-                "use name[:tag] such as gemma3:1b or hf.co/org/repo:Q4_K_M",
-            )
-        return
-    if is_gguf_file(model):
-        if not re.match(r"^/[A-Za-z0-9._/-]+\.gguf$", model) or "/../" in model or "/./" in model:
-            raise SpecError(
-                "models",
-                f"{model!r} is not an absolute path of a .gguf file",
-                "use e.g. /srv/models/model.gguf (letters, digits, . _ - /)",
-            )
-        return
-    if is_gguf_url(model):
-        parts = urlsplit(model)
-        if not parts.hostname or not parts.path.endswith(".gguf") or not _URL_SAFE_RE.fullmatch(model):
-            raise SpecError(
-                "models",
-                f"{model!r} is not a GGUF URL",
-                "use https://host/path/model.gguf or a Hugging Face reference user/repo[:quant]",
-            )
-        return
-    if not _HF_REF_RE.fullmatch(model):
-        raise SpecError(
-            "models",
-            f"{model!r} is not a llama.cpp model reference",
-            "use a Hugging Face reference user/repo[:quant] or an https URL ending in .gguf",
-        )
+    try:
+        layout.RUNTIMES[runtime].validate_model(model)
+    except ModelRefError as err:
+        raise SpecError("models", err.problem, err.allowed) from None
 
 
 def validate_keep_alive(value: object) -> None:
@@ -370,17 +313,26 @@ class Spec:
         object.__setattr__(self, "models", normalise_models(self.runtime, tuple(self.models)))
         if len(set(self.models)) != len(self.models):
             raise SpecError("models", "a model is listed twice", "name each model once")
-        if self.runtime == "llamacpp" and len(self.models) != 1:
+        info = self.runtime_info
+        if info.max_models == 1 and len(self.models) != 1:
             raise SpecError(
                 "models",
-                f"llama.cpp serves one model per server, got {len(self.models)}",
-                "name exactly one GGUF URL or Hugging Face reference",
+                f"{info.label} serves one model per server, got {len(self.models)}",
+                f"name exactly one: {info.model_help}",
             )
-        if self.runtime == lmstudio.RUNTIME and self.gpu:
+        if info.requires_gpu and not self.gpu:
+            others = [name for name, other in layout.RUNTIMES.items() if not other.requires_gpu]
             raise SpecError(
                 "runtime",
-                "lmstudio installs the CPU build of LM Studio's daemon on the host (no CUDA build is pinned)",
-                "turn gpu off for lmstudio (--gpu, llmhost:gpu), or use a runtime in a GPU container",
+                f"{self.runtime} runs on an NVIDIA GPU only and gpu is off",
+                f"turn gpu on for a host with an NVIDIA GPU (--gpu, llmhost:gpu), or use one of: {', '.join(others)}",
+            )
+        if self.gpu and not info.in_container:
+            raise SpecError(
+                "runtime",
+                f"{self.runtime} runs on the host, not in a container: llmhost reserves no GPU for it "
+                "and installs its CPU build",
+                "turn gpu off (--gpu, llmhost:gpu), or use a runtime that runs in a GPU container",
             )
         if self.domain is not None:
             validate_domain(self.domain)
@@ -513,11 +465,7 @@ class Spec:
 
     @property
     def runtime_image(self) -> str:
-        info = self.runtime_info
-        if self.runtime == "llamacpp":
-            flavour = "server-cuda" if self.gpu else "server"
-            return f"{info.image}:{flavour}-{self.version('llamacpp')}"
-        return f"{info.image}:{self.version('ollama')}"
+        return self.runtime_info.image_ref(self.version(self.runtime), self.gpu)
 
     @property
     def proxy_image(self) -> str:
@@ -527,8 +475,8 @@ class Spec:
     def upstream_address(self) -> str:
         if self.upstream:
             return self.upstream
-        if self.runtime == lmstudio.RUNTIME:  # a host daemon: the proxy container reaches the host
-            return lmstudio.UPSTREAM
+        if not self.runtime_info.in_container:  # a host daemon: the proxy container reaches the host
+            return f"{layout.HOST_GATEWAY_NAME}:{self.runtime_info.port}"
         return f"{layout.RUNTIME_SERVICE}:{self.runtime_info.port}"
 
     @property

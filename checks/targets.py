@@ -6,7 +6,7 @@ variable or a file, never from argv), the model, the API flavour, thresholds, an
 naming the option (``--timeout`` on the command line, ``timeout`` in a targets file).
 
 Stack outputs (``pulumi stack output --json --show-secrets``, see infra/__main__.py):
-``endpoint`` -> url, ``apiKey`` -> key, ``runtime`` -> api (ollama / openai for llamacpp),
+``endpoint`` -> url, ``apiKey`` -> key, ``runtime`` -> api (the runtime table's ``Runtime.api``),
 ``models[0]`` -> model (Ollama only: llama.cpp serves one model under its file name),
 ``publicIp`` / ``sshCommand`` -> SSH host and user, ``instanceId`` (+ region) -> AWS.
 """
@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from bootstrap.runtimes import RUNTIMES
 from checks.errors import UsageError, one_line
 
 API_CHOICES = ("auto", "ollama", "openai", "lmstudio", "bedrock")
@@ -289,16 +290,14 @@ def options_from_outputs(outputs: Mapping[str, Any], where: str) -> dict[str, An
                 f"{where}: apiKey is hidden; the outputs must come from `pulumi stack output --json --show-secrets`"
             )
         options["api_key"] = key
-    runtime = outputs.get("runtime")
-    if runtime == "ollama":
-        options["api"] = "ollama"
+    name = outputs.get("runtime")
+    runtime = RUNTIMES.get(name) if isinstance(name, str) else None
+    if runtime is not None:
+        options["api"] = runtime.api  # the dialect its entry in the runtime table names
+    if runtime is not None and runtime.api == "ollama":
         models = outputs.get("models")
         if isinstance(models, list) and models and isinstance(models[0], str):
             options["model"] = models[0]
-    elif runtime == "llamacpp":
-        options["api"] = "openai"
-    elif runtime == "lmstudio":
-        options["api"] = "lmstudio"
     ssh_command = outputs.get("sshCommand")
     if isinstance(ssh_command, str) and (match := _SSH_COMMAND.match(ssh_command.strip())):
         options["ssh_host"] = match["host"]

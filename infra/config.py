@@ -43,7 +43,7 @@ from typing import Protocol
 
 import pulumi
 
-from bootstrap import layout
+from bootstrap import layout, runtimes
 from bootstrap.bundle import render_bundle
 from bootstrap.cloudinit import UserDataTooLarge
 from bootstrap.layout import USER_DATA_FILE
@@ -74,7 +74,7 @@ DEFAULT_MODELS = ("gemma3:1b",)
 # ``llmhost:allowedOrigin`` would deploy a server with the wrong CORS or key settings.
 KEYS: dict[str, str] = {
     "target": f"where the server runs: {', '.join(TARGETS)} (default {DEFAULT_TARGET})",
-    "runtime": "model runtime: ollama or llamacpp (default ollama)",
+    "runtime": f"model runtime: {runtimes.choices_text()} (default ollama)",
     "models": f"JSON list of models to pull and keep loaded (default {json.dumps(list(DEFAULT_MODELS))})",
     "gpu": "true to use a GPU image and GPU host (default false)",
     "domain": "DNS name that points at the server; enables a public certificate",

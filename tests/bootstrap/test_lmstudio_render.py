@@ -127,7 +127,7 @@ def test_capacity_reaches_lms_load() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "field", "fragment"),
     [
-        ({"gpu": True}, "runtime", "lmstudio installs the CPU build of LM Studio's daemon"),
+        ({"gpu": True}, "runtime", "lmstudio runs on the host, not in a container"),
         ({"models": ("google/gemma 3",)}, "models", "is not an LM Studio model reference"),
         ({"models": ("https://huggingface.co/x/y",)}, "models", "catalog id such as google/gemma-3-1b"),
         ({"models": ("a/b/c",)}, "models", "is not an LM Studio model reference"),
@@ -153,7 +153,8 @@ def test_cli_refuses_gpu_with_one_line_and_exit_2(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("python -m bootstrap render: error: --runtime: lmstudio"), lines
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("python -m bootstrap render: error: --runtime: lmstudio runs on the host"), lines
     assert not out.exists()
 
 

@@ -1,0 +1,134 @@
+"""THE table of runtime facts: everything that differs between the model runtimes.
+
+Every module that behaves differently per runtime asks ``RUNTIMES[name]`` (re-exported as
+``layout.RUNTIMES``) instead of comparing names:
+
+* spec.py: the ``runtime`` choices, model validation/normalisation, one-model limit, GPU need,
+  the image reference (``Runtime.image_ref``) and its pinned version (``layout.DEFAULT_VERSIONS``);
+* compose.py: the runtime service (``compose_service``); caddyfile.py: the user routes, the
+  runtime's own ``/metrics`` (``metrics_path``), proxy keep-alive; install_script.py: the
+  ``#if NAME`` section of templates/install.sh (``install_section``: pull_models and warm);
+* local.py: readiness probe and model pulls; cli.py / infra/config.py: choices and help;
+  checks/targets.py: the API dialect (``api``); infra/config.py: where it may run
+  (``placement_problem``).
+
+Adding a runtime: one module next to this one with its functions, one entry below, its
+install.sh section, its user routes in routes.py, its sizing defaults
+(``sizing.RUNTIME_DEFAULTS``) and its tests (tests/bootstrap/test_runtimes.py checks that
+every entry is complete).
+"""
+
+from __future__ import annotations
+
+from bootstrap import routes
+from bootstrap.runtimes import llamacpp, lmstudio, ollama
+from bootstrap.runtimes.base import API_DIALECTS, TARGETS, ModelRefError, Runtime, keep_models
+
+__all__ = ["API_DIALECTS", "RUNTIMES", "TARGETS", "ModelRefError", "Runtime", "choices_text", "names"]
+
+RUNTIMES: dict[str, Runtime] = {
+    "ollama": Runtime(
+        name="ollama",
+        label="Ollama",
+        image="ollama/ollama",
+        default_version="0.20.6",
+        port=11434,
+        health_path="/api/version",
+        container_models_dir="/root/.ollama",
+        default_model="gemma3:1b",
+        model_help="name[:tag] such as gemma3:1b or hf.co/org/repo:Q4_K_M",
+        max_models=None,
+        api="ollama",
+        models_path="/api/tags",
+        version_path="/api/version",
+        metrics_path=None,  # Ollama 0.20.6 has no Prometheus endpoint (server/routes.go registers none)
+        user_routes=routes.OLLAMA_USER_ROUTES,
+        requires_gpu=False,
+        targets=TARGETS,
+        in_container=True,
+        proxy_keepalive=True,
+        local_ready_timeout_s=120.0,
+        validate_model=ollama.validate_model,
+        normalise_models=ollama.normalise_models,
+        image_tag=ollama.image_tag,
+        compose_service=ollama.compose_service,
+        ready_probe=ollama.ready_probe,
+        pull_argv=ollama.pull_argv,
+    ),
+    "llamacpp": Runtime(
+        name="llamacpp",
+        label="llama.cpp",
+        image="ghcr.io/ggml-org/llama.cpp",
+        default_version="b6833",
+        port=8080,
+        health_path="/health",
+        container_models_dir="/models",
+        # ggml.ai's own GGUF of google/gemma-3-1b-it (huggingface.co/ggml-org/gemma-3-1b-it-GGUF,
+        # file gemma-3-1b-it-Q4_K_M.gguf, 806,058,240 bytes): the family and size of Ollama's gemma3:1b.
+        default_model="ggml-org/gemma-3-1b-it-GGUF:Q4_K_M",
+        model_help="a GGUF https URL, user/repo[:quant] or an absolute path of a .gguf file on the server "
+        "(mounted read-only)",
+        max_models=1,
+        api="openai",
+        models_path="/v1/models",
+        version_path=None,
+        metrics_path="/metrics",  # with --metrics (tools/server/README.md)
+        user_routes=routes.LLAMACPP_USER_ROUTES,
+        requires_gpu=False,
+        targets=TARGETS,
+        in_container=True,
+        # llama-server closes the connection after every streamed answer while advertising
+        # keep-alive; a pooled connection then fails the next POST with 502 (Caddy does not
+        # retry a POST). One fresh loopback connection per request avoids it.
+        proxy_keepalive=False,
+        local_ready_timeout_s=3600.0,  # it downloads its model before /health turns 200
+        validate_model=llamacpp.validate_model,
+        normalise_models=keep_models,
+        image_tag=llamacpp.image_tag,
+        compose_service=llamacpp.compose_service,
+        ready_probe=llamacpp.ready_probe,
+        pull_argv=None,
+    ),
+    # A daemon on the host, not a container (bootstrap/runtimes/lmstudio.py): install.sh installs
+    # it with a systemd unit; the proxy reaches it through host-gateway. Too big for AWS's 16 KB
+    # of user data; no GPU (the CPU build of llmster is what is pinned).
+    "lmstudio": Runtime(
+        name="lmstudio",
+        label="LM Studio",
+        image="lmstudio/llmster",  # no image exists: only the record of what is installed on the host
+        default_version=lmstudio.DEFAULT_VERSION,
+        port=lmstudio.PORT,
+        health_path=lmstudio.HEALTH_PATH,
+        container_models_dir="",
+        default_model=lmstudio.DEFAULT_MODEL,
+        model_help=lmstudio.MODEL_HELP,
+        max_models=None,
+        api="lmstudio",
+        models_path=lmstudio.MODELS_PATH,
+        version_path=None,  # LM Studio has no version route (lms daemon up --json prints it)
+        metrics_path=None,
+        user_routes=routes.LMSTUDIO_USER_ROUTES,
+        requires_gpu=False,
+        targets=("hetzner", "ssh", "local"),
+        in_container=False,
+        proxy_keepalive=True,
+        local_ready_timeout_s=30.0,  # local mode uses the LM Studio already running on the laptop
+        validate_model=lmstudio.validate_model,
+        normalise_models=keep_models,
+        image_tag=lmstudio.image_tag,
+        compose_service=lmstudio.compose_service,
+        ready_probe=lmstudio.ready_probe,
+        pull_argv=None,
+    ),
+}
+
+
+def names() -> tuple[str, ...]:
+    """The runtime choices, default first."""
+    return tuple(RUNTIMES)
+
+
+def choices_text() -> str:
+    """``ollama, llamacpp or vllm``: for help texts."""
+    *rest, last = names()
+    return f"{', '.join(rest)} or {last}" if rest else last
