@@ -404,6 +404,9 @@ def read_settings(
     if ssm_parameter is not None:
         kwargs["ssm_parameter"] = ssm_parameter
     spec = build_spec(**kwargs)
+    problem = spec.runtime_info.placement_problem(target, spec.gpu)
+    if problem is not None:  # e.g. lmstudio on aws: its bundle does not fit 16 KB of user data
+        raise ConfigError("runtime", problem, "use another target or another runtime")
     warnings.extend(f"{full_key('models')}: {w}" for w in model_case_warnings(kwargs.get("models", ()), spec.models))
     spec = _with_capacity(source, spec, target, aws, hetzner)
     if aws is not None:
