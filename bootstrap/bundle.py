@@ -19,11 +19,13 @@ from bootstrap.compose import render_compose
 from bootstrap.idle import render_idle_script, render_idle_service, render_idle_timer
 from bootstrap.install_script import render_install_sh
 from bootstrap.key_rotation import render_keys_service, render_keys_timer, render_proxy_run_script
-from bootstrap.proxy_env import render_proxy_env
+from bootstrap.proxy_env import render_proxy_env, render_runtime_env
 from bootstrap.spec import Spec
 from bootstrap.units import render_service_unit
 
 UNIT_FILE = layout.UNIT_NAME
+SECRET_FILES = (layout.PROXY_ENV_FILE, layout.RUNTIME_ENV_FILE)
+"""Files holding secrets (0600): never in the digest, never in user data sent without keys."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class Bundle:
         On Hetzner the keys go over SSH (bootstrap/remote.py), so that rotating them never
         changes the user data, which would replace the server.
         """
-        return {name: f for name, f in self.server_files.items() if name != layout.PROXY_ENV_FILE}
+        return {name: f for name, f in self.server_files.items() if name not in SECRET_FILES}
 
     def write(self, out_dir: Path) -> list[Path]:
         """Write every file, each atomically with its final mode set before it appears."""
@@ -74,7 +76,7 @@ class Bundle:
 def _digest(files: dict[str, BundleFile]) -> str:
     sha = hashlib.sha256()
     for name in sorted(files):
-        if name == layout.PROXY_ENV_FILE:
+        if name in SECRET_FILES:
             continue
         sha.update(name.encode() + b"\0" + files[name].content.encode() + b"\0")
     return sha.hexdigest()
@@ -89,6 +91,8 @@ def render_bundle(spec: Spec) -> Bundle:
         layout.PROXY_RUN_SCRIPT: BundleFile(render_proxy_run_script()),
     }
     files.update({name: BundleFile(text, mode) for name, (text, mode) in lmstudio_units.bundle_files(spec).items()})
+    if spec.runtime_info.secret_env is not None:
+        files[layout.RUNTIME_ENV_FILE] = BundleFile(render_runtime_env(spec), mode=0o600)
     if spec.ssm_parameter:
         files[layout.KEYS_SERVICE] = BundleFile(render_keys_service())
         files[layout.KEYS_TIMER] = BundleFile(render_keys_timer())

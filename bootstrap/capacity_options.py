@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from bootstrap import sizing
+from bootstrap import runtime_capacity, sizing
 from bootstrap.cli_values import ascii_int
 
 OPTION_FOR_FIELD = {
@@ -53,7 +53,10 @@ def capacity_from_args(
         # With --gpu the models live in GPU memory: --memory-gib is that (see its help).
         machine = sizing.Machine(memory_gib=memory, cpus=cpus, gpu_memory_gib=memory if gpu else None)
     overrides = sizing.Overrides(parallel=args.parallel, context_length=args.context_length, max_queue=args.max_queue)
+    machine, problem = runtime_capacity.for_runtime(runtime, machine, overrides)
+    if problem is not None:
+        raise CapacityOptionError(problem.render(OPTION_FOR_FIELD[problem.field]))
     try:
-        return sizing.size(runtime, models, machine, overrides)
+        return runtime_capacity.settle(runtime, sizing.size(runtime, models, machine, overrides))
     except sizing.SizingError as err:
         raise CapacityOptionError(err.render(OPTION_FOR_FIELD[err.field])) from None

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from bootstrap import capacity_options, layout, runtimes
+from bootstrap import capacity_options, layout, runtime_secrets, runtimes
 from bootstrap.bundle import Bundle, render_bundle
 from bootstrap.cli_values import NOT_A_NAME, ascii_int, looks_like_key, variable_name
 from bootstrap.outdir import OutFile, OutputError, write_all
@@ -51,6 +51,7 @@ OPTION_FOR_FIELD = {
     "listen_address": "--bind",
     "http_port": "--http-port",
     "https_port": "--https-port",
+    "hf_token": "--hf-token-env",
 }
 
 
@@ -139,6 +140,11 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
         + "; ".join(f"{name}: {info.model_help}" for name, info in list(layout.RUNTIMES.items())[1:]),
     )
     group.add_argument("--gpu", action="store_true", help="reserve NVIDIA GPUs for the runtime")
+    group.add_argument(
+        "--hf-token-env",
+        metavar="VAR",
+        help="environment variable holding a Hugging Face token for gated models (vllm; kept in runtime.env, 0600)",
+    )
     group.add_argument("--keep-alive", default="-1", help="how long Ollama keeps a model loaded (default -1: always)")
     group.add_argument(
         "--image-version",
@@ -220,6 +226,13 @@ class SpecOptions:
     overrides: dict[str, object] | None = None
 
 
+def _hf_token(args: argparse.Namespace, environ: dict[str, str] | os._Environ[str]) -> str | None:
+    try:
+        return runtime_secrets.read_hf_token(getattr(args, "hf_token_env", None), environ)
+    except runtime_secrets.TokenOptionError as err:
+        raise UsageError(str(err)) from None
+
+
 def spec_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Environ[str], options: SpecOptions) -> Spec:
     names, keys = _read_named_keys("--api-key-env", args.api_key_env, environ, "key-")
     admin_names, admin_keys = _read_named_keys("--admin-key-env", getattr(args, "admin_key_env", []), environ, "admin-")
@@ -252,6 +265,7 @@ def spec_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Envir
         "listen_address": args.bind,
         "http_port": args.http_port,
         "https_port": args.https_port,
+        "hf_token": _hf_token(args, environ),
     }
     fields.update(options.overrides or {})
     try:

@@ -35,6 +35,8 @@ def _runtime_service(spec: Spec) -> dict[str, Any]:
     specific = dict(info.compose_service(spec))
     service["volumes"] += specific.pop("volumes", [])
     service.update(specific)
+    if info.secret_env is not None:  # its token comes from a 0600 file, never from compose.yaml
+        service["env_file"] = [layout.RUNTIME_ENV_FILE]
     if spec.gpu:
         service["deploy"] = {
             "resources": {"reservations": {"devices": [{"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]}}

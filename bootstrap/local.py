@@ -198,6 +198,6 @@ def cmd_local(args: argparse.Namespace) -> int:
         "Trust the local CA once (browsers): "
         f"docker compose -f {compose_file} cp {layout.PROXY_SERVICE}:{CA_PATH_IN_PROXY} llmhost-local-ca.crt"
     )
-    models_url = f"{spec.public_url}{spec.runtime_info.models_path}"
+    models_url = f"{spec.public_url}{spec.runtime_info.models_path}"  # what this runtime lists models at
     print(f'Try it:  curl --cacert llmhost-local-ca.crt -H "Authorization: Bearer $KEY" {models_url}')
     return 0

@@ -21,6 +21,17 @@ def render_proxy_env(spec: Spec) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_runtime_env(spec: Spec) -> str:
+    """The runtime's secret environment (layout.RUNTIME_ENV_FILE): its download token, if any."""
+    variable = spec.runtime_info.secret_env
+    lines = [f"# llmhost {spec.runtime} environment. Root-only: it may hold a download token."]
+    if variable and spec.hf_token:
+        lines.append(f"{variable}={spec.hf_token}")
+    else:
+        lines.append(f"# {variable}: none given (public models only)")
+    return "\n".join(lines) + "\n"
+
+
 def _entries(spec: Spec, role: str) -> str:
     """``name:key|name:key`` for one role (read by proxy-run.sh, bootstrap/key_rotation.py)."""
     return layout.KEY_SEPARATOR.join(

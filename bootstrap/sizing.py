@@ -94,6 +94,14 @@ RUNTIME_DEFAULTS: dict[str, RuntimeDefaults] = {
         "LM Studio: Max Concurrent Predictions 4 (docs 0_app/5_advanced/parallel-requests.md), the model's "
         "default context; no queue limit to set (lms load has --parallel and --context-length only)",
     ),
+    "vllm": RuntimeDefaults(
+        256,
+        4096,
+        None,
+        "vLLM v0.33.0 engine/arg_utils.py get_batch_defaults: --max-num-seqs 256 for the OpenAI server "
+        "below 70 GiB of GPU memory (1024 above), batched continuously; KV cache sized from "
+        "--gpu-memory-utilization; no queue limit. llmhost sets --max-model-len 4096 unless told otherwise",
+    ),
 }
 
 

@@ -80,6 +80,21 @@ def validate_model(runtime: str, model: str) -> None:
         raise SpecError("models", err.problem, err.allowed) from None
 
 
+def validate_hf_token(token: str, info: layout.Runtime) -> None:
+    """A download token: never echoed in the message."""
+    if info.secret_env is None:
+        users = [name for name, other in layout.RUNTIMES.items() if other.secret_env]
+        raise SpecError(
+            "hf_token", f"{info.name} reads no Hugging Face token", f"remove it (used by: {', '.join(users)})"
+        )
+    if not isinstance(token, str) or not re.fullmatch(r"[A-Za-z0-9_-]{8,256}", token):
+        raise SpecError(
+            "hf_token",
+            "the token is not 8-256 characters of A-Z a-z 0-9 _ -",
+            "copy it from huggingface.co/settings/tokens",
+        )
+
+
 def validate_keep_alive(value: object) -> None:
     """What Ollama's OLLAMA_KEEP_ALIVE parser takes, no more (bootstrap/durations.py)."""
     if not isinstance(value, str) or len(value) > MAX_KEEP_ALIVE_LENGTH:
@@ -301,6 +316,9 @@ class Spec:
     """Accept ``null`` in ``origins`` (file:// pages, sandboxed iframes, some desktop webviews)."""
     capacity: Capacity | None = None
     """Slots, context and queue chosen by bootstrap.sizing.size; None keeps the runtime's defaults."""
+    hf_token: str | None = field(default=None, repr=False)
+    """Hugging Face token for gated models (runtimes with ``Runtime.secret_env``: vLLM); written only
+    to layout.RUNTIME_ENV_FILE (0600), never printed."""
 
     def __post_init__(self) -> None:
         _one_of("runtime", self.runtime, list(layout.RUNTIMES))
@@ -320,6 +338,8 @@ class Spec:
                 f"{info.label} serves one model per server, got {len(self.models)}",
                 f"name exactly one: {info.model_help}",
             )
+        if self.hf_token is not None:
+            validate_hf_token(self.hf_token, info)
         if info.requires_gpu and not self.gpu:
             others = [name for name, other in layout.RUNTIMES.items() if not other.requires_gpu]
             raise SpecError(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from bootstrap import sizing
+from bootstrap import runtime_capacity, sizing
 from bootstrap.spec import Spec
 from infra.instance_types import INSTANCE_SIZES
 
@@ -21,6 +21,9 @@ KEYS = {
     "contextLength": "tokens of context per slot (default 4096)",
     "maxQueue": "Ollama: requests that may wait before a 503 busy answer (default 4 x slots)",
 }
+
+
+_KEY_FOR_FIELD = {"parallel": "parallel", "context_length": "contextLength", "max_queue": "maxQueue"}
 
 
 class _Source(Protocol):
@@ -55,14 +58,17 @@ def read_capacity(
         context_length=read_int(source, "contextLength"),
         max_queue=read_int(source, "maxQueue"),
     )
+    machine, problem = runtime_capacity.for_runtime(spec.runtime, machine, overrides)
+    if problem is not None:
+        raise error(_KEY_FOR_FIELD.get(problem.field, memory_key), problem.problem, problem.allowed)
     try:
         # Not strict: models that do not fit at all stay a warning (config.py's RAM warning
         # on Hetzner, :func:`memory_warning` on AWS), as they were before the sizing existed.
-        return sizing.size(spec.runtime, spec.models, machine, overrides, strict=False)
-    except sizing.SizingError as err:
-        key = {"parallel": "parallel", "context_length": "contextLength", "max_queue": "maxQueue"}.get(
-            err.field, memory_key
+        return runtime_capacity.settle(
+            spec.runtime, sizing.size(spec.runtime, spec.models, machine, overrides, strict=False)
         )
+    except sizing.SizingError as err:
+        key = _KEY_FOR_FIELD.get(err.field, memory_key)
         raise error(key, err.problem, err.allowed) from None
 
 

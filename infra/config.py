@@ -55,6 +55,7 @@ from infra import (
     hetzner_types,
     key_config,
     preview_checks,
+    runtime_placement,
     sshkeys,
     wake_config,
 )
@@ -75,6 +76,7 @@ DEFAULT_MODELS = ("gemma3:1b",)
 KEYS: dict[str, str] = {
     "target": f"where the server runs: {', '.join(TARGETS)} (default {DEFAULT_TARGET})",
     "runtime": f"model runtime: {runtimes.choices_text()} (default ollama)",
+    "hfToken": "secret Hugging Face token for gated models (vllm; target ssh: written to runtime.env, 0600)",
     "models": f"JSON list of models to pull and keep loaded (default {json.dumps(list(DEFAULT_MODELS))})",
     "gpu": "true to use a GPU image and GPU host (default false)",
     "domain": "DNS name that points at the server; enables a public certificate",
@@ -205,6 +207,7 @@ FIELD_KEYS: dict[str, str] = {
     "max_body_mb": "maxBodyMb",
     "idle_stop_minutes": "idleStopMinutes",
     "balancer_port": "fleet",
+    "hf_token": "hfToken",
 }
 
 
@@ -345,6 +348,18 @@ def read_settings(
             f"{full_key('apiKeys')} is stored in plain text in the stack file; "
             "store it with: pulumi config set --secret llmhost:apiKeys '[...]'"
         )
+    hf_token = _string(source, "hfToken")
+    if hf_token is not None and target == "aws":
+        raise ConfigError(
+            "hfToken",
+            "is not supported on target aws yet (it would travel in the instance's user data)",
+            "remove it and serve a model that is not gated, or use target ssh on the GPU server",
+        )
+    if hf_token is not None and secret is not None and full_key("hfToken") not in secret:
+        warnings.append(
+            f"{full_key('hfToken')} is stored in plain text in the stack file; "
+            "store it with: pulumi config set --secret llmhost:hfToken hf_..."
+        )
     if admin_keys is not None and secret is not None and full_key("adminApiKeys") not in secret:
         warnings.append(
             f"{full_key('adminApiKeys')} is stored in plain text in the stack file; "
@@ -379,7 +394,9 @@ def read_settings(
         "keep_alive": _string(source, "keepAlive"),
         "max_body_mb": _int(source, "maxBodyMb"),
         "idle_stop_minutes": _int(source, "idleStopMinutes"),
+        "hf_token": hf_token,
     }
+    runtime_placement.check_target(values, target, ConfigError)
     fleet = _read_fleet(source, target, values)
     if fleet is not None:  # TLS ends at the load balancer: the replicas' proxy serves plain HTTP
         values["balancer_port"] = layout.BALANCED_HTTP_PORT
@@ -400,13 +417,11 @@ def read_settings(
         # What an IP host implies for the Spec (public_ip, TLS) is decided in one place:
         # bootstrap.remote.host_overrides, applied by infra/ssh_server.py.
         ssh = _read_ssh(source, secret, warnings)
+    runtime_placement.check(values, target, aws.instance.name if aws else None, ConfigError)
     kwargs = {name: tuple(v) if isinstance(v, list) else v for name, v in values.items() if v is not None}
     if ssm_parameter is not None:
         kwargs["ssm_parameter"] = ssm_parameter
     spec = build_spec(**kwargs)
-    problem = spec.runtime_info.placement_problem(target, spec.gpu)
-    if problem is not None:  # e.g. lmstudio on aws: its bundle does not fit 16 KB of user data
-        raise ConfigError("runtime", problem, "use another target or another runtime")
     warnings.extend(f"{full_key('models')}: {w}" for w in model_case_warnings(kwargs.get("models", ()), spec.models))
     spec = _with_capacity(source, spec, target, aws, hetzner)
     if aws is not None:

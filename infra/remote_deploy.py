@@ -167,6 +167,8 @@ def _check_connection(news: Mapping[str, Any]) -> list[dynamic.CheckFailure]:
 def _bundle(props: Mapping[str, Any]) -> Bundle:
     files = {name: BundleFile(str(f["content"]), int(str(f["mode"]), 8)) for name, f in props["files"].items()}
     files[layout.PROXY_ENV_FILE] = BundleFile(str(props["proxy_env"]), 0o600)
+    if props.get("runtime_env"):  # the runtime's token file (vLLM HF_TOKEN), a secret input like proxy.env
+        files[layout.RUNTIME_ENV_FILE] = BundleFile(str(props["runtime_env"]), 0o600)
     return Bundle(files=files, digest=str(props["digest"]))
 
 
@@ -193,6 +195,8 @@ class RemoteBundleProvider(dynamic.ResourceProvider):
         proxy_env = news.get("proxy_env")
         if not _known(proxy_env) or _sha256(str(proxy_env)) != olds.get("keys_sha256"):
             changed.append("proxy_env")
+        if _runtime_env_changed(olds, news):
+            changed.append("runtime_env")
         if bool(news.get("purge_on_delete")) != bool(olds.get("purge_on_delete")):
             changed.append("purge_on_delete")
         return dynamic.DiffResult(
@@ -203,7 +207,7 @@ class RemoteBundleProvider(dynamic.ResourceProvider):
         where = _where(news)
         pin = str(news.get("host_key") or olds.get("host_key") or "")
         root = str(news.get("root", ""))
-        full = news["digest"] != olds.get("digest")
+        full = news["digest"] != olds.get("digest") or _runtime_env_changed(olds, news)
         keys = _sha256(str(news["proxy_env"])) != olds.get("keys_sha256")
         host_key = pin
         if full or keys:
@@ -253,8 +257,17 @@ class RemoteBundleProvider(dynamic.ResourceProvider):
             **_connection_outs(props, host_key),
             "digest": digest,
             "keys_sha256": _sha256(str(props["proxy_env"])),
+            "runtime_env_sha256": _sha256(str(props.get("runtime_env") or "")),
             "purge_on_delete": bool(props.get("purge_on_delete")),
         }
+
+
+def _runtime_env_changed(olds: Mapping[str, Any], news: Mapping[str, Any]) -> bool:
+    """A new runtime.env (a rotated HF token) redeploys the bundle; states from before it had none."""
+    runtime_env = news.get("runtime_env") or ""
+    if not _known(runtime_env):
+        return True
+    return _sha256(str(runtime_env)) != olds.get("runtime_env_sha256", _sha256(""))
 
 
 class RemoteBundle(dynamic.Resource, module="llmhost", name="RemoteBundle"):
@@ -282,7 +295,7 @@ class RemoteBundle(dynamic.Resource, module="llmhost", name="RemoteBundle"):
         plain = {
             n: {"content": f.content, "mode": f"{f.mode:04o}"}
             for n, f in files.items()
-            if n not in (layout.PROXY_ENV_FILE, layout.USER_DATA_FILE)
+            if n not in (layout.PROXY_ENV_FILE, layout.RUNTIME_ENV_FILE, layout.USER_DATA_FILE)
         }
         if proxy_env is None:
             if layout.PROXY_ENV_FILE not in files:
@@ -293,6 +306,12 @@ class RemoteBundle(dynamic.Resource, module="llmhost", name="RemoteBundle"):
             "files": plain,
             "digest": digest,
             "proxy_env": pulumi.Output.secret(proxy_env),
+            # runtime.env (vLLM's HF token): a secret input, never among the plain files.
+            "runtime_env": (
+                pulumi.Output.secret(files[layout.RUNTIME_ENV_FILE].content)
+                if layout.RUNTIME_ENV_FILE in files
+                else None
+            ),
             "purge_on_delete": purge_on_delete,
             "root": root,
             "keys_sha256": None,

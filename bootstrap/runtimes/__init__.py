@@ -21,7 +21,7 @@ every entry is complete).
 from __future__ import annotations
 
 from bootstrap import routes
-from bootstrap.runtimes import llamacpp, lmstudio, ollama
+from bootstrap.runtimes import llamacpp, lmstudio, ollama, vllm
 from bootstrap.runtimes.base import API_DIALECTS, TARGETS, ModelRefError, Runtime, keep_models
 
 __all__ = ["API_DIALECTS", "RUNTIMES", "TARGETS", "ModelRefError", "Runtime", "choices_text", "names"]
@@ -89,6 +89,42 @@ RUNTIMES: dict[str, Runtime] = {
         ready_probe=llamacpp.ready_probe,
         pull_argv=None,
     ),
+    "vllm": Runtime(
+        name="vllm",
+        label="vLLM",
+        image="vllm/vllm-openai",
+        default_version="v0.33.0",
+        # vLLM's default --port is 8000, which is layout.BALANCED_HTTP_PORT (the proxy's port behind
+        # a load balancer, open to the balancer); the policy pack refuses every runtime port in a
+        # firewall rule, so vLLM listens on 8001 inside the compose network (set with --port).
+        port=8001,
+        health_path="/health",
+        container_models_dir=vllm.HF_CACHE_DIR,
+        # The model of vLLM's own Docker instructions (docs/getting_started/installation/gpu.cuda.inc.md):
+        # small, Apache-2.0, not gated, so a first boot needs no Hugging Face token.
+        default_model="Qwen/Qwen3-0.6B",
+        model_help=vllm.MODEL_HELP,
+        max_models=1,
+        api="openai",
+        models_path="/v1/models",
+        version_path="/version",
+        metrics_path="/metrics",
+        user_routes=routes.VLLM_USER_ROUTES,
+        requires_gpu=True,
+        targets=("aws", "ssh", "local"),  # Hetzner Cloud has no GPU server types
+        in_container=True,
+        proxy_keepalive=True,
+        local_ready_timeout_s=3600.0,  # download + load + CUDA graph capture before it listens
+        validate_model=vllm.validate_model,
+        normalise_models=keep_models,
+        image_tag=vllm.image_tag,
+        compose_service=vllm.compose_service,
+        ready_probe=vllm.ready_probe,
+        pull_argv=None,
+        auto_capacity=False,
+        queue_limit=False,
+        secret_env=vllm.HF_TOKEN_ENV_VAR,
+    ),
     # A daemon on the host, not a container (bootstrap/runtimes/lmstudio.py): install.sh installs
     # it with a systemd unit; the proxy reaches it through host-gateway. Too big for AWS's 16 KB
     # of user data; no GPU (the CPU build of llmster is what is pinned).
@@ -119,6 +155,7 @@ RUNTIMES: dict[str, Runtime] = {
         compose_service=lmstudio.compose_service,
         ready_probe=lmstudio.ready_probe,
         pull_argv=None,
+        queue_limit=False,  # lms load sets --parallel and --context-length; no waiting-queue limit
     ),
 }
 

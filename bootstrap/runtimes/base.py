@@ -96,6 +96,16 @@ class Runtime:
     """argv run inside the runtime's container; exit 0 = ready to serve (local mode)."""
     pull_argv: Callable[[str], tuple[str, ...]] | None
     """argv run inside the container that downloads one model (local mode); None: it fetches at start."""
+    auto_capacity: bool = True
+    """True: bootstrap.sizing chooses slots and context from the server's size. False: the runtime
+    sizes itself (vLLM: continuous batching, KV cache from --gpu-memory-utilization); only the
+    operator's explicit --parallel / --context-length reach it and there is no memory check."""
+    queue_limit: bool = True
+    """False: the runtime has no waiting-queue limit to set; ``--max-queue`` is refused
+    (bootstrap/runtime_capacity.py; llama.cpp's refusal predates this field and lives in sizing.size)."""
+    secret_env: str | None = None
+    """Environment variable of an optional download token (vLLM: HF_TOKEN for gated models), written
+    to layout.RUNTIME_ENV_FILE (0600) and passed with compose ``env_file``; None: none."""
 
     @property
     def install_section(self) -> str:
@@ -111,4 +121,6 @@ class Runtime:
             return f"{self.name} does not run on target {target} (only on {', '.join(self.targets)})"
         if self.requires_gpu and not gpu:
             return f"{self.name} runs on an NVIDIA GPU only"
+        if gpu and not self.in_container:
+            return f"{self.name} runs on the host, not in a container: llmhost reserves no GPU for it"
         return None

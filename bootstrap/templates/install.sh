@@ -436,6 +436,19 @@ print(json.dumps({"model": sys.argv[1], "messages": [{"role": "user", "content":
   VERSION=$(lms_run daemon up --json | sed -n 's/.*"version": *"\([^"]*\)".*/\1/p') || VERSION=''
   [[ $VERSION ]] || VERSION=$RUNTIME_VERSION
 }
+#elif vllm
+pull_models() { # vLLM downloads its model at start and listens only once it is loaded
+  wait_for 720 "$RUNTIME to fetch and load ${MODELS[0]}" \
+    dc exec -T "$RUNTIME_SERVICE" curl -fsS "http://localhost:$RUNTIME_PORT/health"
+  phase models_pulled
+}
+
+warm() { # a real generation through the OpenAI API; the served model is the only one
+  reply=$(dc exec -T "$RUNTIME_SERVICE" curl -fsS "http://localhost:$RUNTIME_PORT/v1/completions" \
+    -H 'Content-Type: application/json' -d '{"prompt": "Reply with OK.", "max_tokens": 8}') || reply=''
+  [[ $reply == *'"text"'* ]] || reply=''
+  VERSION=$RUNTIME_VERSION
+}
 #endif
 
 write_ready() {

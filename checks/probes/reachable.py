@@ -3,11 +3,13 @@
 Ollama: ``GET /api/version`` -> ``{"version": ...}``. LM Studio: ``GET /api/v0/models`` ->
 ``{"object": "list", "data": [{id, state, ...}]}`` (its native REST API, docs
 ``2_rest/endpoints.mdx``; it has no version route, see checks/probes/lmstudio.py). OpenAI-style
-(llama.cpp): ``GET /v1/models`` -> ``{"data": [...]}``. With ``--api auto``, Ollama when
-/api/version answers JSON with a version, else LM Studio when /api/v0/models answers a model
-list, else OpenAI-style when /v1/models answers. LM Studio answers an unknown path with 200
-and ``{"error": ...}``: such a body is "not this API", never a version. A proxy whose runtime
-is down answers 502; llama.cpp answers 503 while it loads its model: both are critical.
+(llama.cpp, vLLM): ``GET /v1/models`` -> ``{"data": [...]}``; when the cards say ``owned_by:
+"vllm"`` also ``GET /health`` (503: engine dead, while /v1/models still answers) and ``GET
+/version``. With ``--api auto``, Ollama when /api/version answers JSON with a version, else LM
+Studio when /api/v0/models answers a model list, else OpenAI-style when /v1/models answers. LM
+Studio answers an unknown path with 200 and ``{"error": ...}``: such a body is "not this API",
+never a version. A proxy whose runtime is down answers 502 (vLLM refuses connections while it
+loads, so 502 too); llama.cpp answers 503 while it loads its model: all are critical.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from checks.result import ProbeResult, Status, critical, ok
 NAME = "reachable"
 VERSION_PATH = "/api/version"
 MODELS_PATH = "/v1/models"
+VLLM_HEALTH_PATH = "/health"
+VLLM_VERSION_PATH = "/version"
 
 
 async def probe(ctx: ProbeContext) -> ProbeResult:
@@ -47,7 +51,7 @@ async def _probe(ctx: ProbeContext) -> ProbeResult:
             return critical(NAME, f"GET {VERSION_PATH} answered JSON without a version: is this Ollama?")
         return _ollama_ok(ctx, version)
     if api == "openai":
-        return _openai_ok(ctx, await ctx.get_json(MODELS_PATH))
+        return await _openai_result(ctx, await ctx.get_json(MODELS_PATH))
     if api == lmstudio.API:
         return lmstudio.reachable_ok(ctx, NAME, await ctx.get_json(lmstudio.V0_MODELS_PATH))
 
@@ -81,7 +85,7 @@ async def _probe(ctx: ProbeContext) -> ProbeResult:
         return critical(NAME, f"neither Ollama nor an OpenAI-style API answers ({tried}; {detail})")
     payload = parse_json(models.content, f"GET {MODELS_PATH}")
     ctx.state.api = "openai"
-    return _openai_ok(ctx, payload)
+    return await _openai_result(ctx, payload)
 
 
 def _version(payload: Any) -> str | None:
@@ -93,6 +97,37 @@ def _version(payload: Any) -> str | None:
 def _ollama_ok(ctx: ProbeContext, version: str) -> ProbeResult:
     ctx.state.version = version
     return ok(NAME, f"Ollama {one_line(version, 40)} answers (GET {VERSION_PATH})", api="ollama", version=version)
+
+
+async def _openai_result(ctx: ProbeContext, payload: Any) -> ProbeResult:
+    """OpenAI-style, plus vLLM's own health and version when /v1/models says it is vLLM."""
+    result = _openai_ok(ctx, payload)
+    if result.status is Status.CRITICAL or not _is_vllm(payload):
+        return result
+    # vLLM's /v1/models answers even when its engine died; /health then says 503
+    # (vllm/entrypoints/serve/instrumentator/health.py, v0.33.0).
+    health = await ctx.request("GET", VLLM_HEALTH_PATH)
+    if health.status_code != 200:
+        return critical(NAME, f"vLLM lists its model but its engine is not healthy "
+                              f"({http_error_detail(health, health.content, f'GET {VLLM_HEALTH_PATH}')})")
+    version = None
+    answer = await ctx.request("GET", VLLM_VERSION_PATH)
+    if answer.status_code == 200:
+        try:
+            version = _version(parse_json(answer.content, f"GET {VLLM_VERSION_PATH}"))
+        except ProbeFailure:
+            version = None
+    if version is None:
+        return result
+    ctx.state.version = version
+    return ok(NAME, f"vLLM {one_line(version, 40)} answers (GET {VLLM_HEALTH_PATH}, {VLLM_VERSION_PATH}, "
+                    f"{MODELS_PATH})", api="openai", version=version, models=result.metrics.get("models", 0))
+
+
+def _is_vllm(payload: Any) -> bool:
+    """vLLM's model cards say ``owned_by: "vllm"`` (serve/engine/protocol.py ModelCard)."""
+    data = payload.get("data") if isinstance(payload, dict) else None
+    return isinstance(data, list) and any(isinstance(e, dict) and e.get("owned_by") == "vllm" for e in data)
 
 
 def _openai_ok(ctx: ProbeContext, payload: Any) -> ProbeResult:

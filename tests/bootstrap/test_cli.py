@@ -107,7 +107,10 @@ def test_ssm_parameter_leaves_no_key_in_any_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "env", "option", "fragment"),
     [
-        (["--runtime", "vllm"], {}, "--runtime", "use one of: ollama, llamacpp"),
+        (["--runtime", "tgi"], {}, "--runtime", "use one of: ollama, llamacpp, vllm"),
+        (["--runtime", "vllm"], {}, "--runtime", "vllm runs on an NVIDIA GPU only"),
+        (["--runtime", "vllm", "--gpu", "--max-queue", "9"], {}, "--max-queue", "vLLM has no queue limit"),
+        (["--runtime", "vllm", "--gpu", "--hf-token-env", "NOT_SET_HF"], {}, "--hf-token-env NOT_SET_HF", "not set"),
         (["--model", "Gemma 3"], {}, "--model", "not an Ollama model reference"),
         (["--runtime", "llamacpp", "--model", "gemma3:1b"], {}, "--model", "Hugging Face reference"),
         (["--origin", "localhost:5173"], {}, "--origin", "scheme://host[:port]"),

@@ -320,6 +320,8 @@ elif name == "docker":
         print('{"status":"ok"}')
     elif cmd[0] == "curl" and any(a.endswith("/completion") for a in cmd):
         print('{"content":" OK","tokens_predicted":2}')
+    elif cmd[0] == "curl" and any(a.endswith("/v1/completions") for a in cmd):  # vLLM's OpenAI answer
+        print('{"id":"cmpl-1","object":"text_completion","choices":[{"index":0,"text":" OK"}]}')
     else:
         fail(f"docker: stand-in does not support exec {cmd}", 126)
 else:
@@ -359,7 +361,7 @@ def spec_for(
     idle: int | None = None,
 ) -> Spec:
     kwargs: dict = {"runtime": runtime, "gpu": gpu, "model_volume_id": volume, "idle_stop_minutes": idle}
-    kwargs["models"] = models or ((GGUF,) if runtime == "llamacpp" else ("gemma3:1b", "qwen3"))
+    kwargs["models"] = models or ((GGUF,) if runtime == "llamacpp" else ("gemma3:1b", "qwen3"))  # vllm: give one
     if ssm:
         kwargs["ssm_parameter"] = "/llmhost/dev/api-keys"
     else:
@@ -963,6 +965,21 @@ def test_llamacpp_waits_for_health_then_warms(host_factory) -> None:
     before = host.snapshot()
     assert_quiet_second_run(ok(host.run()))
     assert host.snapshot() == before
+
+
+def test_vllm_waits_for_health_then_warms_with_a_real_completion(host_factory) -> None:
+    host = host_factory(spec_for("vllm", gpu=True, models=("Qwen/Qwen3-0.6B",)))
+    host.provide("docker", "nvidia-ctk", "nvidia-smi")
+    first = ok(host.run(FAKE_HEALTH_AFTER="3"))
+    port = layout.RUNTIMES["vllm"].port
+    health = [c for c in first.calls if c[0] == "docker" and f"http://localhost:{port}/health" in c]
+    assert len(health) == 3
+    assert first.stdout.count("waiting for vllm to fetch and load Qwen/Qwen3-0.6B") == 2
+    [completion] = [c for c in first.calls if c[0] == "docker" and f"http://localhost:{port}/v1/completions" in c]
+    assert json.loads(completion[completion.index("-d") + 1]) == {"prompt": "Reply with OK.", "max_tokens": 8}
+    ready = read_ready(host)
+    assert (ready["runtime"], ready["runtime_version"], ready["models"]) == ("vllm", "v0.33.0", ["Qwen/Qwen3-0.6B"])
+    assert [c for c in first.calls if "ollama" in c] == []
 
 
 def test_failed_model_pull_fails_without_ready_file(host_factory) -> None:

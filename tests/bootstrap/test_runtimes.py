@@ -34,7 +34,8 @@ def test_entry_is_complete_and_consistent(name: str) -> None:
     assert info.name == name and info.install_section == name
     assert info.api in API_DIALECTS
     assert info.targets and set(info.targets) <= set(TARGETS)
-    assert 1024 <= info.port < 65536 and info.port not in (layout.HTTP_PORT, layout.HTTPS_PORT)
+    assert 1024 <= info.port < 65536
+    assert info.port not in (layout.HTTP_PORT, layout.HTTPS_PORT, layout.BALANCED_HTTP_PORT, layout.SSH_PORT)
     for path in (info.health_path, info.models_path, info.version_path, info.metrics_path):
         assert path is None or re.fullmatch(r"/[a-z0-9/_.-]*", path), path
     assert info.user_routes, "a runtime without user routes would refuse every user key"

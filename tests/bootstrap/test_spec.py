@@ -15,7 +15,13 @@ def spec(**fields: object) -> Spec:
 @pytest.mark.parametrize(
     ("fields", "field", "fragment"),
     [
-        ({"runtime": "vllm"}, "runtime", "use one of: ollama, llamacpp"),
+        ({"runtime": "tgi"}, "runtime", "use one of: ollama, llamacpp, vllm"),
+        ({"runtime": "vllm"}, "runtime", "vllm runs on an NVIDIA GPU only and gpu is off"),
+        ({"runtime": "vllm", "gpu": True, "models": ("Qwen3-0.6B",)}, "models", "not a Hugging Face model id"),
+        ({"runtime": "vllm", "gpu": True, "models": ("a/b", "c/d")}, "models", "one model per server"),
+        ({"runtime": "vllm", "gpu": True, "models": ("org/name:Q4_K_M",)}, "models", "not a Hugging Face model id"),
+        ({"runtime": "vllm", "gpu": True, "hf_token": "short"}, "hf_token", "not 8-256 characters"),
+        ({"hf_token": "hf_abcdefghijklmnop"}, "hf_token", "ollama reads no Hugging Face token"),
         ({"models": ()}, "models", "the list is empty"),
         ({"models": ("Gemma 3",)}, "models", "not an Ollama model reference"),
         ({"models": ("gemma3:1b; rm -rf /",)}, "models", "not an Ollama model reference"),

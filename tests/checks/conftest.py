@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.ollama import FakeOllama, run_fake_llamacpp, run_fake_ollama
+from tests.fakes.vllm import DEFAULT_MODEL as VLLM_MODEL
+from tests.fakes.vllm import FakeVllm, run_fake_vllm
 from tests.proxy_harness import ProxyOptions, RunningProxy, run_proxy
 
 ALLOWED_ORIGIN = "https://app.example.com"
@@ -65,8 +67,22 @@ def llama_proxy(llama: FakeOllama, tmp_path_factory: pytest.TempPathFactory) -> 
         yield proxy
 
 
+@pytest.fixture(scope="session")
+def vllm() -> Iterator[FakeVllm]:
+    with run_fake_vllm() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def vllm_proxy(vllm: FakeVllm, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProxy]:
+    """The rendered vllm bundle's Caddyfile (``--runtime vllm --gpu``) in front of the fake vLLM."""
+    options = ProxyOptions(runtime="vllm", model=VLLM_MODEL, origins=(ALLOWED_ORIGIN,), extra_args=("--gpu",))
+    with run_proxy(tmp_path_factory.mktemp("vllm-proxy"), vllm.host_port, options) as proxy:
+        yield proxy
+
+
 @pytest.fixture(autouse=True)
 def _fresh_fakes(request: pytest.FixtureRequest) -> None:
-    for name in ("ollama", "llama"):
+    for name in ("ollama", "llama", "vllm"):
         if name in request.fixturenames:
             request.getfixturevalue(name).reset()

@@ -314,7 +314,7 @@ def test_explicit_subnet_skips_the_default_vpc(aws_program: Callable[..., Progra
 
 BAD = [
     ({"target": "azure"}, "llmhost:target", "use one of"),
-    ({"runtime": "vllm"}, "llmhost:runtime", "use one of"),
+    ({"runtime": "tgi"}, "llmhost:runtime", "use one of"),
     ({"allowedCidrs": '["10.0.0.300/24"]'}, "llmhost:allowedCidrs", "is not a CIDR"),
     ({"adminCidrs": '["10.0.0.1/24"]'}, "llmhost:adminCidrs", "use 10.0.0.0/24"),
     ({"adminCidrs": '["0.0.0.0/0"]'}, "llmhost:adminCidrs", "allowSshFromAnywhere"),

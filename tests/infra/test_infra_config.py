@@ -150,7 +150,7 @@ BAD_VALUES = [
     ("models", '{"name": "gemma3:1b"}', "is not a list"),
     ("allowedOrigins", '["https://app.example.com/path"]', "is not an origin"),
     ("allowedOrigins", '["app.example.com"]', "is not an origin"),
-    ("runtime", "vllm", "'vllm' is not supported"),
+    ("runtime", "tgi", "'tgi' is not supported"),
     ("target", "gcp", "'gcp' is not supported; use one of: aws, hetzner, ssh, local"),
     ("gpu", "yes", "is not a boolean"),
     ("maxBodyMb", "big", "is not a whole number"),

@@ -139,7 +139,7 @@ def test_config_does_not_leak_between_runs(pulumi_program: Run) -> None:
     [
         ({"models": '["Not A Model!"]'}, "llmhost:models", "not an Ollama model reference"),
         ({"allowedOrigins": '["https://app.example.com/"]'}, "llmhost:allowedOrigins", "not an origin"),
-        ({"runtime": "vllm"}, "llmhost:runtime", "use one of"),
+        ({"runtime": "tgi"}, "llmhost:runtime", "use one of"),
         ({"target": "gcp"}, "llmhost:target", "use one of"),
         ({"target": "hetzner"}, "llmhost:apiKeys", "no key is configured"),
         ({"target": "hetzner", "apiKeys": f'["{KEY}"]'}, "llmhost:adminCidrs", "delivered and rotated over SSH"),

@@ -13,7 +13,7 @@ def test_aws_is_refused_in_one_line_naming_the_key() -> None:
     err = error_for({"target": "aws", "runtime": "lmstudio"})
     assert str(err) == (
         "llmhost:runtime: lmstudio does not run on target aws (only on hetzner, ssh, local); "
-        "use another target or another runtime"
+        "use target hetzner or ssh or local, or a runtime that runs on aws: ollama, llamacpp, vllm"
     )
 
 
@@ -32,4 +32,7 @@ def test_other_targets_take_it_with_its_default_model(target: str) -> None:
 def test_gpu_is_refused_on_a_target_that_takes_lmstudio() -> None:
     values = {"target": "ssh", "runtime": "lmstudio", "gpu": "true", "apiKeys": f'["{KEY}"]', **TARGET_MINIMUM["ssh"]}
     err = error_for(values)
-    assert str(err).startswith("llmhost:runtime: lmstudio runs on the host, not in a container")
+    assert str(err) == (
+        "llmhost:runtime: lmstudio runs on the host, not in a container: llmhost reserves no GPU for it; "
+        "set llmhost:gpu false, or use a runtime that runs in a GPU container"
+    )

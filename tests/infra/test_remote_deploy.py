@@ -342,3 +342,35 @@ def test_the_component_on_a_dns_name_has_no_public_ip(
     assert run.outputs.get("publicIp") is None
     assert run.outputs["endpoint"] == "https://llm.example.com"  # Caddy's internal CA: no domain was named
     assert run.outputs["serverId"] == "ubuntu@llm.example.com:2222"
+
+
+def test_the_hf_token_file_is_a_secret_input_never_a_plain_file(
+    pulumi_program: Callable[..., ProgramRun], tmp_path: Path
+) -> None:
+    token = "hf_" + "Qw3" * 11
+    program = tmp_path / "program"
+    program.mkdir()
+    spec = {"api_keys": (KEY_ONE,), "runtime": "vllm", "gpu": True, "hf_token": token}
+    text = PROGRAM.replace("SPEC", repr(spec)).replace("SETTINGS", repr(SETTINGS))
+    (program / "__main__.py").write_text(text, encoding="utf-8")
+    run = pulumi_program(program_dir=program)
+    [resource] = run.resources_of("pulumi-python:dynamic/llmhost:RemoteBundle")
+    inputs = resource.inputs
+    assert layout.RUNTIME_ENV_FILE not in inputs["files"]
+    assert rpc.is_rpc_secret(inputs["runtime_env"]) and f"HF_TOKEN={token}" in rpc.unwrap_rpc_secret(
+        inputs["runtime_env"]
+    )
+    plain = {k: v for k, v in inputs.items() if k not in ("private_key", "proxy_env", "runtime_env", "__provider")}
+    assert token not in repr(plain)
+
+
+def test_a_new_hf_token_redeploys_and_old_states_see_no_change() -> None:
+    base = {"proxy_env": "K=v\n", "digest": "d", "host": "h", "port": 22, "user": "u", "private_key": "p",
+            "host_key": "", "trust_on_first_use": False}
+    outs = PROVIDER._outs({**base, "runtime_env": "HF_TOKEN=hf_old_old_old\n"}, "", "d")
+    assert "runtime_env" not in outs and "hf_old" not in repr(outs)
+    assert not remote_deploy._runtime_env_changed(outs, {"runtime_env": "HF_TOKEN=hf_old_old_old\n"})
+    assert remote_deploy._runtime_env_changed(outs, {"runtime_env": "HF_TOKEN=hf_new_new_new\n"})
+    assert remote_deploy._runtime_env_changed(outs, {})  # the token was removed
+    assert not remote_deploy._runtime_env_changed({}, {})  # a state from before runtime.env existed
+    assert not remote_deploy._runtime_env_changed(PROVIDER._outs(base, "", "d"), {"runtime_env": None})
