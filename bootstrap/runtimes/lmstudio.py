@@ -19,7 +19,7 @@ at 6ec11db, 2026-08-21, "lmstudio-js"):
 
 * Install: ``curl -fsSL https://lmstudio.ai/install.sh | bash`` (docs
   ``1_developer/0_core/headless.md``). That script names its version in a literal
-  (``APP_VERSION=...``, read by nixpkgs' llmster update script) and takes no version
+  (``APP_VERSION=...``, which a public Nix package's llmster update script reads) and takes no version
   variable, so it cannot be pinned. It downloads
   ``https://llmster.lmstudio.ai/download/<version>-linux-<x64|arm64>.full.tar.gz``, checks it
   against the SHA-512 the vendor publishes beside it (``<version>-<platform>.full.sha512``),
