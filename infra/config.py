@@ -76,7 +76,6 @@ DEFAULT_MODELS = ("gemma3:1b",)
 KEYS: dict[str, str] = {
     "target": f"where the server runs: {', '.join(TARGETS)} (default {DEFAULT_TARGET})",
     "runtime": f"model runtime: {runtimes.choices_text()} (default ollama)",
-    "hfToken": "secret Hugging Face token for gated models (vllm; target ssh: written to runtime.env, 0600)",
     "models": f"JSON list of models to pull and keep loaded (default {json.dumps(list(DEFAULT_MODELS))})",
     "gpu": "true to use a GPU image and GPU host (default false)",
     "domain": "DNS name that points at the server; enables a public certificate",
@@ -91,6 +90,7 @@ KEYS: dict[str, str] = {
     "keepAlive": "how long the runtime keeps a model loaded: -1 = forever (default -1)",
     "maxBodyMb": "request body limit at the proxy in MB (default 20)",
     "idleStopMinutes": "stop the server after this many minutes without an authenticated request (default off)",
+    "hfToken": "secret Hugging Face token for gated models (vllm; target ssh: written to runtime.env, 0600)",
     # AWS target
     "instanceType": f"EC2 instance type; arm64 and GPU follow it (default {DEFAULT_INSTANCE_TYPE})",
     "subnetId": "subnet for the server (default: a default-VPC subnet in a zone that offers the type)",

@@ -46,10 +46,8 @@ def test_no_key_in_the_caddyfile_and_config_not_persisted() -> None:
 
 @pytest.mark.parametrize("runtime", list(layout.RUNTIMES))
 def test_every_listed_user_route_is_rendered(runtime: str) -> None:
-    model = {"llamacpp": "ggml-org/gemma-3-270m-GGUF", "ollama": "gemma3:1b"}.get(
-        runtime, layout.RUNTIMES[runtime].default_model
-    )
-    text = _render(runtime=runtime, models=(model,), gpu=layout.RUNTIMES[runtime].requires_gpu)
+    info = layout.RUNTIMES[runtime]
+    text = _render(runtime=runtime, models=(info.default_model,), gpu=info.requires_gpu)
     for rule in layout.RUNTIMES[runtime].user_routes:
         line = f"vars {{http.request.uri.path}} {' '.join(rule.paths)}" if rule.paths else rule.path_regex
         assert line and line in text

@@ -173,7 +173,7 @@ def test_the_pack_reports_violations_from_protobuf_props(analyzer: analyzer_pb2_
     assert sorted(found) == ["ingress-only-ssh-http-https", "no-model-runtime-port", "no-public-proxy-port"]
     runtime = found["no-model-runtime-port"]
     assert runtime.enforcementLevel == analyzer_pb2.MANDATORY
-    assert "ingress[1] (tcp 8000-9000) opens the model runtime port 8080 (llamacpp)" in runtime.message
+    assert "ingress[1] (tcp 8000-9000) opens the model runtime port 8001 (vllm) and 8080 (llamacpp)" in runtime.message
     compliant = {"metadataOptions": {"httpTokens": "required"}, "rootBlockDevice": {"encrypted": True}}
     assert analyze(analyzer, "aws:ec2/instance:Instance", compliant) == []
 
