@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bootstrap import layout
+from bootstrap import layout, lmstudio_units
 from bootstrap.caddyfile import render_caddyfile
 from bootstrap.cloudinit import render_user_data
 from bootstrap.compose import render_compose
@@ -90,6 +90,7 @@ def render_bundle(spec: Spec) -> Bundle:
         UNIT_FILE: BundleFile(render_service_unit(spec)),
         layout.PROXY_RUN_SCRIPT: BundleFile(render_proxy_run_script()),
     }
+    files.update({name: BundleFile(text, mode) for name, (text, mode) in lmstudio_units.bundle_files(spec).items()})
     if spec.runtime_info.secret_env is not None:
         files[layout.RUNTIME_ENV_FILE] = BundleFile(render_runtime_env(spec), mode=0o600)
     if spec.ssm_parameter:

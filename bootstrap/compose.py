@@ -90,6 +90,18 @@ def _proxy_service(spec: Spec) -> dict[str, Any]:
 
 def compose_document(spec: Spec) -> dict[str, Any]:
     volumes: dict[str, Any] = {"caddy_data": {}, "caddy_config": {}}
+    if not spec.runtime_info.in_container:
+        # A host daemon (e.g. LM Studio, bootstrap/runtimes/lmstudio.py): no runtime container; the
+        # proxy reaches the host through host-gateway, where the daemon listens on the bridge only.
+        proxy = _proxy_service(spec)
+        del proxy["depends_on"]
+        proxy["extra_hosts"] = [layout.HOST_GATEWAY_EXTRA_HOST]
+        return {
+            "name": spec.compose_project,
+            "services": {layout.PROXY_SERVICE: proxy},
+            "networks": {NETWORK: {}},
+            "volumes": volumes,
+        }
     if not spec.models_dir:
         volumes["models"] = {}
     return {
@@ -105,4 +117,6 @@ def compose_document(spec: Spec) -> dict[str, Any]:
 
 def render_compose(spec: Spec) -> str:
     header = "# Rendered by llmhost. Only the proxy publishes ports; the runtime stays on the compose network.\n"
+    if not spec.runtime_info.in_container:
+        header = "# Rendered by llmhost. Only the proxy publishes ports; the host's runtime is on the bridge only.\n"
     return header + yamlio.dump(compose_document(spec))

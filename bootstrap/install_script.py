@@ -20,7 +20,7 @@ import re
 import shlex
 from importlib import resources
 
-from bootstrap import layout
+from bootstrap import layout, lmstudio_units
 from bootstrap.key_rotation import proxy_reload_argv
 from bootstrap.spec import Spec, SpecError
 
@@ -139,6 +139,7 @@ def header_values(spec: Spec, bundle_digest: str) -> dict[str, str | tuple[str, 
         "VOLUME_ID": spec.model_volume_id or "",
         "VOLUME_DEVICES": volume_devices(spec.model_volume_id),
         "SSM_PARAMETER": spec.ssm_parameter or "",
+        **lmstudio_units.install_values(spec),
     }
 
 

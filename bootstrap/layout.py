@@ -133,6 +133,11 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "caddy": "2.10.2",
 }
 CADDY_IMAGE = "caddy"
+HOST_GATEWAY_NAME = "host.docker.internal"
+"""How the proxy container reaches a runtime that runs on the host (``Runtime.in_container`` False)."""
+HOST_GATEWAY_EXTRA_HOST = f"{HOST_GATEWAY_NAME}:host-gateway"
+"""Compose ``extra_hosts`` entry: Docker resolves host-gateway to the default bridge's gateway
+address (or the daemon's ``host-gateway-ip``); a host runtime listens there and nowhere else."""
 LOCAL_GGUF_DIR = runtimes.llamacpp.LOCAL_GGUF_DIR
 
 IP_DNS_SUFFIX = "sslip.io"

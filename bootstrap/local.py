@@ -115,6 +115,9 @@ def _compose(folder: Path, *arguments: str) -> list[str]:
 def _wait_for_runtime(folder: Path, spec: Spec, run: Runner, timeout: float | None = None) -> None:
     info = spec.runtime_info
     probe = _compose(folder, "exec", "-T", layout.RUNTIME_SERVICE, *info.ready_probe(info))
+    if not info.in_container:  # a runtime on the laptop itself: ask it from the proxy, the way the proxy will
+        url = f"http://{spec.upstream_address}{info.health_path}"
+        probe = _compose(folder, "exec", "-T", layout.PROXY_SERVICE, "wget", "-q", "-O", "/dev/null", url)
     if timeout is None:
         timeout = info.local_ready_timeout_s  # e.g. llama.cpp downloads its model before /health turns 200
     started = time.monotonic()
@@ -123,11 +126,29 @@ def _wait_for_runtime(folder: Path, spec: Spec, run: Runner, timeout: float | No
             return
         elapsed = time.monotonic() - started
         if elapsed > timeout:
+            if not info.in_container:
+                raise DockerUnavailable(host_runtime_hint(spec, timeout))
             raise DockerUnavailable(
                 f"the runtime did not answer within {timeout:.0f} s: see `docker compose logs runtime`"
             )
         print(f"waiting for the runtime ({elapsed:.0f} s)", flush=True)
         time.sleep(2)
+
+
+def host_runtime_hint(spec: Spec, timeout: float) -> str:
+    """One line: the laptop's own LM Studio did not answer the proxy, and how to make it answer.
+
+    Local mode installs no daemon: it fronts the LM Studio already on the laptop (desktop app or
+    llmster). Docker Desktop forwards host.docker.internal to the laptop's loopback; Docker
+    Engine on Linux reaches only the bridge address, so the server must listen there (never on
+    0.0.0.0, which would serve the model to the whole network without a key).
+    """
+    return (
+        f"{spec.runtime_info.label} did not answer at {spec.upstream_address} from the proxy container within "
+        f"{timeout:.0f} s: start its server (app: Developer > Start server, or `lms server start`); on Linux with "
+        "Docker Engine bind it to the Docker bridge, `lms server start --bind 172.17.0.1` (never 0.0.0.0); "
+        "another port: --upstream host.docker.internal:PORT"
+    )
 
 
 def start(folder: Path, spec: Spec, run: Runner = subprocess.run) -> None:
@@ -149,6 +170,9 @@ def start(folder: Path, spec: Spec, run: Runner = subprocess.run) -> None:
             pull = _compose(folder, "exec", "-T", layout.RUNTIME_SERVICE, *pull_argv(model))
             if run(pull, check=False).returncode != 0:
                 raise DockerUnavailable(f"pulling {model} failed: see the output above")
+    elif not spec.runtime_info.in_container:  # the laptop's own runtime manages its models
+        for model in spec.models:
+            print(f"{spec.runtime_info.label} serves what it has loaded: `lms get {model}`, `lms load {model}`")
 
 
 def cmd_local(args: argparse.Namespace) -> int:

@@ -21,6 +21,19 @@ Sources (read at the pinned versions, ``layout.DEFAULT_VERSIONS``):
   ``/v1/embeddings``, ``/rerank``, ``/reranking``, ``/v1/rerank``, ``/v1/reranking``,
   ``/tokenize``, ``/detokenize``, ``/apply-template``. Left to admins: ``POST /props``,
   ``/slots`` (save/restore/erase), ``/lora-adapters``, ``/metrics``, and anything newer.
+* LM Studio (llmster daemon, proprietary: no source to read), from its documentation
+  (github.com/lmstudio-ai/docs at c6854fb, 2026-04-29): OpenAI-compatible
+  ``1_developer/3_openai-compat/index.mdx`` lists ``GET /v1/models``, ``POST /v1/responses``,
+  ``/v1/chat/completions``, ``/v1/embeddings``, ``/v1/completions``; Anthropic-compatible
+  ``POST /v1/messages`` (``4_anthropic-compat``, LM Studio 0.4.1); the native v0 REST API
+  (``2_rest/endpoints.mdx``) ``GET /api/v0/models``, ``GET /api/v0/models/{model}``, ``POST
+  /api/v0/chat/completions``, ``/api/v0/completions``, ``/api/v0/embeddings``; the native v1
+  REST API (``2_rest/index.mdx``, LM Studio 0.4.0) ``POST /api/v1/chat``, ``GET
+  /api/v1/models``. Left to admins: ``POST /api/v1/models/load``, ``/api/v1/models/unload``,
+  ``/api/v1/models/download``, ``GET /api/v1/models/download/status/{job_id}`` (model
+  management), the ``lms`` CLI's ``/lmstudio-greeting``, and anything newer. LM Studio
+  answers a path it does not know with ``200 {"error": "Unexpected endpoint or method. ..."}``
+  (lmstudio-bug-tracker #1879): default deny keeps user keys from probing for them.
 * vLLM v0.33.0 (PyPI sdist), ``vllm/entrypoints/launchers/api_server/routers.py``
   (``register_api_routers``; ``openai/api_server.py`` only re-exports it now) and the
   routers it attaches: ``serve/instrumentator/health.py`` ``GET /health``,
@@ -120,6 +133,25 @@ LLAMACPP_USER_ROUTES: tuple[RouteRule, ...] = (
     RouteRule(READ_METHODS, ("/health", "/v1/health", "/props", "/models", "/v1/models")),
 )
 
+LMSTUDIO_USER_ROUTES: tuple[RouteRule, ...] = (
+    RouteRule(
+        WRITE_METHODS,
+        (
+            "/v1/chat/completions",
+            "/v1/completions",
+            "/v1/embeddings",
+            "/v1/responses",
+            "/v1/messages",
+            "/api/v0/chat/completions",
+            "/api/v0/completions",
+            "/api/v0/embeddings",
+            "/api/v1/chat",
+        ),
+    ),
+    RouteRule(READ_METHODS, ("/v1/models", "/api/v0/models", "/api/v1/models")),
+    RouteRule(READ_METHODS, path_regex=rf"^/api/v0/models/{_SEGMENT}(?:/{_SEGMENT})*$"),
+)
+"""``GET /api/v0/models/{model}``: model keys such as ``google/gemma-3-1b`` (a ``/`` inside)."""
 VLLM_USER_ROUTES: tuple[RouteRule, ...] = (
     RouteRule(
         WRITE_METHODS,

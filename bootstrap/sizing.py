@@ -92,6 +92,13 @@ RUNTIME_DEFAULTS: dict[str, RuntimeDefaults] = {
         "--ctx-size 0 = the model's training context, --threads -1 = physical cores, continuous batching on, "
         "--batch-size 2048, --ubatch-size 512 (common/arg.cpp); no queue limit (tools/server)",
     ),
+    "lmstudio": RuntimeDefaults(
+        4,
+        None,
+        None,
+        "LM Studio: Max Concurrent Predictions 4 (docs 0_app/5_advanced/parallel-requests.md), the model's "
+        "default context; no queue limit to set (lms load has --parallel and --context-length only)",
+    ),
     "vllm": RuntimeDefaults(
         256,
         4096,
@@ -218,6 +225,12 @@ def size(
             "llama-server has no queue limit (requests wait for a free slot)",
             "remove it; with llama.cpp only the slots and the context length can be set",
         )
+    if runtime == "lmstudio" and overrides.max_queue is not None:
+        raise SizingError(
+            "max_queue",
+            "LM Studio has no queue limit to set",
+            "remove it; with lmstudio only the slots (lms load --parallel) and the context length can be set",
+        )
     if machine is None and not overrides.any:
         return None
     defaults = RUNTIME_DEFAULTS[runtime]
@@ -236,7 +249,7 @@ def size(
 
 
 def _queue(runtime: str, parallel: int, overrides: Overrides) -> int | None:
-    if runtime == "llamacpp":
+    if runtime in ("llamacpp", "lmstudio"):
         return None
     return overrides.max_queue if overrides.max_queue is not None else QUEUE_PER_SLOT * parallel
 

@@ -347,6 +347,13 @@ class Spec:
                 f"{self.runtime} runs on an NVIDIA GPU only and gpu is off",
                 f"turn gpu on for a host with an NVIDIA GPU (--gpu, llmhost:gpu), or use one of: {', '.join(others)}",
             )
+        if self.gpu and not info.in_container:
+            raise SpecError(
+                "runtime",
+                f"{self.runtime} runs on the host, not in a container: llmhost reserves no GPU for it "
+                "and installs its CPU build",
+                "turn gpu off (--gpu, llmhost:gpu), or use a runtime that runs in a GPU container",
+            )
         if self.domain is not None:
             validate_domain(self.domain)
         if self.public_ip is not None and not is_ip(self.public_ip):
@@ -486,7 +493,11 @@ class Spec:
 
     @property
     def upstream_address(self) -> str:
-        return self.upstream or f"{layout.RUNTIME_SERVICE}:{self.runtime_info.port}"
+        if self.upstream:
+            return self.upstream
+        if not self.runtime_info.in_container:  # a host daemon: the proxy container reaches the host
+            return f"{layout.HOST_GATEWAY_NAME}:{self.runtime_info.port}"
+        return f"{layout.RUNTIME_SERVICE}:{self.runtime_info.port}"
 
     @property
     def tls_mode(self) -> str:

@@ -67,8 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--api-key-file", metavar="PATH", help="file holding the API key")
     target.add_argument("--model", metavar="M", help="the model that must be present (default: the first listed)")
     target.add_argument("--api", choices=API_CHOICES, default=None,
-                        help="ollama, openai (llama.cpp and other OpenAI-style servers), auto (default), or bedrock "
-                        "(Amazon Bedrock: --model ID, --region R, AWS credentials; no --url)")
+                        help="ollama, openai (llama.cpp and other OpenAI-style servers), lmstudio, auto (default), "
+                        "or bedrock (Amazon Bedrock: --model ID, --region R, AWS credentials; no --url)")
     target.add_argument("--origin", metavar="URL", help="a browser origin that CORS must allow")
     target.add_argument("--ca-file", metavar="PEM", help="trust this CA instead of the system store")
     target.add_argument("--timeout", metavar="S",

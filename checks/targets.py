@@ -30,7 +30,7 @@ import yaml
 from bootstrap.runtimes import RUNTIMES
 from checks.errors import UsageError, one_line
 
-API_CHOICES = ("auto", "ollama", "openai", "bedrock")
+API_CHOICES = ("auto", "ollama", "openai", "lmstudio", "bedrock")
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_TOKENS = 16
 DEFAULT_CONCURRENCY = 32

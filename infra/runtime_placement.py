@@ -2,8 +2,9 @@
 ``Runtime.targets`` and ``Runtime.requires_gpu`` (bootstrap/runtimes), in Pulumi's words.
 
 vLLM runs on an NVIDIA GPU only: refused on Hetzner (no GPU server types), on an AWS CPU
-instance type, and on ssh/local without ``llmhost:gpu true``. One line names the key, what was
-wrong and what is allowed.
+instance type, and on ssh/local without ``llmhost:gpu true``. LM Studio runs on the host, not in a
+container: refused on aws (its bundle passes 16 KB of user data) and with ``llmhost:gpu true``.
+One line names the key, what was wrong and what is allowed.
 """
 
 from __future__ import annotations
@@ -36,12 +37,18 @@ def check(
     if problem is None:
         return
     cpu_runtimes = ", ".join(n for n, other in layout.RUNTIMES.items() if not other.requires_gpu)
+    if target not in info.targets and not info.requires_gpu:  # e.g. lmstudio on aws (user data too big)
+        here = ", ".join(n for n, other in layout.RUNTIMES.items() if target in other.targets)
+        allowed = f"use target {' or '.join(info.targets)}, or a runtime that runs on {target}: {here}"
+        raise error("runtime", problem, allowed)
     if target not in info.targets:
         raise error(
             "runtime",
             problem,
             f"use target {' or '.join(t for t in info.targets)} with a GPU, or a runtime for CPUs: {cpu_runtimes}",
         )
+    if gpu and not info.in_container:  # a host daemon: no GPU is reserved for it
+        raise error("runtime", problem, "set llmhost:gpu false, or use a runtime that runs in a GPU container")
     if target == "aws":
         raise error(
             "runtime",

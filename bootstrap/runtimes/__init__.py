@@ -21,7 +21,7 @@ every entry is complete).
 from __future__ import annotations
 
 from bootstrap import routes
-from bootstrap.runtimes import llamacpp, ollama, vllm
+from bootstrap.runtimes import llamacpp, lmstudio, ollama, vllm
 from bootstrap.runtimes.base import API_DIALECTS, TARGETS, ModelRefError, Runtime, keep_models
 
 __all__ = ["API_DIALECTS", "RUNTIMES", "TARGETS", "ModelRefError", "Runtime", "choices_text", "names"]
@@ -124,6 +124,38 @@ RUNTIMES: dict[str, Runtime] = {
         auto_capacity=False,
         queue_limit=False,
         secret_env=vllm.HF_TOKEN_ENV_VAR,
+    ),
+    # A daemon on the host, not a container (bootstrap/runtimes/lmstudio.py): install.sh installs
+    # it with a systemd unit; the proxy reaches it through host-gateway. Too big for AWS's 16 KB
+    # of user data; no GPU (the CPU build of llmster is what is pinned).
+    "lmstudio": Runtime(
+        name="lmstudio",
+        label="LM Studio",
+        image="lmstudio/llmster",  # no image exists: only the record of what is installed on the host
+        default_version=lmstudio.DEFAULT_VERSION,
+        port=lmstudio.PORT,
+        health_path=lmstudio.HEALTH_PATH,
+        container_models_dir="",
+        default_model=lmstudio.DEFAULT_MODEL,
+        model_help=lmstudio.MODEL_HELP,
+        max_models=None,
+        api="lmstudio",
+        models_path=lmstudio.MODELS_PATH,
+        version_path=None,  # LM Studio has no version route (lms daemon up --json prints it)
+        metrics_path=None,
+        user_routes=routes.LMSTUDIO_USER_ROUTES,
+        requires_gpu=False,
+        targets=("hetzner", "ssh", "local"),
+        in_container=False,
+        proxy_keepalive=True,
+        local_ready_timeout_s=30.0,  # local mode uses the LM Studio already running on the laptop
+        validate_model=lmstudio.validate_model,
+        normalise_models=keep_models,
+        image_tag=lmstudio.image_tag,
+        compose_service=lmstudio.compose_service,
+        ready_probe=lmstudio.ready_probe,
+        pull_argv=None,
+        queue_limit=False,  # lms load sets --parallel and --context-length; no waiting-queue limit
     ),
 }
 

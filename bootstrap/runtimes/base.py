@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 TARGETS = ("aws", "hetzner", "ssh", "local")
 """Where a server can run: the Pulumi targets (infra/config.py) and the CLI's local/apply."""
 
-API_DIALECTS = ("ollama", "openai")
+API_DIALECTS = ("ollama", "openai", "lmstudio")
 """What the health checks speak to a runtime (checks/targets.py ``--api``)."""
 
 
@@ -121,4 +121,6 @@ class Runtime:
             return f"{self.name} does not run on target {target} (only on {', '.join(self.targets)})"
         if self.requires_gpu and not gpu:
             return f"{self.name} runs on an NVIDIA GPU only"
+        if gpu and not self.in_container:
+            return f"{self.name} runs on the host, not in a container: llmhost reserves no GPU for it"
         return None

@@ -187,6 +187,97 @@ PY
   phase docker_ready
 }
 
+#if lmstudio
+lms_run() { # the lms CLI as the service user, in its home (it finds the daemon from there)
+  runuser -u "$LMS_USER" -- env HOME="$R$LMS_HOME" "$R$LMS" "$@"
+}
+
+# Where compose's host-gateway points: the daemon's host-gateway-ip, else the default bridge's gateway
+bridge_address() {
+  local ip
+  ip=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("host-gateway-ip", ""))' \
+    "$R/etc/docker/daemon.json" 2>/dev/null) || ip=''
+  [[ $ip ]] || ip=$(docker network inspect bridge --format '{{range .IPAM.Config}}{{.Gateway}} {{end}}')
+  python3 - "$ip" <<'PY' || die "lmstudio: no private IPv4 address on the Docker bridge (got '$ip'); not binding LM Studio"
+import ipaddress, sys
+for word in sys.argv[1].split():
+    try:
+        a = ipaddress.ip_address(word)
+    except ValueError:
+        continue
+    if a.version == 4 and a.is_private and not (a.is_loopback or a.is_unspecified or a.is_link_local):
+        print(a)
+        sys.exit(0)
+sys.exit(1)
+PY
+}
+
+# The vendor's installer, step by step at the pinned version (it cannot be pinned): download,
+# SHA-512 against the pinned and the published sum, `llmster bootstrap` as the service user
+install_llmster() {
+  local arch platform='' pin sum pinned='' published d=$R$LMS_HOME/.llmhost-download
+  arch=$(dpkg --print-architecture)
+  for pin in "${LMS_PLATFORMS[@]}"; do [[ ${pin%%=*} == "$arch" ]] && platform=${pin#*=}; done
+  [[ $platform ]] || die "lmstudio: llmster has no build for $arch"
+  for pin in "${LMS_PINS[@]}"; do [[ ${pin%%=*} == "$platform" ]] && pinned=${pin#*=}; done
+  log "lmstudio: downloading llmster $RUNTIME_VERSION ($platform)"
+  rm -rf "$d" && mkdir -p "$d/x"
+  curl -fsSL --retry 5 "$LMS_BASE/$RUNTIME_VERSION-$platform.full.tar.gz" -o "$d/llmster.tar.gz" ||
+    die "lmstudio: download of llmster $RUNTIME_VERSION failed"
+  published=$(curl -fsSL --retry 5 "$LMS_BASE/$RUNTIME_VERSION-$platform.full.sha512" | awk '{print tolower($1)}') ||
+    published=''
+  sum=$(sha512sum "$d/llmster.tar.gz" | awk '{print $1}')
+  [[ $pinned || $published ]] || die "lmstudio: no SHA-512 for llmster $RUNTIME_VERSION (none pinned, none published)"
+  [[ -z $pinned || $sum == "$pinned" ]] || die "lmstudio: llmster archive is not the one pinned by llmhost (SHA-512 $sum)"
+  [[ -z $published || $sum == "$published" ]] || die "lmstudio: llmster archive does not match the vendor's SHA-512"
+  log "lmstudio: SHA-512 verified (${pinned:+pinned}${pinned:+${published:+ and }}${published:+published})"
+  tar -xzf "$d/llmster.tar.gz" -C "$d/x" || die "lmstudio: cannot unpack the llmster archive"
+  chown -R "$LMS_USER:$LMS_USER" "$d"
+  (cd "$d/x" && runuser -u "$LMS_USER" -- env HOME="$R$LMS_HOME" LMS_BOOTSTRAP_INSTALL_SH=1 LMS_NO_MODIFY_PATH=1 \
+    ./llmster bootstrap) || die "lmstudio: llmster bootstrap failed"
+  [[ -x $R$LMS ]] || die "lmstudio: llmster bootstrap installed no $LMS"
+  echo "$RUNTIME_VERSION" >"$R$LMS_HOME/.llmhost-llmster"
+  rm -rf "$d"
+}
+
+lmstudio_ready() {
+  local was='' changed=''
+  apt_install "${LMS_DEPS[@]}" curl
+  id -u "$LMS_USER" >/dev/null 2>&1 ||
+    useradd --system --user-group --home-dir "$LMS_HOME" --create-home --shell "$LMS_NOLOGIN" "$LMS_USER"
+  mkdir -p "$R$LMS_HOME"
+  if [[ $(cat "$R$LMS_HOME/.llmhost-llmster" 2>/dev/null) == "$RUNTIME_VERSION" && -x $R$LMS ]]; then
+    log "lmstudio: llmster $RUNTIME_VERSION present"
+  else
+    install_llmster
+  fi
+  if [[ $MODELS_DIR ]]; then # the models on the models disk, through LM Studio's own folder
+    mkdir -p "$R$MODELS_DIR/$LMS_MODELS_SUBDIR" "$R${LMS_MODELS_LINK%/*}"
+    chown "$LMS_USER:$LMS_USER" "$R$MODELS_DIR/$LMS_MODELS_SUBDIR"
+    [[ -L $R$LMS_MODELS_LINK ]] || rmdir "$R$LMS_MODELS_LINK" 2>/dev/null || [[ ! -e $R$LMS_MODELS_LINK ]] ||
+      die "lmstudio: $LMS_MODELS_LINK holds files; move them to $MODELS_DIR/$LMS_MODELS_SUBDIR"
+    ln -sfn "$MODELS_DIR/$LMS_MODELS_SUBDIR" "$R$LMS_MODELS_LINK"
+  fi
+  chown -R "$LMS_USER:$LMS_USER" "$R$LMS_HOME"
+  LMS_BIND=$(bridge_address)
+  printf 'LMS_SERVER_HOST=%s\nLMS_PORT=%s\n' "$LMS_BIND" "$LMS_PORT" >"$TMP/lms.env"
+  if install_file "$TMP/lms.env" "$R$INSTALL_DIR/$LMS_ENV" 0644; then changed=1; fi
+  if install_file "$R$INSTALL_DIR/$LMS_UNIT" "$R$SYSTEMD_DIR/$LMS_UNIT" 0644; then
+    changed=1
+    systemctl daemon-reload
+  fi
+  systemctl is-active -q "$LMS_UNIT" && was=1
+  systemctl enable --now "$LMS_UNIT" || die "lmstudio: $LMS_UNIT did not start (journalctl -u $LMS_UNIT)"
+  if [[ $was && ($changed || $OLD_DIGEST != "$BUNDLE_DIGEST") ]]; then
+    log "lmstudio: settings changed, restarting $LMS_UNIT"
+    systemctl restart "$LMS_UNIT"
+  fi
+  log "lmstudio: $LMS_UNIT serves on $LMS_BIND:$LMS_PORT (Docker bridge only)"
+  wait_for 60 "LM Studio on $LMS_BIND:$LMS_PORT" curl -fsS "http://$LMS_BIND:$LMS_PORT/api/v0/models"
+  phase runtime_ready
+}
+
+#endif
 auto_upgrades() {
   local f=$R/etc/apt/apt.conf.d/20auto-upgrades
   apt_install unattended-upgrades
@@ -335,6 +426,41 @@ warm() {
     -H 'Content-Type: application/json' -d '{"prompt": "Reply with OK.", "n_predict": 8}') || reply=''
   VERSION=$RUNTIME_VERSION
 }
+#elif lmstudio
+loaded() { # is MODEL loaded under its own name (lms ps --json: identifier)?
+  lms_run ps --json | python3 -c 'import json, sys
+sys.exit(sys.argv[1] not in {m.get("identifier") for m in json.load(sys.stdin)})' "$1"
+}
+
+served() { # does /v1/models list MODEL?
+  curl -fsS "http://$LMS_BIND:$LMS_PORT/v1/models" | python3 -c 'import json, sys
+sys.exit(sys.argv[1] not in {m.get("id") for m in json.load(sys.stdin)["data"]})' "$1"
+}
+
+pull_models() {
+  local m out
+  for m in "${MODELS[@]}"; do
+    log "models: lms get $m"
+    out=$(lms_run get "$m" --yes 2>&1) || die "models: lms get $m failed: $(tail -n 1 <<<"$out")"
+    if loaded "$m"; then log "models: $m loaded" && continue; fi
+    out=$(lms_run load "$m" --yes --identifier "$m" "${LMS_LOAD_ARGS[@]}" 2>&1) ||
+      die "models: lms load $m failed: $(tail -n 1 <<<"$out")"
+    wait_for 60 "$m in /v1/models" served "$m"
+  done
+  phase models_pulled
+}
+
+warm() {
+  local body
+  body=$(python3 -c 'import json, sys
+print(json.dumps({"model": sys.argv[1], "messages": [{"role": "user", "content": "Reply with OK."}], "max_tokens": 8}))' \
+    "${MODELS[0]}")
+  reply=$(curl -fsS -m 600 "http://$LMS_BIND:$LMS_PORT/v1/chat/completions" -H 'Content-Type: application/json' \
+    -d "$body") || reply=''
+  [[ $reply == *'"choices"'* ]] || reply='' # LM Studio answers some errors with 200 and {"error": ...}
+  VERSION=$(lms_run daemon up --json | sed -n 's/.*"version": *"\([^"]*\)".*/\1/p') || VERSION=''
+  [[ $VERSION ]] || VERSION=$RUNTIME_VERSION
+}
 #elif vllm
 pull_models() { # vLLM downloads its model at start and listens only once it is loaded
   wait_for 720 "$RUNTIME to fetch and load ${MODELS[0]}" \
@@ -383,6 +509,9 @@ install_all() {
 #endif
   docker_ready
   auto_upgrades
+#if lmstudio
+  lmstudio_ready
+#endif
 #if idle
   timer "$IDLE_SERVICE" "$IDLE_TIMER" # early: a server whose install fails still stops
   log "idle stop: on, after $IDLE_MINUTES min without an authenticated request"

@@ -22,7 +22,7 @@ from checks.targets import Target
 @dataclasses.dataclass
 class State:
     api: str | None = None
-    """"ollama" or "openai" once known (given, or detected by the reachable probe)."""
+    """"ollama", "openai" or "lmstudio" once known (given, or detected by the reachable probe)."""
     version: str | None = None
     unreachable: str | None = None
     """Why no connection could be made at all (resolver, refused, timeout)."""

@@ -2,7 +2,9 @@
 
 Ollama: ``POST /api/generate`` (NDJSON). OpenAI-style: llama.cpp's native ``POST /completion``
 (server-sent events, with the server's own ``timings``), or ``/v1/chat/completions`` when the
-server has no /completion. Bounded by ``max_tokens`` (num_predict / n_predict / max_tokens),
+server has no /completion. LM Studio: ``/v1/chat/completions`` (streamed, measured here), then
+one ``/api/v0/chat/completions`` whose ``stats`` are reported beside as ``lmstudio_*``
+(checks/probes/lmstudio.py). Bounded by ``max_tokens`` (num_predict / n_predict / max_tokens),
 temperature 0, and a deadline of ``GENERATION_DEADLINE_FACTOR`` x --timeout.
 
 Warn "busy" (checks/busy.py): the runtime refused for load (Ollama 503 "server busy"), or
@@ -23,6 +25,7 @@ measured on this side when the server gives none), ``client_tokens_per_second``,
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Any
 
@@ -31,7 +34,7 @@ import httpx
 from bootstrap.proxy_errors import is_role_refusal
 from checks.busy import Busy, busy_answer, busy_result, slots_full
 from checks.errors import ProbeFailure, http_error_detail
-from checks.probes import embedding
+from checks.probes import embedding, lmstudio
 from checks.probes.context import ProbeContext
 from checks.result import Metric, ProbeResult, Status, critical, ok, warn
 from checks.streams import (
@@ -62,11 +65,13 @@ async def probe(ctx: ProbeContext) -> ProbeResult:
                 result = await embedding.ollama_embed(ctx, NAME)
             elif ctx.state.api == "ollama":
                 result = await _ollama(ctx)
+            elif ctx.state.api == lmstudio.API:
+                result = await _lmstudio(ctx)
             else:
                 result = await _openai(ctx)
     except TimeoutError:
         result = critical(NAME, f"the generation did not finish within {deadline:g} s")
-        full = await slots_full(ctx) if ctx.state.api != "ollama" else None
+        full = await slots_full(ctx) if ctx.state.api not in ("ollama", lmstudio.API) else None
         if full:
             result = busy_result(NAME, f"the generation did not finish within {deadline:g} s; {full}")
     except Busy as busy:
@@ -81,7 +86,8 @@ async def probe(ctx: ProbeContext) -> ProbeResult:
             except ProbeFailure as again:
                 result = critical(NAME, str(again))
         # A read timeout on llama-server: it queues requests when every slot is busy.
-        full = await slots_full(ctx) if ctx.state.api != "ollama" and "timeout" in str(failure) else None
+        llama = ctx.state.api not in ("ollama", lmstudio.API)
+        full = await slots_full(ctx) if llama and "timeout" in str(failure) else None
         if full:
             result = busy_result(NAME, f"{failure}; {full}")
     if result.status is Status.CRITICAL or result.metrics.get("busy"):
@@ -137,6 +143,24 @@ async def _openai(ctx: ProbeContext) -> ProbeResult:
         )
         ctx.state.generation_text = read.answer
         return judge(ctx, metrics, "POST /completion")
+    return await _openai_chat(ctx)
+
+
+async def _lmstudio(ctx: ProbeContext) -> ProbeResult:
+    """The OpenAI chat stream as clients see it, then LM Studio's own stats beside the measured ones."""
+    result = await _openai_chat(ctx)
+    if result.status is Status.CRITICAL:
+        return result
+    native = await lmstudio.native_stats(ctx, prompt_of(ctx))
+    tps, ttft = native.get("lmstudio_tokens_per_second"), native.get("lmstudio_ttft_seconds")
+    if isinstance(tps, float) and isinstance(ttft, float):
+        note = f"LM Studio's stats: {tps:.1f} tokens/s, first token after {ttft:.2f} s"
+    else:
+        note = f"LM Studio's stats {native.get('lmstudio_stats', 'unavailable')}"
+    return dataclasses.replace(result, detail=f"{result.detail}; {note}", metrics={**result.metrics, **native})
+
+
+async def _openai_chat(ctx: ProbeContext) -> ProbeResult:
     payload = {
         "model": ctx.state.model,
         "messages": [{"role": "user", "content": prompt_of(ctx)}],

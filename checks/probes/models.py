@@ -1,5 +1,9 @@
 """model_present: the model is installed (Ollama ``/api/tags``) or served (``/v1/models``).
 
+LM Studio lists every downloaded model on /v1/models when just-in-time loading is on; its
+/api/v0/models tells whether the model is loaded (``state``): shown beside, never a failure,
+since the first request loads a downloaded model.
+
 Without ``--model`` the first listed model is used by the probes that follow. Ollama names
 compare with its default tag (``gemma3`` is ``gemma3:latest``).
 """
@@ -9,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from checks.errors import ProbeFailure, one_line
-from checks.probes import embedding
+from checks.probes import embedding, lmstudio
 from checks.probes.context import ProbeContext
 from checks.result import ProbeResult, critical, ok
 
@@ -53,8 +57,12 @@ async def probe(ctx: ProbeContext) -> ProbeResult:
         ctx.state.embedding_only = await embedding.detect(ctx)
     size = sizes.get(found)
     extra = f", {size / 1e9:.1f} GB" if size else ""
+    state: dict[str, str] = {}
+    if ctx.state.api == lmstudio.API and (loaded := await lmstudio.model_state(ctx, found)) is not None:
+        extra += f"; LM Studio: {loaded}"
+        state["state"] = loaded
     return ok(NAME, f"{found} is installed ({len(names)} model{'s' if len(names) != 1 else ''} listed{extra})",
-              models=len(names), model=found)
+              models=len(names), model=found, **state)
 
 
 def _match(wanted: str, names: list[str], *, ollama: bool) -> str | None:

@@ -1,11 +1,15 @@
 """reachable: the runtime answers through the proxy, and which API it speaks.
 
-Ollama: ``GET /api/version`` -> ``{"version": ...}``. OpenAI-style (llama.cpp, vLLM): ``GET /v1/models``
--> ``{"data": [...]}``; when the cards say ``owned_by: "vllm"`` also ``GET /health`` (503: engine
-dead, while /v1/models still answers) and ``GET /version``. With ``--api auto``, Ollama when
-/api/version answers JSON with a version, else OpenAI-style when /v1/models answers. A proxy
-whose runtime is down answers 502 (vLLM refuses connections while it loads, so 502 too);
-llama.cpp answers 503 while it loads its model: all are critical.
+Ollama: ``GET /api/version`` -> ``{"version": ...}``. LM Studio: ``GET /api/v0/models`` ->
+``{"object": "list", "data": [{id, state, ...}]}`` (its native REST API, docs
+``2_rest/endpoints.mdx``; it has no version route, see checks/probes/lmstudio.py). OpenAI-style
+(llama.cpp, vLLM): ``GET /v1/models`` -> ``{"data": [...]}``; when the cards say ``owned_by:
+"vllm"`` also ``GET /health`` (503: engine dead, while /v1/models still answers) and ``GET
+/version``. With ``--api auto``, Ollama when /api/version answers JSON with a version, else LM
+Studio when /api/v0/models answers a model list, else OpenAI-style when /v1/models answers. LM
+Studio answers an unknown path with 200 and ``{"error": ...}``: such a body is "not this API",
+never a version. A proxy whose runtime is down answers 502 (vLLM refuses connections while it
+loads, so 502 too); llama.cpp answers 503 while it loads its model: all are critical.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 from bootstrap.proxy_errors import is_role_refusal
 from checks.errors import ProbeFailure, http_error_detail, one_line
+from checks.probes import lmstudio
 from checks.probes.context import ProbeContext, parse_json
 from checks.result import ProbeResult, Status, critical, ok
 
@@ -47,6 +52,8 @@ async def _probe(ctx: ProbeContext) -> ProbeResult:
         return _ollama_ok(ctx, version)
     if api == "openai":
         return await _openai_result(ctx, await ctx.get_json(MODELS_PATH))
+    if api == lmstudio.API:
+        return lmstudio.reachable_ok(ctx, NAME, await ctx.get_json(lmstudio.V0_MODELS_PATH))
 
     # auto: Ollama first, then OpenAI-style.
     response = await ctx.request("GET", VERSION_PATH)
@@ -66,6 +73,10 @@ async def _probe(ctx: ProbeContext) -> ProbeResult:
             ctx.state.api = "ollama"
             return _ollama_ok(ctx, version)
         tried = f"GET {VERSION_PATH}: no version"
+    native = await lmstudio.detect(ctx)
+    if native is not None:
+        ctx.state.api = lmstudio.API
+        return lmstudio.reachable_ok(ctx, NAME, native)
     models = await ctx.request("GET", MODELS_PATH)
     if role_refusal and models.status_code >= 500:  # the runtime itself is down or loading
         return critical(NAME, http_error_detail(models, models.content, f"GET {MODELS_PATH}"))

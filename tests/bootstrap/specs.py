@@ -15,7 +15,10 @@ MODELS = {
     "ollama": ("gemma3:1b", "llama3.2:3b"),
     "llamacpp": ("ggml-org/gemma-3-1b-it-GGUF:Q4_K_M",),
     "vllm": ("Qwen/Qwen3-0.6B",),
+    "lmstudio": ("google/gemma-3-1b", "qwen/qwen3-0.6b@q4_k_m"),
 }
+LARGEST_USER_DATA_LIMIT = 32 * 1024
+"""Hetzner's (infra/hetzner_bundle.py): for a runtime that does not run on aws (16 KB)."""
 
 
 def matrix() -> list[tuple[str, Spec]]:
@@ -25,7 +28,9 @@ def matrix() -> list[tuple[str, Spec]]:
     ):
         info = layout.RUNTIMES[runtime]
         if info.placement_problem(None, gpu) is not None:
-            continue  # vllm on a CPU: refused (tests/bootstrap/test_runtime_matrix.py)
+            continue  # vllm on a CPU, lmstudio with a GPU: refused (tests/bootstrap/test_runtime_matrix.py)
+        if ssm and "aws" not in info.targets:
+            continue  # keys in SSM exist on target aws only
         machine = sizing.Machine(16, 4, 24 if gpu else None) if info.auto_capacity else None
         overrides = None if info.auto_capacity else sizing.Overrides(parallel=64, context_length=8192)
         spec = Spec(
@@ -40,6 +45,7 @@ def matrix() -> list[tuple[str, Spec]]:
             model_volume_id="vol-0123456789abcdef0" if gpu else None,
             # Half the matrix carries sized capacity settings (bootstrap/sizing.py), half the runtime defaults.
             capacity=sizing.size(runtime, MODELS[runtime], machine, overrides) if ssm else None,
+            user_data_limit=layout.USER_DATA_LIMIT if "aws" in info.targets else LARGEST_USER_DATA_LIMIT,
         )
         name = f"{runtime}-{'gpu' if gpu else 'cpu'}-{'domain' if domain else 'ip'}-{'ssm' if ssm else 'inline'}"
         specs.append((name, spec))

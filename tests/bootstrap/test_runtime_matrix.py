@@ -70,6 +70,8 @@ def test_the_matrix_covers_every_runtime_and_refuses_something() -> None:
     assert {r for r, _, _ in ALLOWED} == set(RUNTIMES)
     assert ("vllm", "aws", True) in ALLOWED and ("vllm", "aws", False) in REFUSED
     assert ("vllm", "hetzner", False) in REFUSED and ("vllm", "ssh", True) in ALLOWED
+    assert ("lmstudio", "aws", False) in REFUSED and ("lmstudio", "ssh", True) in REFUSED
+    assert ("lmstudio", "hetzner", False) in ALLOWED and ("lmstudio", "local", False) in ALLOWED
 
 
 @pytest.mark.parametrize("combo", ALLOWED, ids=_id)
@@ -78,9 +80,13 @@ def test_allowed_combination_renders_and_validates(combo: tuple[str, str, bool],
     bundle = render_bundle(spec_for(runtime, target, gpu))
     compose = yaml.safe_load(bundle.files[layout.COMPOSE_FILE].content)
     jsonschema.Draft7Validator(COMPOSE_SCHEMA).validate(compose)
-    service = compose["services"][layout.RUNTIME_SERVICE]
-    assert "ports" not in service and service["expose"] == [str(RUNTIMES[runtime].port)]
-    assert bool(service.get("deploy")) == gpu
+    if RUNTIMES[runtime].in_container:
+        service = compose["services"][layout.RUNTIME_SERVICE]
+        assert "ports" not in service and service["expose"] == [str(RUNTIMES[runtime].port)]
+        assert bool(service.get("deploy")) == gpu
+    else:  # a host daemon (LM Studio): the proxy alone, reaching the host through host-gateway
+        assert list(compose["services"]) == [layout.PROXY_SERVICE] and not gpu
+        assert compose["services"][layout.PROXY_SERVICE]["extra_hosts"] == [layout.HOST_GATEWAY_EXTRA_HOST]
     assert "$" not in bundle.files[layout.COMPOSE_FILE].content
     limit = USER_DATA_LIMITS.get(target, layout.USER_DATA_LIMIT)
     assert_valid_user_data(bundle.files[layout.USER_DATA_FILE].content, tmp_path, limit)
@@ -122,7 +128,7 @@ def test_refused_in_pulumi_with_one_line(combo: tuple[str, str, bool]) -> None:
     message = str(caught.value)
     assert "\n" not in message
     assert caught.value.key in ("llmhost:runtime", "llmhost:gpu"), message
-    assert "GPU" in message
+    assert "GPU" in message or f"{runtime} does not run on target {target}" in message, message
 
 
 @pytest.mark.parametrize("combo", [c for c in REFUSED if c[1] == "local"], ids=_id)
@@ -133,7 +139,8 @@ def test_refused_in_local_mode_with_one_line(combo: tuple[str, str, bool], tmp_p
     assert result.returncode == 2, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
-    assert "--runtime: vllm runs on an NVIDIA GPU only" in lines[0]
+    expected = {"vllm": "runs on an NVIDIA GPU only", "lmstudio": "runs on the host, not in a container"}[runtime]
+    assert f"--runtime: {runtime} {expected}" in lines[0], lines
     assert not (tmp_path / "local").exists()
 
 

@@ -63,7 +63,18 @@ def test_image_reference_is_pinned_and_follows_the_version(name: str) -> None:
     assert "9.9.9" in bumped.runtime_image and RUNTIMES[name].default_version not in bumped.runtime_image
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [name for name in NAMES if not RUNTIMES[name].in_container])
+def test_host_runtime_has_no_container_and_the_proxy_reaches_the_host(name: str) -> None:
+    spec = spec_for(name)
+    document = compose_document(spec)
+    assert list(document["services"]) == [layout.PROXY_SERVICE]
+    assert document["services"][layout.PROXY_SERVICE]["extra_hosts"] == [layout.HOST_GATEWAY_EXTRA_HOST]
+    assert spec.upstream_address == f"{layout.HOST_GATEWAY_NAME}:{RUNTIMES[name].port}"
+    with pytest.raises(SpecError, match="runs on the host, not in a container"):
+        Spec(runtime=name, api_keys=(KEY_A,), gpu=True)
+
+
+@pytest.mark.parametrize("name", [name for name in NAMES if RUNTIMES[name].in_container])
 def test_compose_service_comes_from_the_entry(name: str) -> None:
     info = RUNTIMES[name]
     spec = spec_for(name)

@@ -56,7 +56,7 @@ def test_user_data_valid_and_small(name: str, spec: Spec, tmp_path: Path) -> Non
     bundle = render_bundle(spec)
     user_data = bundle.files[layout.USER_DATA_FILE].content
     # It writes exactly the bundle's server files and runs install.sh.
-    files = assert_valid_user_data(user_data, tmp_path)
+    files = assert_valid_user_data(user_data, tmp_path, spec.user_data_limit)
     expected = {f"{layout.INSTALL_DIR}/{n}": f.content for n, f in bundle.server_files.items()}
     assert files == expected
     assert yaml.safe_load(user_data)["runcmd"] == [

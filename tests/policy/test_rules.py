@@ -94,7 +94,7 @@ def expect(runtime: int = 0, public: int = 0, ssh: int = 0) -> dict[str, int]:
 
 def test_the_runtime_ports_come_from_the_layout() -> None:
     assert rules.RUNTIME_PORTS == {info.port: name for name, info in RUNTIMES.items()}
-    assert rules.RUNTIME_PORTS == {OLLAMA_PORT: "ollama", LLAMACPP_PORT: "llamacpp", 8001: "vllm"}
+    assert rules.RUNTIME_PORTS == {OLLAMA_PORT: "ollama", LLAMACPP_PORT: "llamacpp", 8001: "vllm", 1234: "lmstudio"}
     assert {OLLAMA_PORT, LLAMACPP_PORT} == {11434, 8080}
 
 

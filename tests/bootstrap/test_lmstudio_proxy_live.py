@@ -1,0 +1,214 @@
+"""``--runtime lmstudio`` behind the real Caddy: the route matrix, streaming, /healthz and the checks.
+
+The rules come from ``python -m bootstrap render --runtime lmstudio`` (tests/proxy_harness.py)
+and run in a real Caddy in front of the fake LM Studio (tests/fakes/lmstudio.py), which
+records every request that reaches it. On a server the upstream is
+``host.docker.internal:1234`` (the host's bridge address); here it is the fake's loopback port.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bootstrap import lmstudio, proxy_errors
+from bootstrap.routes import LMSTUDIO_USER_ROUTES, METRICS_PATH, RUNTIME_METRICS_PATH
+from tests.checks.helpers import KEY_VAR, run_checks
+from tests.fakes.lmstudio import FakeLMModel, FakeLMStudio, run_fake_lmstudio
+from tests.proxy_harness import TEST_ADMIN_KEYS, TEST_KEYS, ProxyOptions, RunningProxy, run_proxy
+
+pytestmark = pytest.mark.slow
+
+MODEL = lmstudio.DEFAULT_MODEL
+OPTIONS = ProxyOptions(runtime="lmstudio", admin_keys=TEST_ADMIN_KEYS)
+WRONG = "wrong-key-wrong-key-wrong-key-000000"
+CALLERS = {"none": None, "user": TEST_KEYS[0], "admin": TEST_ADMIN_KEYS[0], "wrong": WRONG}
+ADMIN_ONLY = (
+    ("POST", "/api/v1/models/load"),
+    ("POST", "/api/v1/models/unload"),
+    ("POST", "/api/v1/models/download"),
+    ("GET", "/api/v1/models/download/status/job_0000000001"),
+    ("GET", "/lmstudio-greeting"),
+    ("POST", "/api/v0/brand-new-route"),
+    ("GET", "/v1/chat/completions"),  # a listed path with a method that is not listed
+    ("POST", "/V1/CHAT/COMPLETIONS"),
+    ("GET", "/api/v0/models/../../lmstudio-greeting"),
+    ("POST", "/v1/fine_tuning/jobs"),
+)
+
+
+def _examples() -> list[tuple[str, str]]:
+    out = []
+    for rule in LMSTUDIO_USER_ROUTES:
+        for method in rule.methods:
+            out += [(method, path) for path in rule.paths]
+            if rule.path_regex:
+                out.append((method, f"/api/v0/models/{MODEL}"))
+    return out
+
+
+def _body(method: str, path: str) -> dict[str, Any] | None:
+    if method != "POST":
+        return None
+    if path.endswith("/load"):
+        return {"model": MODEL}
+    if path.endswith("/unload"):
+        return {"instance_id": MODEL}
+    if path.endswith("/download"):
+        return {"model": "qwen/qwen3-0.6b"}
+    if "embed" in path:
+        return {"model": MODEL, "input": "hi"}
+    if path.endswith(("/completions", "/COMPLETIONS")) and "chat" not in path.lower():
+        return {"model": MODEL, "prompt": "hi", "max_tokens": 2}
+    return {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "input": "hi", "max_tokens": 2}
+
+
+def _send(c: httpx.Client, method: str, path: str, key: str | None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    body = _body(method, path)
+    return (
+        c.request(method, path, headers=headers, json=body)
+        if body is not None
+        else c.request(method, path, headers=headers)
+    )
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeLMStudio]:
+    with run_fake_lmstudio(models=[FakeLMModel(MODEL), FakeLMModel("nomic/embed", type="embeddings")]) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def proxy(fake: FakeLMStudio, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProxy]:
+    with run_proxy(tmp_path_factory.mktemp("lmstudio-proxy"), fake.host_port, OPTIONS) as running:
+        yield running
+
+
+@pytest.fixture
+def client(proxy: RunningProxy, fake: FakeLMStudio) -> Iterator[httpx.Client]:
+    fake.reset()
+    with httpx.Client(base_url=proxy.url, trust_env=False, timeout=60.0) as c:
+        yield c
+
+
+def _refused(response: httpx.Response, status: int) -> None:
+    assert response.status_code == status, response.text
+    assert "via" not in response.headers
+    if response.request.method == "HEAD":
+        return
+    body = response.json()
+    # The proxy's dialect goes by path: /api/* gets {"error": "..."}, a shape LM Studio itself also
+    # answers (e.g. "No models loaded"); /v1/* gets the OpenAI object.
+    if proxy_errors.dialect_for_path(response.request.url.path) == "ollama":
+        assert isinstance(body["error"], str) and body["error"], body
+    else:
+        assert body["error"]["message"] and body["error"]["type"], body
+
+
+@pytest.mark.parametrize("caller", list(CALLERS))
+@pytest.mark.parametrize(("method", "path"), _examples(), ids=str)
+def test_user_routes(client: httpx.Client, fake: FakeLMStudio, caller: str, method: str, path: str) -> None:
+    response = _send(client, method, path, CALLERS[caller])
+    if caller in ("none", "wrong"):
+        _refused(response, 401)
+        assert fake.requests == []
+        return
+    assert response.status_code == 200, response.text
+    assert method == "HEAD" or "error" not in response.json(), response.text
+    assert [(r.method, r.path) for r in fake.requests] == [(method, path)]
+    # What reached LM Studio carries no client credential.
+    assert fake.requests[0].header("Authorization") is None
+
+
+@pytest.mark.parametrize("caller", list(CALLERS))
+@pytest.mark.parametrize(("method", "path"), ADMIN_ONLY, ids=str)
+def test_management_and_unknown_routes_are_admin_only(
+    client: httpx.Client, fake: FakeLMStudio, caller: str, method: str, path: str
+) -> None:
+    if ".." in path:  # httpx would normalise it away; Caddy matches the cleaned path anyway
+        path = path.replace("/api/v0/models/../..", "")
+    response = _send(client, method, path, CALLERS[caller])
+    if caller in ("none", "wrong"):
+        _refused(response, 401)
+        assert fake.requests == []
+    elif caller == "user":
+        _refused(response, 403)
+        assert "role user" in response.text
+        assert fake.requests == [], "a user key's management call reached LM Studio"
+    else:
+        assert response.status_code not in (401, 403), response.text
+        assert [r.method for r in fake.requests] == [method]
+
+
+def test_admin_manages_models_through_the_proxy(client: httpx.Client, fake: FakeLMStudio) -> None:
+    admin = {"Authorization": f"Bearer {TEST_ADMIN_KEYS[0]}"}
+    job = client.post("/api/v1/models/download", json={"model": "qwen/qwen3-0.6b"}, headers=admin).json()
+    assert job["status"] == "downloading"
+    status = client.get(f"/api/v1/models/download/status/{job['job_id']}", headers=admin).json()
+    assert status["status"] == "completed"
+    assert client.post("/api/v1/models/load", json={"model": "qwen/qwen3-0.6b"}, headers=admin).status_code == 200
+    user = {"Authorization": f"Bearer {TEST_KEYS[0]}"}
+    models = client.get("/api/v0/models", headers=user).json()["data"]
+    assert {m["id"]: m["state"] for m in models}["qwen/qwen3-0.6b"] == "loaded"
+
+
+def test_metrics(client: httpx.Client, fake: FakeLMStudio) -> None:
+    """Caddy's own metrics for admins; LM Studio has no Prometheus endpoint to pass on."""
+    user = {"Authorization": f"Bearer {TEST_KEYS[0]}"}
+    admin = {"Authorization": f"Bearer {TEST_ADMIN_KEYS[0]}"}
+    _refused(client.get(METRICS_PATH, headers=user), 403)
+    assert client.get(METRICS_PATH, headers=admin).status_code == 200
+    _refused(client.get(RUNTIME_METRICS_PATH, headers=user), 403)
+    assert fake.requests == []
+
+
+def test_streamed_answer_arrives_token_by_token(client: httpx.Client, fake: FakeLMStudio) -> None:
+    fake.token_delay = 0.15
+    arrivals: list[float] = []
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    headers = {"Authorization": f"Bearer {TEST_KEYS[0]}"}
+    with client.stream("POST", "/v1/chat/completions", json=body, headers=headers) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                arrivals.append(time.monotonic())
+    assert len(arrivals) == len(fake.tokens) + 2  # tokens, the finish chunk, [DONE]
+    produced = [line.produced for line in fake.streams[0]]
+    # Each event reached the client well before the next one was produced: nothing buffered.
+    for arrived, next_produced in zip(arrivals[:-1], produced[1:], strict=False):
+        assert arrived < next_produced + 0.05
+
+
+def test_healthz_follows_the_server(proxy: RunningProxy, tmp_path: Path) -> None:
+    with run_fake_lmstudio() as runtime, run_proxy(tmp_path, runtime.host_port, OPTIONS) as running:
+        with httpx.Client(base_url=running.url, trust_env=False, timeout=10) as c:
+            assert c.get("/healthz").status_code == 200
+            assert [r.path for r in runtime.requests] == [lmstudio.HEALTH_PATH]
+            runtime.stop()
+            down = c.get("/healthz")
+            user = c.post(
+                "/v1/chat/completions", json={"model": MODEL}, headers={"Authorization": f"Bearer {TEST_KEYS[0]}"}
+            )
+    assert 500 <= down.status_code < 600 and "refused" not in down.text
+    assert user.status_code == 502 and user.json()["error"]["message"] == "Bad Gateway"
+
+
+def test_checks_through_the_proxy_detect_lmstudio_and_pass(proxy: RunningProxy, fake: FakeLMStudio) -> None:
+    fake.reset()
+    outcome = run_checks("--url", proxy.url, "--api-key-env", KEY_VAR, "--model", MODEL, "--timeout", "10")
+    assert outcome.status("reachable") == "ok", outcome.stdout
+    assert outcome.check("reachable")["metrics"]["api"] == "lmstudio"
+    assert outcome.status("auth_required") == "ok"
+    assert outcome.status("model_present") == "ok"
+    generation = outcome.check("generation")
+    assert generation["status"] == "ok", generation
+    assert generation["metrics"]["lmstudio_stop_reason"] == "eosFound"
+    assert outcome.status("openai_chat") == "ok"
+    assert outcome.code == 0

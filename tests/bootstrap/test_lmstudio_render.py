@@ -1,0 +1,167 @@
+"""``--runtime lmstudio``: every allowed target renders and validates; what is not allowed is one line.
+
+Targets, as each front end builds the spec: ``ssh`` (apply/render: a public IP or a domain,
+inline keys, sized capacity or not), ``hetzner`` (a primary IP, a numeric volume id, 32 KiB of
+user data), ``local`` (https://localhost on 127.0.0.1, no models dir). ``aws`` is refused: the
+bundle does not fit its 16 KB of user data (shown below). Validators: the compose spec (JSON schema), Caddy's own
+``caddy validate``, cloud-init's validator and the 26.2 JSON schema on the user data (within
+16 KB), shellcheck on install.sh. GPU is refused (the CPU build of llmster is what is pinned).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from bootstrap import layout, lmstudio, sizing
+from bootstrap.bundle import render_bundle
+from bootstrap.spec import Spec, SpecError
+from tests.bootstrap.specs import KEY_A, KEY_B
+from tests.bootstrap.test_cli import run_cli
+from tests.bootstrap.test_user_data import assert_valid_user_data
+from tests.proxy_harness import caddy_validate
+from tests.tools import SCHEMAS
+
+COMPOSE_SCHEMA = json.loads((SCHEMAS / "compose-spec.json").read_text())
+MODELS = (lmstudio.DEFAULT_MODEL, "qwen/qwen3-0.6b@q4_k_m")
+HETZNER_USER_DATA_LIMIT = 32 * 1024
+"""Hetzner Cloud's user-data limit (infra/hetzner_server.py passes it as Spec.user_data_limit)."""
+
+
+def targets() -> list[tuple[str, Spec]]:
+    base = Spec(runtime="lmstudio", models=MODELS, api_keys=(KEY_A, KEY_B), origins=("https://app.example.com",))
+    specs = {
+        "ssh": dataclasses.replace(base, public_ip="203.0.113.10"),
+        "ssh-domain": dataclasses.replace(base, domain="llm.example.com"),
+        "hetzner": dataclasses.replace(
+            base, public_ip="203.0.113.12", model_volume_id="12345678", user_data_limit=HETZNER_USER_DATA_LIMIT
+        ),
+        "local": dataclasses.replace(
+            base,
+            site="https://localhost",
+            tls="internal",
+            models_dir=None,
+            listen_address="127.0.0.1",
+            compose_project="llmhost-local",
+        ),
+    }
+    sized = sizing.size("lmstudio", MODELS, sizing.Machine(16, 4, None))
+    specs["ssh-sized"] = dataclasses.replace(specs["ssh"], capacity=sized)
+    return list(specs.items())
+
+
+@pytest.mark.parametrize(("name", "spec"), targets(), ids=[n for n, _ in targets()])
+def test_bundle_renders_and_validates(name: str, spec: Spec, tmp_path: Path) -> None:
+    bundle = render_bundle(spec)
+    compose = yaml.safe_load(bundle.files[layout.COMPOSE_FILE].content)
+    jsonschema.Draft7Validator(COMPOSE_SCHEMA).validate(compose)
+    # No runtime container; the proxy reaches the host; nothing publishes LM Studio's port.
+    assert list(compose["services"]) == [layout.PROXY_SERVICE]
+    proxy = compose["services"][layout.PROXY_SERVICE]
+    assert proxy["extra_hosts"] == ["host.docker.internal:host-gateway"]
+    assert "depends_on" not in proxy
+    assert not any(str(lmstudio.PORT) in port for port in proxy["ports"])
+    assert "models" not in compose["volumes"]
+    # Caddy proxies to host.docker.internal:1234 and says so in its own words.
+    caddyfile = tmp_path / layout.CADDYFILE
+    caddyfile.write_text(bundle.files[layout.CADDYFILE].content)
+    assert f"reverse_proxy {lmstudio.UPSTREAM}" in caddyfile.read_text()
+    proc = caddy_validate(
+        caddyfile,
+        tmp_path / "home",
+    )
+    assert proc.returncode == 0, proc.stderr
+    # The host service travels in the bundle, with its scripts executable.
+    for file_name, mode in (
+        (lmstudio.UNIT_NAME, 0o644),
+        (lmstudio.START_SCRIPT, 0o755),
+        (lmstudio.FIREWALL_SCRIPT, 0o755),
+    ):
+        assert bundle.files[file_name].mode == mode
+    files = assert_valid_user_data(bundle.files[layout.USER_DATA_FILE].content, tmp_path, spec.user_data_limit)
+    assert lmstudio.UNIT_NAME in " ".join(files)
+    shellcheck = shutil.which("shellcheck")
+    assert shellcheck, "shellcheck is not installed: the test setup must install it"
+    script = tmp_path / "install.sh"
+    script.write_text(bundle.files[layout.INSTALL_SCRIPT].content)
+    proc = subprocess.run(
+        [shellcheck, "-s", "bash", "-f", "gcc", str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert (proc.returncode, proc.stdout) == (0, "")
+
+
+def test_aws_user_data_does_not_fit_16_kb() -> None:
+    """Why the aws target is refused for lmstudio: its bundle (Docker for the proxy, plus the
+    daemon's installer, unit and scripts) passes AWS's 16 KB of user data even gzipped."""
+    from bootstrap.cloudinit import UserDataTooLarge
+
+    aws = Spec(
+        runtime="lmstudio",
+        public_ip="203.0.113.11",
+        ssm_parameter="/llmhost/dev/api-keys",
+        model_volume_id="vol-0123456789abcdef0",
+        idle_stop_minutes=60,
+    )
+    with pytest.raises(UserDataTooLarge):
+        render_bundle(aws)
+
+
+def test_capacity_reaches_lms_load() -> None:
+    spec = dict(targets())["ssh-sized"]
+    assert spec.capacity is not None
+    start = render_bundle(spec).files[lmstudio.START_SCRIPT].content
+    expected = f"--parallel {spec.capacity.parallel} --context-length {spec.capacity.context_length}"
+    assert f"load {lmstudio.DEFAULT_MODEL} --yes --identifier {lmstudio.DEFAULT_MODEL} {expected}" in start
+    with pytest.raises(sizing.SizingError) as info:
+        sizing.size("lmstudio", MODELS, None, sizing.Overrides(max_queue=8))
+    assert info.value.field == "max_queue"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "fragment"),
+    [
+        ({"gpu": True}, "runtime", "lmstudio runs on the host, not in a container"),
+        ({"models": ("google/gemma 3",)}, "models", "is not an LM Studio model reference"),
+        ({"models": ("https://huggingface.co/x/y",)}, "models", "catalog id such as google/gemma-3-1b"),
+        ({"models": ("a/b/c",)}, "models", "is not an LM Studio model reference"),
+    ],
+)
+def test_refused_in_one_line(kwargs: dict, field: str, fragment: str) -> None:
+    with pytest.raises(SpecError) as info:
+        Spec(runtime="lmstudio", api_keys=(KEY_A,), **kwargs)
+    assert info.value.field == field
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_cli_refuses_gpu_with_one_line_and_exit_2(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run_cli(
+        "render",
+        "--out",
+        str(out),
+        "--runtime",
+        "lmstudio",
+        "--gpu",
+        env={"K": KEY_A},
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("python -m bootstrap render: error: --runtime: lmstudio runs on the host"), lines
+    assert not out.exists()
+
+
+def test_cli_renders_lmstudio_with_its_host_files(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run_cli("render", "--out", str(out), "--runtime", "lmstudio", "--api-key-env", "K", env={"K": KEY_A})
+    assert result.returncode == 0, result.stderr
+    for name in (lmstudio.UNIT_NAME, lmstudio.START_SCRIPT, lmstudio.FIREWALL_SCRIPT, layout.INSTALL_SCRIPT):
+        assert (out / name).is_file(), name
+    assert KEY_A not in "".join((out / n).read_text() for n in (lmstudio.UNIT_NAME, lmstudio.START_SCRIPT))
