@@ -33,10 +33,10 @@ the same number of tokens). How a level is driven:
 It prints per setting and level (samples of all rounds pooled): aggregate tokens/s (all
 tokens / wall time of the level), per-stream tokens/s (median and minimum over streams of
 tokens / time after the first token), TTFT p50/p95, refused (non-200, or a broken
-connection), timed out, and the longest request against its timeout. Then the issue-15 targets for 4 streams with pass/miss
-(aggregate >= 1.5 x one stream, p95 TTFT <= 3 x one stream's, no request past its timeout),
-chosen / defaults ratios (pooled, and per round: median and range), and the most
-concurrent streams that each got >= 5 tokens/s. It asserts nothing and exits 0 (2 on bad
+connection), timed out, and the longest request against its timeout. Then the issue-15
+targets for 4 streams with pass/miss (aggregate >= 1.5 x one stream, p95 TTFT <= 3 x one
+stream's, no request past its timeout), chosen / defaults ratios (pooled, and per round:
+median and range), and the most concurrent streams that each got >= 5 tokens/s. It asserts nothing and exits 0 (2 on bad
 options): a benchmark on a shared machine is information, not a gate; read the load average
 it prints.
 

@@ -126,7 +126,10 @@ def header_values(spec: Spec, bundle_digest: str) -> dict[str, str | tuple[str, 
         "ADMIN_KEYS_VAR": layout.ADMIN_KEYS_ENV_VAR,
         "KEY_SEP": layout.KEY_SEPARATOR,
         "KEY_NAME_SEP": layout.KEY_NAME_SEPARATOR,
-        "KEY_NAME_RE": layout.KEY_NAME_PATTERN,
+        "KEY_ENTRY_RE": (
+            f"({layout.KEY_NAME_PATTERN}){layout.KEY_NAME_SEPARATOR}"
+            f"([A-Za-z0-9_-]{{{layout.MIN_KEY_LENGTH},{layout.MAX_KEY_LENGTH}}})"
+        ),
         "KEY_MIN": str(layout.MIN_KEY_LENGTH),
         "KEY_MAX": str(layout.MAX_KEY_LENGTH),
         "MODELS_LABEL": layout.MODELS_FS_LABEL,

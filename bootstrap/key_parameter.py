@@ -4,15 +4,18 @@ One parameter holds every key, so a rotation (even one that moves a key from one
 other) is a single atomic ``PutParameter``, the instance role reads exactly one ARN, and the
 keys timer makes one ``GetParameter`` (+ one KMS decrypt) a minute, not two. The value:
 
-* what ``pulumi up`` writes (:func:`encode`), a JSON object with one map per role, in the
-  order the keys were configured::
+* what ``pulumi up`` writes (:func:`encode`), a JSON object with one map of name to key per
+  role, in the order the keys were configured::
 
       {"user": {"alice": "<key>", "key-2": "<key>"}, "admin": {"admin-1": "<key>"}}
 
-* what the readers also accept from an operator editing it by hand
-  (``aws ssm put-parameter --overwrite``): a role given as a JSON list (names ``key-1``,
-  ``key-2``, ... / ``admin-1``, ... by position), a role left out (no key of that role), and
-  the pre-roles form, a bare comma- or newline-separated list of user keys.
+* what an operator may write by hand (``aws ssm put-parameter --overwrite``): the same, in any
+  spacing, with a role left out when it has no key.
+
+The readers accept nothing else (no lists, not the pre-roles comma list): install.sh's reader
+has to fit the 16 KB of AWS user data with the rest of the bundle. Pulumi updates the
+parameter before it creates an instance or a launch template that reads it (``depends_on``),
+so an upgraded stack never shows a new reader an old value.
 
 Every name matches ``layout.KEY_NAME_PATTERN``, every key ``spec.validate_key``; no key and
 no name appears twice, in either role; at least one key in all. A refused value names the
@@ -33,14 +36,10 @@ import re
 from collections.abc import Iterable
 
 from bootstrap import layout
-from bootstrap.spec import SpecError, default_key_names, validate_key
+from bootstrap.spec import SpecError, validate_key
 
 ROLES = ("user", "admin")
 """The roles, in the order their keys are listed (bootstrap/routes.py says what each may call)."""
-NAME_PREFIXES = {"user": "key-", "admin": "admin-"}
-"""Names of keys given in a list, by position (the same as inline keys: bootstrap/spec.py)."""
-LEGACY_SEPARATORS = r"[,\n]"
-"""The pre-roles value: user keys split by commas or newlines."""
 
 _NAME_RE = re.compile(layout.KEY_NAME_PATTERN)
 
@@ -67,23 +66,17 @@ def encode(named_keys: Iterable[tuple[str, str, str]]) -> str:
 
 def decode(value: str) -> tuple[tuple[str, str, str], ...]:
     """The parameter value -> (name, key, role) triples, user keys first; see the module docstring."""
-    text = value.strip()
-    if text.startswith("{"):
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise KeyParameterError(f"is not valid JSON ({err.msg} at column {err.colno})") from None
-        if not isinstance(doc, dict) or not set(doc) <= set(ROLES):
-            raise KeyParameterError('must be a JSON object {"user": {...}, "admin": {...}}')
-    else:
-        doc = {"user": [key for key in re.split(LEGACY_SEPARATORS, text) if key.strip()]}
+    try:
+        doc = json.loads(value)
+    except json.JSONDecodeError as err:
+        raise KeyParameterError(f"is not valid JSON ({err.msg} at column {err.colno})") from None
+    if not isinstance(doc, dict) or not set(doc) <= set(ROLES):
+        raise KeyParameterError('must be a JSON object {"user": {...}, "admin": {...}}')
     out: list[tuple[str, str, str]] = []
     for role in ROLES:
         entries = doc.get(role, {})
-        if isinstance(entries, list):
-            entries = dict(zip(default_key_names(len(entries), NAME_PREFIXES[role]), entries, strict=True))
         if not isinstance(entries, dict):
-            raise KeyParameterError(f"{role}: must be a map of name to key, or a list of keys")
+            raise KeyParameterError(f"{role}: must be a map of name to key")
         for position, (name, key) in enumerate(entries.items(), start=1):
             if not _NAME_RE.fullmatch(name):
                 raise KeyParameterError(f"{role} entry {position}: the name is not 1-32 of a-z 0-9 _ -")

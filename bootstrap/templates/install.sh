@@ -308,39 +308,21 @@ refresh_keys() {
 print(boto3.client("ssm", region_name=sys.argv[1]).get_parameter(Name=sys.argv[2], WithDecryption=True)["Parameter"]["Value"])' \
       "$region" "$SSM_PARAMETER")
   fi
-  # The value's format: bootstrap/key_parameter.py (user and admin keys, with their names).
-  out=$(umask 077 && KEYS=$raw python3 - "$R$INSTALL_DIR/$PROXY_ENV" "$KEYS_VAR" "$ADMIN_KEYS_VAR" "$KEY_SEP" "$KEY_NAME_SEP" "$KEY_NAME_RE" "$KEY_MIN" "$KEY_MAX" <<'PY'
+  # The value's format and its checks: bootstrap/key_parameter.py (both roles, with names).
+  out=$(umask 077 && KEYS=$raw python3 - "$R$INSTALL_DIR/$PROXY_ENV" "$KEYS_VAR" "$ADMIN_KEYS_VAR" "$KEY_SEP" "$KEY_NAME_SEP" "$KEY_ENTRY_RE" <<'PY'
 import json, os, re, sys
-path, uvar, avar, sep, nsep, nre, lo, hi = sys.argv[1:]
-raw = os.environ["KEYS"].strip()
-def bad(why):
-    sys.exit("keys: the parameter " + why + "; see bootstrap/key_parameter.py for its format")
+path, uvar, avar, sep, nsep, entry = sys.argv[1:]
 try:
-    doc = json.loads(raw) if raw.startswith("{") else {"user": [k for k in re.split(r"[,\n]", raw) if k.strip()]}
-except ValueError:
-    bad("is not valid JSON")
-if not isinstance(doc, dict) or not set(doc) <= {"user", "admin"}:
-    bad('must be a JSON object {"user": {...}, "admin": {...}}')
-lines, names, keys = {}, set(), set()
-for role, var, prefix in (("user", uvar, "key-"), ("admin", avar, "admin-")):
-    entries = doc.get(role, {})
-    if isinstance(entries, list):
-        entries = {prefix + str(i): k for i, k in enumerate(entries, 1)}
-    if not isinstance(entries, dict):
-        bad(role + ": must be a map of name to key, or a list of keys")
-    for i, (name, key) in enumerate(entries.items(), 1):
-        key = key.strip() if isinstance(key, str) else ""
-        if not re.fullmatch(nre, name) or not re.fullmatch(r"[A-Za-z0-9_-]{%s,%s}" % (lo, hi), key):
-            bad("%s entry %d: needs a name of 1-32 of a-z 0-9 _ - and a key of %s-%s of A-Z a-z 0-9 _ -" % (role, i, lo, hi))
-        names.add(name)
-        keys.add(key)
-        lines.setdefault(var, []).append(name + nsep + key)
-count = sum(map(len, lines.values()))
-if not count or len(names) != count or len(keys) != count:
-    bad("holds no key, or a name or a key twice")
+    doc = json.loads(os.environ["KEYS"])
+    lines = {v: [n + nsep + k.strip() for n, k in doc.pop(r, {}).items()] for r, v in (("user", uvar), ("admin", avar))}
+    keys = sum(lines.values(), [])
+    pairs = [re.fullmatch(entry, x).groups() for x in keys]
+    assert keys and not doc and all(len(set(c)) == len(keys) for c in zip(*pairs))
+except Exception:
+    sys.exit("keys: invalid parameter (see bootstrap/key_parameter.py)")
 old = open(path).read() if os.path.exists(path) else ""
-kept = [x for x in old.splitlines() if not x.startswith((uvar + "=", avar + "="))]
-new = "".join(x + "\n" for x in kept + [v + "=" + sep.join(e) for v, e in lines.items()])
+new = "".join(x + "\n" for x in old.splitlines() if not x.startswith((uvar + "=", avar + "=")))
+new += "".join(v + "=" + sep.join(e) + "\n" for v, e in lines.items() if e)
 if new != old:
     fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)
@@ -348,7 +330,7 @@ if new != old:
     os.close(fd)
     os.replace(path + ".tmp", path)
 os.chmod(path, 0o600)
-print(count, "keys (%d admin)" % len(lines.get(avar, [])), "changed" if new != old else "unchanged")
+print(len(keys), "keys", "changed" if new != old else "unchanged")
 PY
   )
   # The timer runs this every minute: log only what changed.

@@ -43,7 +43,7 @@ DIGEST = "sha256:" + "ab" * 32
 KEY_A = "inline_key_AAAAAAAAAAAAAAAAAAAAAAAA"
 SSM_KEYS = ("ssm_secret_key_1111111111111111", "ssm_secret_key_2222222222222222")
 SSM_ENTRIES = layout.KEY_SEPARATOR.join(f"key-{i}{layout.KEY_NAME_SEPARATOR}{k}" for i, k in enumerate(SSM_KEYS, 1))
-"""What install.sh writes into proxy.env for the pre-roles SSM value (a bare list: positional names)."""
+"""What install.sh writes into proxy.env for the default SSM value (bootstrap/key_parameter.py)."""
 AWS_VOLUME = "vol-0123456789abcdef0"
 HETZNER_VOLUME = "12345678"
 UUID = "0b5e7c2a-3f1d-4d3e-9a44-1c2d3e4f5a6b"
@@ -546,7 +546,7 @@ class Host:
             "FAKE_APT_CONFIG": str(self.apt_config),
             "LLMHOST_APT_POLL": "0.1",
             "FAKE_UUID": UUID,
-            "FAKE_SSM_VALUE": f" {SSM_KEYS[0]},\n{SSM_KEYS[1]}\n",
+            "FAKE_SSM_VALUE": json.dumps({"user": {f"key-{i}": k for i, k in enumerate(SSM_KEYS, 1)}}, indent=1),
             "HOME": str(self.tmp / "home"),
             "TMPDIR": str(self.tmp),
             "LANG": "C.UTF-8",
@@ -1019,7 +1019,7 @@ def test_new_bundle_restarts_and_rewrites_ready(host_factory) -> None:
 def test_refresh_keys_only_fetches_keys(host_factory) -> None:
     host = host_factory(spec_for("ollama", ssm=True))
     rotated = "rotated_key_ZZZZZZZZZZZZZZZZZZZZZZ"
-    run = ok(host.run("refresh-keys", FAKE_SSM_VALUE=rotated, AWS_REGION="us-east-1"))
+    run = ok(host.run("refresh-keys", FAKE_SSM_VALUE=json.dumps({"user": {"key-1": rotated}}), AWS_REGION="us-east-1"))
     # The keys changed, so it looks for a running proxy to reload: before the install there is
     # not even Docker.
     assert {c[0] for c in run.calls} == {"aws"}
@@ -1037,7 +1037,7 @@ def test_invalid_ssm_value_fails_without_echoing_it(host_factory) -> None:
     secret = "short secret!"
     run = host.run("refresh-keys", FAKE_SSM_VALUE=secret)
     assert run.returncode != 0
-    assert "keys: the parameter user entry 1: needs a name of 1-32 of a-z 0-9 _ - and a key of 24-256" in run.stdout
+    assert "keys: invalid parameter (see bootstrap/key_parameter.py)" in run.stdout
     assert secret not in run.stdout + run.stderr + host.log.read_text()
     env_file = host.install_dir / layout.PROXY_ENV_FILE
     assert layout.KEYS_ENV_VAR not in env_file.read_text()
@@ -1108,13 +1108,13 @@ def test_ssm_timer_reloads_only_when_the_parameter_changed(host_factory) -> None
     assert [c[0] for c in same.calls] == ["aws"]
     assert same.stdout == ""  # every minute: nothing in the log unless something changed
     rotated = "rotated_key_ZZZZZZZZZZZZZZZZZZZZZZ"
-    run = ok(host.run("refresh-keys", FAKE_SSM_VALUE=rotated, AWS_REGION="us-east-1"))
+    run = ok(host.run("refresh-keys", FAKE_SSM_VALUE=json.dumps({"user": {"key-1": rotated}}), AWS_REGION="us-east-1"))
     assert [c[4:] for c in run.calls if c[0] == "docker"] == [
         ["ps", "--status", "running", "--quiet", "proxy"],
         ["exec", "-T", "proxy", "sh", "/etc/llmhost/proxy-run.sh", "reload"],
     ]
     assert not run.called("systemctl")
-    assert "keys: 1 keys (0 admin) changed" in run.stdout and "keys: proxy reloaded" in run.stdout
+    assert "keys: 1 keys changed" in run.stdout and "keys: proxy reloaded" in run.stdout
     assert rotated not in run.stdout + host.log.read_text()
 
 
