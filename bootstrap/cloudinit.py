@@ -59,13 +59,14 @@ def _entry(name: str, file: _File, compressed: bool) -> dict[str, Any]:
         "owner": "root:root",
         "permissions": f"{file.mode:04o}",
     }
+    entry["content"] = file.content
     if compressed:
         # mtime=0: the same bundle gives the same bytes, so Pulumi sees no false diff.
         packed = gzip.compress(file.content.encode(), compresslevel=9, mtime=0)
-        entry["encoding"] = "gz+b64"
-        entry["content"] = base64.b64encode(packed).decode()
-    else:
-        entry["content"] = file.content
+        packed_entry = {**entry, "encoding": "gz+b64", "content": base64.b64encode(packed).decode()}
+        # A small file (a timer, proxy.env) is shorter written plain than gzip+base64: keep the shorter.
+        if len(yamlio.dump(packed_entry)) < len(yamlio.dump(entry)):
+            return packed_entry
     return entry
 
 

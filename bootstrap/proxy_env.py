@@ -24,12 +24,9 @@ def render_proxy_env(spec: Spec) -> str:
 def render_runtime_env(spec: Spec) -> str:
     """The runtime's secret environment (layout.RUNTIME_ENV_FILE): its download token, if any."""
     variable = spec.runtime_info.secret_env
-    lines = [f"# llmhost {spec.runtime} environment. Root-only: it may hold a download token."]
     if variable and spec.hf_token:
-        lines.append(f"{variable}={spec.hf_token}")
-    else:
-        lines.append(f"# {variable}: none given (public models only)")
-    return "\n".join(lines) + "\n"
+        return f"{variable}={spec.hf_token}\n"
+    return f"# {variable}: none (public models only)\n"  # short: every byte counts in AWS user data
 
 
 def _entries(spec: Spec, role: str) -> str:

@@ -98,6 +98,23 @@ def test_compression_switches_on_only_past_the_limit() -> None:
     assert always == packed  # deterministic: same bytes for the same bundle
 
 
+def test_compressed_user_data_keeps_small_files_plain() -> None:
+    """gzip+base64 makes a timer or proxy.env longer: those stay plain, the large files are packed."""
+    spec = Spec(api_keys=(KEY_A,), compress="always", ssm_parameter=None, idle_stop_minutes=60)
+    bundle = render_bundle(spec)
+    document = yaml.safe_load(bundle.files[layout.USER_DATA_FILE].content)
+    entries = {Path(entry["path"]).name: entry for entry in document["write_files"]}
+    assert entries[layout.INSTALL_SCRIPT]["encoding"] == "gz+b64"
+    assert entries[layout.CADDYFILE]["encoding"] == "gz+b64"
+    assert "encoding" not in entries[layout.IDLE_TIMER]
+    assert entries[layout.IDLE_TIMER]["content"] == bundle.files[layout.IDLE_TIMER].content
+    assert "encoding" not in entries[layout.PROXY_ENV_FILE]
+    written = {name: file.content for name, file in bundle.files.items() if name != layout.USER_DATA_FILE}
+    assert decoded_files(bundle.files[layout.USER_DATA_FILE].content) == {
+        f"{layout.INSTALL_DIR}/{name}": content for name, content in written.items()
+    }
+
+
 def test_never_compress_over_the_limit_is_a_clear_error() -> None:
     spec = Spec(api_keys=(KEY_A,), compress="never", user_data_limit=1000)
     bundle_files = {k: v for k, v in render_bundle(Spec(api_keys=(KEY_A,))).server_files.items()}
