@@ -82,7 +82,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         overrides = remote.host_overrides(
             args.host, public_ip=args.public_ip, domain=args.domain, site=args.site, tls=args.tls
         )
-        spec = spec_from_args(args, os.environ, SpecOptions(overrides=overrides))
+        # Over SSH no cloud reads user data: its size limit does not apply (remote.NO_USER_DATA).
+        spec = spec_from_args(args, os.environ, SpecOptions(overrides={**overrides, **remote.NO_USER_DATA}))
         bundle = render_bundle(spec)
     try:
         conn = ssh_client.connect(target)

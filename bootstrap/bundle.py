@@ -104,5 +104,6 @@ def render_bundle(spec: Spec) -> Bundle:
     # model list and every other install-time setting live only there (not in compose.yaml).
     digest = _digest({**files, layout.INSTALL_SCRIPT: BundleFile(render_install_sh(spec, "0" * 64))})
     files[layout.INSTALL_SCRIPT] = BundleFile(render_install_sh(spec, digest), mode=0o755)
-    files[layout.USER_DATA_FILE] = BundleFile(render_user_data(spec, files), mode=0o600)
+    if spec.user_data_limit is not None:  # None: delivered over SSH, where user data plays no part
+        files[layout.USER_DATA_FILE] = BundleFile(render_user_data(spec, files), mode=0o600)
     return Bundle(files=files, digest=digest)

@@ -86,7 +86,12 @@ def _document(files: Mapping[str, _File], compressed: bool, host_key: SshHostKey
 
 
 def render_user_data(spec: Spec, files: Mapping[str, _File], *, ssh_host_key: SshHostKey | None = None) -> str:
-    """The cloud-config for ``files`` (name -> content/mode), within spec.user_data_limit."""
+    """The cloud-config for ``files`` (name -> content/mode), within spec.user_data_limit.
+
+    Raises ValueError when the spec has no limit (None: its bundle is not delivered as user data).
+    """
+    if spec.user_data_limit is None:
+        raise ValueError("this spec's bundle is delivered over SSH: it has no user data")
     if spec.compress != "always":
         plain = _document(files, compressed=False, host_key=ssh_host_key)
         if spec.compress == "never" or len(plain.encode()) <= spec.user_data_limit:

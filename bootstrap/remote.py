@@ -84,6 +84,10 @@ class ApplyResult:
     previous: RemoteState
 
 
+NO_USER_DATA: dict[str, object] = {"user_data_limit": None}
+"""Spec override for a bundle delivered over SSH: no user-data.yaml, so no user-data size limit."""
+
+
 def host_overrides(
     host: str, *, public_ip: str | None, domain: str | None, site: str | None, tls: str
 ) -> dict[str, object]:

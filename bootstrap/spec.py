@@ -300,7 +300,9 @@ class Spec:
     compose_project: str = layout.COMPOSE_PROJECT
     compress: str = "auto"
     """user-data.yaml: gzip+base64 the files when the raw size would pass the limit."""
-    user_data_limit: int = layout.USER_DATA_LIMIT
+    user_data_limit: int | None = layout.USER_DATA_LIMIT
+    """Bytes the cloud accepts as user data (AWS 16 KB, Hetzner 32 KiB); None: the bundle reaches the
+    server another way (SSH: bootstrap/remote.py, infra/ssh_server.py) and no user-data.yaml is rendered."""
     idle_stop_minutes: int | None = None
     """Power the server off after this many minutes without an authenticated request (EC2: stop)."""
     balancer_port: int | None = None

@@ -35,7 +35,7 @@ class SshServerArgs:
 def server_spec(spec: Spec, host: str) -> Spec:
     """The spec with what the host implies (an IP host is the server's address) filled in."""
     overrides = remote.host_overrides(host, public_ip=spec.public_ip, domain=spec.domain, site=spec.site, tls=spec.tls)
-    return dataclasses.replace(spec, **overrides) if overrides else spec  # type: ignore[arg-type]
+    return dataclasses.replace(spec, **overrides, **remote.NO_USER_DATA)  # type: ignore[arg-type]
 
 
 def monthly_estimate() -> dict[str, object]:

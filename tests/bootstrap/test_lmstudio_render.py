@@ -165,3 +165,19 @@ def test_cli_renders_lmstudio_with_its_host_files(tmp_path: Path) -> None:
     for name in (lmstudio.UNIT_NAME, lmstudio.START_SCRIPT, lmstudio.FIREWALL_SCRIPT, layout.INSTALL_SCRIPT):
         assert (out / name).is_file(), name
     assert KEY_A not in "".join((out / n).read_text() for n in (lmstudio.UNIT_NAME, lmstudio.START_SCRIPT))
+
+
+def test_over_ssh_idle_stop_needs_no_user_data() -> None:
+    """A bundle sent over SSH renders no user data, so no user-data limit refuses it (bootstrap apply,
+    llmhost:target ssh): LM Studio with idle stop is past 16 KB as user data but fine over SSH."""
+    from bootstrap import remote
+    from bootstrap.cloudinit import UserDataTooLarge
+    from infra.ssh_server import server_spec
+
+    spec = Spec(runtime="lmstudio", public_ip="203.0.113.11", idle_stop_minutes=60, api_keys=("k" * 32,))
+    with pytest.raises(UserDataTooLarge):
+        render_bundle(spec)
+    over_ssh = dataclasses.replace(spec, **remote.NO_USER_DATA)
+    files = render_bundle(over_ssh).files
+    assert layout.USER_DATA_FILE not in files and layout.IDLE_SCRIPT in files
+    assert server_spec(spec, "203.0.113.11").user_data_limit is None
