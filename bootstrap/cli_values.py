@@ -19,7 +19,9 @@ _VARIABLE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 def ascii_int(text: str) -> int:
     """A whole number written with ASCII digits only (``int()`` also takes ``١٢``, ``1_0``, `` 7``)."""
     if not _ASCII_INT_RE.fullmatch(text):
-        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a whole number; use ASCII digits such as 30")
+        raise argparse.ArgumentTypeError(
+            f"{text[:20]!r} is not a whole number of at most 18 digits; use ASCII digits such as 30"
+        )
     return int(text)
 
 
