@@ -133,7 +133,9 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         dest="models",
         metavar="M",
-        help="model to serve (repeatable; default gemma3:1b). "
+        help="model to serve (repeatable where the runtime serves several; default: "
+        + ", ".join(f"{name} {info.default_model}" for name, info in layout.RUNTIMES.items())
+        + "). "
         + "; ".join(f"{name}: {info.model_help}" for name, info in list(layout.RUNTIMES.items())[1:]),
     )
     group.add_argument("--gpu", action="store_true", help="reserve NVIDIA GPUs for the runtime")

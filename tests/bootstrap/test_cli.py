@@ -216,3 +216,12 @@ def test_an_unreadable_proxy_env_is_refused_not_replaced(tmp_path: Path) -> None
     (line,) = result.stderr.strip().splitlines()
     assert f"--out {out}: {layout.PROXY_ENV_FILE} is there but cannot be read" in line
     assert (out / layout.PROXY_ENV_FILE).read_bytes() == b"\xff\xfe not utf-8" != before
+
+
+@pytest.mark.parametrize("command", ["render", "local", "apply"])
+def test_model_help_names_each_runtimes_own_default(command: str) -> None:
+    result = run_cli(command, "--help", env={"COLUMNS": "1000"})
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if line.lstrip().startswith("--model M")]
+    for name, info in layout.RUNTIMES.items():
+        assert f"{name} {info.default_model}" in line
