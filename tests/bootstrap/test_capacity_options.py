@@ -55,6 +55,11 @@ def test_overrides_without_a_server_size_are_rendered_unchecked(tmp_path: Path) 
             "context), more than the 4 GiB of RAM; pick a server with more memory, or a smaller model",
         ),
         (["--max-queue", "0"], "--max-queue: 0 is out of range; use a whole number from 1 to 65536"),
+        (  # LM Studio has no --max-num-seqs (vLLM's flag): the message names no runtime's own flag
+            ["--runtime", "lmstudio", "--max-queue", "5"],
+            "--max-queue: LM Studio has no queue limit (waiting requests are scheduled as slots free up); "
+            "remove it; with LM Studio only the slots and the context length can be set",
+        ),
         (
             ["--runtime", "llamacpp", "--model", "a/b-GGUF", "--max-queue", "5"],
             "--max-queue: llama-server has no queue limit",
