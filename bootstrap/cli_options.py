@@ -25,6 +25,7 @@ from pathlib import Path
 from bootstrap import acme_ports, capacity_options, layout, runtime_secrets, runtimes
 from bootstrap.bundle import Bundle, render_bundle
 from bootstrap.cli_values import NOT_A_NAME, ascii_int, looks_like_key, variable_name
+from bootstrap.cloudinit import UserDataTooLarge
 from bootstrap.outdir import OutFile, OutputError, check_folder, write_all
 from bootstrap.proxy_env import parse_named_keys
 from bootstrap.spec import Spec, SpecError, default_key_names, model_case_warnings, validate_key, validate_key_name
@@ -340,7 +341,11 @@ def render_for_cli(spec: Spec) -> Bundle:
     try:
         return render_bundle(spec)
     except SpecError as err:
-        raise UsageError(err.render(OPTION_FOR_FIELD.get(err.field, err.field))) from None
+        line = err.render(OPTION_FOR_FIELD.get(err.field, err.field))
+        if isinstance(err, UserDataTooLarge):  # e.g. LM Studio + idle stop: the cause is not the model
+            idle = ", drop --idle-stop-minutes" if spec.idle_stop_minutes else ""
+            line += f"{idle}, or install over SSH (python -m bootstrap apply renders no user data)"
+        raise UsageError(line) from None
 
 
 def write_bundle(bundle: Bundle, folder: Path, option: str) -> None:

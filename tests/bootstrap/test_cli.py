@@ -129,6 +129,12 @@ def test_ssm_parameter_leaves_no_key_in_any_file(tmp_path: Path) -> None:
         (["--idle-stop-minutes", "5"], {}, "--idle-stop-minutes", "5 is out of range; use 10 to 10080 minutes"),
         (["--idle-stop-minutes", "10081"], {}, "--idle-stop-minutes", "out of range; use 10 to 10080 minutes"),
         (["--idle-stop-minutes", "1h"], {}, "--idle-stop-minutes", "is not a whole number"),
+        (  # LM Studio's installer + idle stop: ~17 KB of user data (the README's "LM Studio headless")
+            ["--runtime", "lmstudio", "--idle-stop-minutes", "30"],
+            {},
+            "over the 16384-byte limit",
+            "drop --idle-stop-minutes, or install over SSH (python -m bootstrap apply renders no user data)",
+        ),
         (["--bogus"], {}, "--bogus", "unrecognized arguments"),
     ],
 )
