@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 
 from bootstrap import layout
 
@@ -23,6 +24,13 @@ def ascii_int(text: str) -> int:
             f"{text[:20]!r} is not a whole number of at most 18 digits; use ASCII digits such as 30"
         )
     return int(text)
+
+
+def folder(text: str) -> Path:
+    """A folder argument; an empty one is refused (``Path("")`` is the current folder: an unset $OUT)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("it is empty; name a folder, e.g. out/")
+    return Path(text)
 
 
 def looks_like_key(text: str) -> bool:

@@ -231,3 +231,20 @@ def test_model_help_names_each_runtimes_own_default(command: str) -> None:
     (line,) = [line for line in result.stdout.splitlines() if line.lstrip().startswith("--model M")]
     for name, info in layout.RUNTIMES.items():
         assert f"{name} {info.default_model}" in line
+
+
+@pytest.mark.parametrize("args", [["render", "--out"], ["local", "--no-start", "--dir"]])
+def test_an_empty_folder_argument_is_refused_not_the_current_folder(tmp_path: Path, args: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bootstrap", *args, ""],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"python -m bootstrap {args[0]}: error: argument {args[-1]}: it is empty; name a folder, e.g. out/"
+    assert list(tmp_path.iterdir()) == []
