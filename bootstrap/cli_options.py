@@ -296,6 +296,8 @@ class KeptKeys:
     proxy_env: Path
     names: tuple[str, ...]
     keys: tuple[str, ...] = dataclasses.field(repr=False)
+    dropped_admin: tuple[str, ...] = ()
+    """Names of the admin keys in that proxy.env that this run does not keep (no --admin-key-env)."""
 
     def overrides(self) -> dict[str, object]:
         return {"api_keys": self.keys, "key_names": self.names}
@@ -306,6 +308,10 @@ class KeptKeys:
         return (
             f"kept the API key{plural} already in {self.proxy_env} ({', '.join(self.names)}); "
             "--api-key-env replaces them"
+        ) + (
+            f"; its admin key(s) ({', '.join(self.dropped_admin)}) are NOT kept: give them again with --admin-key-env"
+            if self.dropped_admin
+            else ""
         )
 
 
@@ -333,7 +339,9 @@ def kept_keys(args: argparse.Namespace, folder: Path, option: str) -> KeptKeys |
     pairs = parse_named_keys(text)
     if not pairs:
         return None
-    return KeptKeys(existing, tuple(name for name, _ in pairs), tuple(key for _, key in pairs))
+    admin = () if getattr(args, "admin_key_env", None) else parse_named_keys(text, layout.ADMIN_KEYS_ENV_VAR)
+    names, keys = tuple(name for name, _ in pairs), tuple(key for _, key in pairs)
+    return KeptKeys(existing, names, keys, tuple(name for name, _ in admin))
 
 
 def render_for_cli(spec: Spec) -> Bundle:

@@ -248,3 +248,16 @@ def test_an_empty_folder_argument_is_refused_not_the_current_folder(tmp_path: Pa
     (line,) = result.stderr.strip().splitlines()
     assert line == f"python -m bootstrap {args[0]}: error: argument {args[-1]}: it is empty; name a folder, e.g. out/"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_re_render_without_admin_key_env_says_the_admin_keys_are_dropped(tmp_path: Path) -> None:
+    out, admin = tmp_path / "bundle", "adm-" + "b2" * 14
+    first = run_cli("render", "--out", str(out), "--admin-key-env", "ops=ADMIN_K", env={"ADMIN_K": admin})
+    assert first.returncode == 0, first.stderr
+    second = run_cli("render", "--out", str(out))
+    assert second.returncode == 0, second.stderr
+    assert "its admin key(s) (ops) are NOT kept: give them again with --admin-key-env" in second.stdout
+    assert layout.ADMIN_KEYS_ENV_VAR not in (out / layout.PROXY_ENV_FILE).read_text()
+    assert admin not in second.stdout + second.stderr
+    third = run_cli("render", "--out", str(out), "--admin-key-env", "ops=ADMIN_K", env={"ADMIN_K": admin})
+    assert third.returncode == 0 and "NOT kept" not in third.stdout
