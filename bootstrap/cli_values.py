@@ -26,6 +26,13 @@ def ascii_int(text: str) -> int:
     return int(text)
 
 
+def not_empty(text: str) -> str:
+    """A value that must not be empty or blank (``--host ""`` from an unset variable)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("it is empty; give a value")
+    return text
+
+
 def folder(text: str) -> Path:
     """A folder argument; an empty one is refused (``Path("")`` is the current folder: an unset $OUT)."""
     if not text.strip():

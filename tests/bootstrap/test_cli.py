@@ -261,3 +261,11 @@ def test_a_re_render_without_admin_key_env_says_the_admin_keys_are_dropped(tmp_p
     assert admin not in second.stdout + second.stderr
     third = run_cli("render", "--out", str(out), "--admin-key-env", "ops=ADMIN_K", env={"ADMIN_K": admin})
     assert third.returncode == 0 and "NOT kept" not in third.stdout
+
+
+@pytest.mark.parametrize("option", ["--host", "--user"])
+def test_apply_refuses_an_empty_host_or_user_before_any_connection(option: str) -> None:
+    result = run_cli("apply", option, " ")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"python -m bootstrap apply: error: argument {option}: it is empty; give a value"
