@@ -135,6 +135,8 @@ def test_ssm_parameter_leaves_no_key_in_any_file(tmp_path: Path) -> None:
             "over the 16384-byte limit",
             "drop --idle-stop-minutes, or install over SSH (python -m bootstrap apply renders no user data)",
         ),
+        (["--runtime", "vllm", "--gpu", "--keep-alive", "5m"], {}, "--keep-alive", "vllm has no keep-alive setting"),
+        (["--runtime", "llamacpp", "--keep-alive", "0"], {}, "--keep-alive", "remove it (used by: ollama)"),
         (["--bogus"], {}, "--bogus", "unrecognized arguments"),
     ],
 )
