@@ -8,6 +8,7 @@ the messages here never contain the value when it could be a key. Add new typed 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from pathlib import Path
 
@@ -37,6 +38,8 @@ def folder(text: str) -> Path:
     """A folder argument; an empty one is refused (``Path("")`` is the current folder: an unset $OUT)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("it is empty; name a folder, e.g. out/")
+    if len(os.fsencode(text)) >= 4096:  # PATH_MAX: stat() would raise ENAMETOOLONG
+        raise argparse.ArgumentTypeError(f"it is {len(os.fsencode(text))} bytes long; name a folder under 4096 bytes")
     return Path(text)
 
 

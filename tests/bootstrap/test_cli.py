@@ -271,3 +271,11 @@ def test_apply_refuses_an_empty_host_or_user_before_any_connection(option: str) 
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line == f"python -m bootstrap apply: error: argument {option}: it is empty; give a value"
+
+
+def test_an_out_longer_than_path_max_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    result = run_cli("render", "--out", str(tmp_path / ("a" * 5000)))
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("python -m bootstrap render: error: argument --out: it is ")
+    assert line.endswith("bytes long; name a folder under 4096 bytes")
