@@ -25,7 +25,7 @@ import sys
 from bootstrap import layout, remote, ssh_client
 from bootstrap.bundle import render_bundle
 from bootstrap.cli_options import SpecOptions, UsageError, add_spec_options, spec_from_args
-from bootstrap.cli_values import ascii_int, ascii_seconds
+from bootstrap.cli_values import ascii_int, ascii_seconds, not_empty
 
 PROG = "python -m bootstrap apply"
 EXIT_REMOTE = 1
@@ -34,9 +34,13 @@ EXIT_REMOTE = 1
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("apply", help="install (or update, or --remove) the bundle on an existing server over SSH")
     group = parser.add_argument_group("ssh")
-    group.add_argument("--host", required=True, help="the server's address (an IP also names it in the bundle)")
+    group.add_argument(
+        "--host", required=True, type=not_empty, help="the server's address (an IP also names it in the bundle)"
+    )
     group.add_argument("--port", type=ascii_int, default=22, help="SSH port (default 22)")
-    group.add_argument("--user", required=True, help="login user: root, or a user with passwordless sudo")
+    group.add_argument(
+        "--user", required=True, type=not_empty, help="login user: root, or a user with passwordless sudo"
+    )
     group.add_argument("--identity", required=True, metavar="KEYFILE", help="private key file for the login")
     pin = group.add_mutually_exclusive_group(required=True)
     pin.add_argument("--known-hosts", metavar="FILE", help="known_hosts file that pins the server's host key")

@@ -8,6 +8,7 @@ memory check is skipped and only the values given explicitly are set); ``--paral
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 
 from bootstrap import runtime_capacity, sizing
@@ -46,7 +47,7 @@ def capacity_from_args(
         raise CapacityOptionError(f"{given}: needs {missing} too; give both, or neither to skip the memory check")
     machine = None
     if memory is not None and cpus is not None:
-        if not memory > 0:
+        if not (memory > 0 and math.isfinite(memory)):
             raise CapacityOptionError(f"--memory-gib: {memory:g} is not a size; use the server's memory in GiB, e.g. 8")
         if cpus < 1:
             raise CapacityOptionError(f"--cpus: {cpus} is not a core count; use a whole number of 1 or more")

@@ -30,6 +30,7 @@ from bootstrap.cli_options import (
     spec_from_args,
     write_bundle,
 )
+from bootstrap.cli_values import folder
 
 __all__ = [  # re-exported: the shared option parsing lives in bootstrap/cli_options.py
     "EXIT_USAGE",
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     render = sub.add_parser("render", help="write the bundle files into a directory")
-    render.add_argument("--out", required=True, help="directory to write into (created if missing)")
+    render.add_argument("--out", required=True, type=folder, help="directory to write into (created if missing)")
     add_spec_options(render)
     render.set_defaults(func=cmd_render)
     local.add_parser(sub)  # each has its own module: local runs Docker, apply SSH

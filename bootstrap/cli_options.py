@@ -25,6 +25,7 @@ from pathlib import Path
 from bootstrap import acme_ports, capacity_options, layout, runtime_secrets, runtimes
 from bootstrap.bundle import Bundle, render_bundle
 from bootstrap.cli_values import NOT_A_NAME, ascii_int, looks_like_key, variable_name
+from bootstrap.cloudinit import UserDataTooLarge
 from bootstrap.outdir import OutFile, OutputError, check_folder, write_all
 from bootstrap.proxy_env import parse_named_keys
 from bootstrap.spec import Spec, SpecError, default_key_names, model_case_warnings, validate_key, validate_key_name
@@ -133,7 +134,9 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         dest="models",
         metavar="M",
-        help="model to serve (repeatable; default gemma3:1b). "
+        help="model to serve (repeatable where the runtime serves several; default: "
+        + ", ".join(f"{name} {info.default_model}" for name, info in layout.RUNTIMES.items())
+        + "). "
         + "; ".join(f"{name}: {info.model_help}" for name, info in list(layout.RUNTIMES.items())[1:]),
     )
     group.add_argument("--gpu", action="store_true", help="reserve NVIDIA GPUs for the runtime")
@@ -274,6 +277,11 @@ def spec_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Envir
         spec = Spec(**fields)  # type: ignore[arg-type]
     except SpecError as err:
         raise UsageError(err.render(OPTION_FOR_FIELD.get(err.field, err.field))) from None
+    if spec.runtime != "ollama" and args.keep_alive != "-1":  # only Ollama reads it (OLLAMA_KEEP_ALIVE)
+        raise UsageError(
+            f"--keep-alive: {spec.runtime} has no keep-alive setting (it keeps its model loaded); "
+            "remove it (used by: ollama)"
+        )
     problem = None if getattr(args, "ports_forwarded", False) else acme_ports.unreachable_acme_problem(spec)
     if problem:
         raise UsageError(problem)
@@ -293,6 +301,8 @@ class KeptKeys:
     proxy_env: Path
     names: tuple[str, ...]
     keys: tuple[str, ...] = dataclasses.field(repr=False)
+    dropped_admin: tuple[str, ...] = ()
+    """Names of the admin keys in that proxy.env that this run does not keep (no --admin-key-env)."""
 
     def overrides(self) -> dict[str, object]:
         return {"api_keys": self.keys, "key_names": self.names}
@@ -303,6 +313,10 @@ class KeptKeys:
         return (
             f"kept the API key{plural} already in {self.proxy_env} ({', '.join(self.names)}); "
             "--api-key-env replaces them"
+        ) + (
+            f"; its admin key(s) ({', '.join(self.dropped_admin)}) are NOT kept: give them again with --admin-key-env"
+            if self.dropped_admin
+            else ""
         )
 
 
@@ -330,7 +344,9 @@ def kept_keys(args: argparse.Namespace, folder: Path, option: str) -> KeptKeys |
     pairs = parse_named_keys(text)
     if not pairs:
         return None
-    return KeptKeys(existing, tuple(name for name, _ in pairs), tuple(key for _, key in pairs))
+    admin = () if getattr(args, "admin_key_env", None) else parse_named_keys(text, layout.ADMIN_KEYS_ENV_VAR)
+    names, keys = tuple(name for name, _ in pairs), tuple(key for _, key in pairs)
+    return KeptKeys(existing, names, keys, tuple(name for name, _ in admin))
 
 
 def render_for_cli(spec: Spec) -> Bundle:
@@ -338,7 +354,11 @@ def render_for_cli(spec: Spec) -> Bundle:
     try:
         return render_bundle(spec)
     except SpecError as err:
-        raise UsageError(err.render(OPTION_FOR_FIELD.get(err.field, err.field))) from None
+        line = err.render(OPTION_FOR_FIELD.get(err.field, err.field))
+        if isinstance(err, UserDataTooLarge):  # e.g. LM Studio + idle stop: the cause is not the model
+            idle = ", drop --idle-stop-minutes" if spec.idle_stop_minutes else ""
+            line += f"{idle}, or install over SSH (python -m bootstrap apply renders no user data)"
+        raise UsageError(line) from None
 
 
 def write_bundle(bundle: Bundle, folder: Path, option: str) -> None:

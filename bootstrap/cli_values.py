@@ -8,7 +8,9 @@ the messages here never contain the value when it could be a key. Add new typed 
 from __future__ import annotations
 
 import argparse
+import os
 import re
+from pathlib import Path
 
 from bootstrap import layout
 
@@ -19,8 +21,26 @@ _VARIABLE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 def ascii_int(text: str) -> int:
     """A whole number written with ASCII digits only (``int()`` also takes ``١٢``, ``1_0``, `` 7``)."""
     if not _ASCII_INT_RE.fullmatch(text):
-        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a whole number; use ASCII digits such as 30")
+        raise argparse.ArgumentTypeError(
+            f"{text[:20]!r} is not a whole number of at most 18 digits; use ASCII digits such as 30"
+        )
     return int(text)
+
+
+def not_empty(text: str) -> str:
+    """A value that must not be empty or blank (``--host ""`` from an unset variable)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("it is empty; give a value")
+    return text
+
+
+def folder(text: str) -> Path:
+    """A folder argument; an empty one is refused (``Path("")`` is the current folder: an unset $OUT)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("it is empty; name a folder, e.g. out/")
+    if len(os.fsencode(text)) >= 4096:  # PATH_MAX: stat() would raise ENAMETOOLONG
+        raise argparse.ArgumentTypeError(f"it is {len(os.fsencode(text))} bytes long; name a folder under 4096 bytes")
+    return Path(text)
 
 
 def looks_like_key(text: str) -> bool:

@@ -28,6 +28,7 @@ from bootstrap.cli_options import (
     spec_from_args,
     write_bundle,
 )
+from bootstrap.cli_values import folder
 from bootstrap.key_rotation import proxy_reload_argv
 from bootstrap.spec import Spec
 
@@ -47,7 +48,7 @@ def default_dir() -> Path:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("local", help="run the bundle on this machine with Docker, at https://localhost")
-    parser.add_argument("--dir", type=Path, default=None, help="folder for the bundle (default ~/.llmhost/local)")
+    parser.add_argument("--dir", type=folder, default=None, help="folder for the bundle (default ~/.llmhost/local)")
     parser.add_argument("--no-start", action="store_true", help="only render into --dir; do not run Docker")
     add_spec_options(parser)
     parser.set_defaults(func=cmd_local)

@@ -28,7 +28,7 @@ def for_runtime(
         return machine, sizing.SizingError(
             "max_queue",
             f"{info.label} has no queue limit (waiting requests are scheduled as slots free up)",
-            f"remove it; with {info.name} only the slots (--max-num-seqs) and the context length can be set",
+            f"remove it; with {info.label} only the slots and the context length can be set",
         )
     return (machine if info.auto_capacity else None), None
 

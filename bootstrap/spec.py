@@ -417,7 +417,7 @@ class Spec:
                 raise SpecError(
                     "versions",
                     f"{component} version {version!r} is not a pinned tag",
-                    "use a release tag such as 0.20.6",
+                    f"use a release tag such as {layout.DEFAULT_VERSIONS[component]}",
                 )
         _one_of("compress", self.compress, COMPRESS_MODES)
         if self.listen_address is not None and not is_ip(self.listen_address):

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from bootstrap.cli_values import looks_like_key
 from bootstrap.runtimes import RUNTIMES
 from checks.errors import UsageError, one_line
 
@@ -175,12 +176,20 @@ def check_ca_file(path: str, name: Namer) -> str:
     return path
 
 
+_VAR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
 def read_key(options: Mapping[str, Any], name: Namer, environ: Mapping[str, str]) -> str | None:
     var, path = options.get("api_key_env"), options.get("api_key_file")
     if var and path:
         raise name.error(f"give only one of {name('api_key_env')} and {name('api_key_file')}")
     if var:
         value = environ.get(str(var), "").strip()
+        if not value and (looks_like_key(str(var)) or not _VAR_NAME_RE.fullmatch(str(var))):
+            raise name.error(  # a key pasted in place of the variable's name: never shown
+                f"{name('api_key_env')}: expects the NAME of an environment variable holding the key (the value "
+                "given is not shown: it may be the key itself); e.g. export LLMHOST_KEY=... then LLMHOST_KEY"
+            )
         if not value:
             raise name.error(f"{name('api_key_env')} {var}: the variable is not set or empty")
         return value

@@ -222,7 +222,11 @@ def no_entries_line(source: str, lines: Sequence[str]) -> str:
     """The one line for a ``--log`` input in which not one line is a Caddy access entry."""
     where = "stdin" if source == "-" else source
     content = sum(1 for line in lines if line.strip())
-    found = f"none of its {content} lines is" if content else "it is empty, so nothing is"
+    found = (
+        ("its one line is not" if content == 1 else f"none of its {content} lines is")
+        if content
+        else "it is empty, so nothing is"
+    )
     return (
         f"--log {where}: {found} a Caddy access-log entry, so nothing could be counted; an entry is one JSON "
         f"line such as {ENTRY_SHAPE} (the proxy's stdout: docker compose logs proxy > proxy.log)"

@@ -39,6 +39,9 @@ def test_overrides_without_a_server_size_are_rendered_unchecked(tmp_path: Path) 
     ("args", "expected"),
     [
         (["--memory-gib", "8"], "--memory-gib: needs --cpus too; give both, or neither to skip the memory check"),
+        (["--memory-gib", "inf", "--cpus", "4"], "--memory-gib: inf is not a size; use the server's memory in GiB"),
+        (["--memory-gib", "nan", "--cpus", "4"], "--memory-gib: nan is not a size"),
+        (["--parallel", "9" * 20], "argument --parallel: '99999999999999999999' is not a whole number of at most 18"),
         (["--cpus", "0", "--memory-gib", "8"], "--cpus: 0 is not a core count; use a whole number of 1 or more"),
         (
             ["--memory-gib", "4", "--cpus", "2", "--parallel", "8", "--context-length", "65536"],
@@ -52,6 +55,11 @@ def test_overrides_without_a_server_size_are_rendered_unchecked(tmp_path: Path) 
             "context), more than the 4 GiB of RAM; pick a server with more memory, or a smaller model",
         ),
         (["--max-queue", "0"], "--max-queue: 0 is out of range; use a whole number from 1 to 65536"),
+        (  # LM Studio has no --max-num-seqs (vLLM's flag): the message names no runtime's own flag
+            ["--runtime", "lmstudio", "--max-queue", "5"],
+            "--max-queue: LM Studio has no queue limit (waiting requests are scheduled as slots free up); "
+            "remove it; with LM Studio only the slots and the context length can be set",
+        ),
         (
             ["--runtime", "llamacpp", "--model", "a/b-GGUF", "--max-queue", "5"],
             "--max-queue: llama-server has no queue limit",

@@ -129,6 +129,14 @@ def test_ssm_parameter_leaves_no_key_in_any_file(tmp_path: Path) -> None:
         (["--idle-stop-minutes", "5"], {}, "--idle-stop-minutes", "5 is out of range; use 10 to 10080 minutes"),
         (["--idle-stop-minutes", "10081"], {}, "--idle-stop-minutes", "out of range; use 10 to 10080 minutes"),
         (["--idle-stop-minutes", "1h"], {}, "--idle-stop-minutes", "is not a whole number"),
+        (  # LM Studio's installer + idle stop: ~17 KB of user data (the README's "LM Studio headless")
+            ["--runtime", "lmstudio", "--idle-stop-minutes", "30"],
+            {},
+            "over the 16384-byte limit",
+            "drop --idle-stop-minutes, or install over SSH (python -m bootstrap apply renders no user data)",
+        ),
+        (["--runtime", "vllm", "--gpu", "--keep-alive", "5m"], {}, "--keep-alive", "vllm has no keep-alive setting"),
+        (["--runtime", "llamacpp", "--keep-alive", "0"], {}, "--keep-alive", "remove it (used by: ollama)"),
         (["--bogus"], {}, "--bogus", "unrecognized arguments"),
     ],
 )
@@ -216,3 +224,58 @@ def test_an_unreadable_proxy_env_is_refused_not_replaced(tmp_path: Path) -> None
     (line,) = result.stderr.strip().splitlines()
     assert f"--out {out}: {layout.PROXY_ENV_FILE} is there but cannot be read" in line
     assert (out / layout.PROXY_ENV_FILE).read_bytes() == b"\xff\xfe not utf-8" != before
+
+
+@pytest.mark.parametrize("command", ["render", "local", "apply"])
+def test_model_help_names_each_runtimes_own_default(command: str) -> None:
+    result = run_cli(command, "--help", env={"COLUMNS": "1000"})
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if line.lstrip().startswith("--model M")]
+    for name, info in layout.RUNTIMES.items():
+        assert f"{name} {info.default_model}" in line
+
+
+@pytest.mark.parametrize("args", [["render", "--out"], ["local", "--no-start", "--dir"]])
+def test_an_empty_folder_argument_is_refused_not_the_current_folder(tmp_path: Path, args: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bootstrap", *args, ""],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"python -m bootstrap {args[0]}: error: argument {args[-1]}: it is empty; name a folder, e.g. out/"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_re_render_without_admin_key_env_says_the_admin_keys_are_dropped(tmp_path: Path) -> None:
+    out, admin = tmp_path / "bundle", "adm-" + "b2" * 14
+    first = run_cli("render", "--out", str(out), "--admin-key-env", "ops=ADMIN_K", env={"ADMIN_K": admin})
+    assert first.returncode == 0, first.stderr
+    second = run_cli("render", "--out", str(out))
+    assert second.returncode == 0, second.stderr
+    assert "its admin key(s) (ops) are NOT kept: give them again with --admin-key-env" in second.stdout
+    assert layout.ADMIN_KEYS_ENV_VAR not in (out / layout.PROXY_ENV_FILE).read_text()
+    assert admin not in second.stdout + second.stderr
+    third = run_cli("render", "--out", str(out), "--admin-key-env", "ops=ADMIN_K", env={"ADMIN_K": admin})
+    assert third.returncode == 0 and "NOT kept" not in third.stdout
+
+
+@pytest.mark.parametrize("option", ["--host", "--user"])
+def test_apply_refuses_an_empty_host_or_user_before_any_connection(option: str) -> None:
+    result = run_cli("apply", option, " ")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"python -m bootstrap apply: error: argument {option}: it is empty; give a value"
+
+
+def test_an_out_longer_than_path_max_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    result = run_cli("render", "--out", str(tmp_path / ("a" * 5000)))
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("python -m bootstrap render: error: argument --out: it is ")
+    assert line.endswith("bytes long; name a folder under 4096 bytes")

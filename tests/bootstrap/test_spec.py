@@ -53,6 +53,7 @@ def spec(**fields: object) -> Spec:
         ({"public_ip": "1.2.3"}, "public_ip", "not an IP address"),
         ({"versions": (("ollama", "latest"),)}, "versions", "not a pinned tag"),
         ({"versions": (("nginx", "1.0"),)}, "versions", "use one of"),
+        ({"versions": (("vllm", "latest"),)}, "versions", "such as v0.33.0"),  # each component's own tag shape
         ({"max_body_mb": 0}, "max_body_mb", "out of range"),
         ({"keep_alive": "forever"}, "keep_alive", "not a duration"),
         ({"model_volume_id": "vol 1"}, "model_volume_id", "not a volume id"),

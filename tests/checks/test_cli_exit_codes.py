@@ -68,3 +68,12 @@ def test_help_exits_0(argv: tuple[str, ...], tmp_path: Path) -> None:
     result = run(*argv, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "usage:" in result.stdout
+
+
+def test_a_key_pasted_as_the_variable_name_is_never_echoed(tmp_path: Path) -> None:
+    key = "sk-user-" + "a1" * 16
+    result = run("checks", "--url", "https://llm.example.com", "--api-key-env", key, cwd=tmp_path)
+    assert result.returncode == UNKNOWN, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "--api-key-env: expects the NAME of an environment variable" in line
+    assert key not in result.stderr + result.stdout and "a1a1a1" not in line

@@ -173,6 +173,15 @@ def test_stdin_without_access_entries_names_stdin(
     assert "--log stdin: none of its 2 lines is a Caddy access-log entry" in line
 
 
+def test_a_one_line_input_is_named_in_the_singular(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"level":"info"}\n'))
+    assert checks_main(["usage", "--log", "-"]) == 3
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "--log stdin: its one line is not a Caddy access-log entry, so nothing could be counted" in line
+
+
 def test_access_entries_outside_the_period_are_no_requests_exit_0(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
