@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import socket
-import statistics
 import threading
 import time
 from collections.abc import Iterator
@@ -412,13 +411,18 @@ def test_keep_alive_serves_two_requests_on_one_connection(fake: FakeOllama) -> N
     assert received.count(b"HTTP/1.1 200") == 2
 
 
-def test_small_requests_are_fast_no_nagle_delay(client: httpx.Client) -> None:
-    timings = []
-    for _ in range(30):
-        started = time.monotonic()
-        client.post("/api/generate", json={"model": MODEL})
-        timings.append(time.monotonic() - started)
-    assert statistics.median(timings) < 0.02, f"median {statistics.median(timings) * 1000:.1f} ms"
+def test_small_writes_are_not_delayed_by_nagle(fake: FakeOllama, client: httpx.Client) -> None:
+    """Each small write goes out at once (TCP_NODELAY on the server's side of every connection):
+    with Nagle on, a streamed token would wait for the peer's delayed ACK (~40 ms). Checked on the
+    socket itself, not by timing (speed lives in bench/)."""
+    assert client.post("/api/generate", json={"model": MODEL}).status_code == 200  # a pooled connection stays open
+    server = fake._server
+    assert server is not None
+    with server._conn_lock:
+        connections = list(server._connections)
+    assert connections, "the keep-alive connection is not tracked"
+    for conn in connections:
+        assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
 def test_stop_refuses_new_and_cuts_open_connections() -> None:
@@ -452,7 +456,9 @@ def test_llamacpp_flavour() -> None:
         llama.health_loading = False
         assert c.get("/api/version").status_code == 404
         assert c.get("/api/version", headers={"Host": "llm.example.com"}).status_code == 404  # no Host check
-        native = c.post("/completion", json={"prompt": "hi", "stream": True}).text
+        # llama-server closes the connection after a stream without saying so: a pooled connection
+        # would race that close on the next request, so this client asks to close it too.
+        native = c.post("/completion", json={"prompt": "hi", "stream": True}, headers={"Connection": "close"}).text
         assert native.rstrip().endswith('"stop":true}') or '"stop":true' in native.splitlines()[-2]
         chat = c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]}).json()
         assert chat["choices"][0]["message"]["content"] == "".join(llama.tokens)
