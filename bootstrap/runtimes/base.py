@@ -35,6 +35,16 @@ class ModelRefError(ValueError):
         super().__init__(f"{problem}; {allowed}")
 
 
+def healthcheck(test: list[str], start_period: str) -> dict[str, Any]:
+    """A compose healthcheck with llmhost's timings (30 s interval, 10 s timeout, 5 retries)."""
+    return {"test": ["CMD", *test], "interval": "30s", "timeout": "10s", "retries": 5, "start_period": start_period}
+
+
+def curl_health(info: Runtime) -> tuple[str, ...]:
+    """``curl -fsS`` of the runtime's health path inside its own container (images that ship curl)."""
+    return ("curl", "-fsS", f"http://localhost:{info.port}{info.health_path}")
+
+
 def keep_models(models: tuple[str, ...]) -> tuple[str, ...]:
     """The identity: runtimes that compare model names as given."""
     return models

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from bootstrap.capacity_render import capacity_arguments
-from bootstrap.runtimes.base import ModelRefError, Runtime
+from bootstrap.runtimes.base import ModelRefError, curl_health, healthcheck
 
 if TYPE_CHECKING:
     from bootstrap.spec import Spec
@@ -97,15 +97,8 @@ def compose_service(spec: Spec) -> dict[str, Any]:
         "command": command,
         "environment": {"LLAMA_CACHE": info.container_models_dir},
         # /health answers 503 while the model downloads and loads, 200 when it can serve.
-        "healthcheck": {
-            "test": ["CMD", "curl", "-fsS", f"http://localhost:{info.port}{info.health_path}"],
-            "interval": "30s",
-            "timeout": "10s",
-            "retries": 5,
-            "start_period": "30m",
-        },
+        "healthcheck": healthcheck(list(curl_health(info)), start_period="30m"),
     }
 
 
-def ready_probe(info: Runtime) -> tuple[str, ...]:
-    return ("curl", "-fsS", f"http://localhost:{info.port}{info.health_path}")
+ready_probe = curl_health

@@ -11,7 +11,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from bootstrap.capacity_render import capacity_environment
-from bootstrap.runtimes.base import ModelRefError, Runtime
+from bootstrap.runtimes.base import ModelRefError, Runtime, healthcheck
 
 if TYPE_CHECKING:
     from bootstrap.spec import Spec
@@ -55,13 +55,7 @@ def compose_service(spec: Spec) -> dict[str, Any]:
             **capacity_environment(spec.capacity),
         },
         # The image has no curl: `ollama list` talks to the server over its API.
-        "healthcheck": {
-            "test": ["CMD", "ollama", "list"],
-            "interval": "30s",
-            "timeout": "10s",
-            "retries": 5,
-            "start_period": "30s",
-        },
+        "healthcheck": healthcheck(["ollama", "list"], start_period="30s"),
     }
 
 

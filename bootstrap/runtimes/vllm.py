@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from bootstrap.runtimes.base import ModelRefError, Runtime
+from bootstrap.runtimes.base import ModelRefError, curl_health, healthcheck
 
 if TYPE_CHECKING:
     from bootstrap.spec import Spec
@@ -93,15 +93,8 @@ def compose_service(spec: Spec) -> dict[str, Any]:
         "environment": {"HF_HOME": HF_CACHE_DIR},
         "shm_size": SHM_SIZE,
         # The image has curl; /health is 200 only once the engine serves (refused before that).
-        "healthcheck": {
-            "test": ["CMD", "curl", "-fsS", f"http://localhost:{info.port}{info.health_path}"],
-            "interval": "30s",
-            "timeout": "10s",
-            "retries": 5,
-            "start_period": "30m",
-        },
+        "healthcheck": healthcheck(list(curl_health(info)), start_period="30m"),
     }
 
 
-def ready_probe(info: Runtime) -> tuple[str, ...]:
-    return ("curl", "-fsS", f"http://localhost:{info.port}{info.health_path}")
+ready_probe = curl_health
