@@ -45,13 +45,15 @@ http://127.0.0.1:{port} {{
 \thandle @key {{
 \t\treverse_proxy {upstream} {{
 \t\t\theader_up Host {{upstream_hostport}}
-\t\t\tflush_interval -1
 \t\t}}
 \t}}
 \trespond 401
 }}
 """
-"""The baseline the issue asks for: reverse_proxy plus one Bearer match, nothing else."""
+"""The baseline the issue asks for: reverse_proxy plus one Bearer match, nothing else (the Host
+rewrite only because Ollama refuses a foreign Host). No ``flush_interval``, as in llmhost's own
+proxy: Caddy writes streamed answers through at once by itself (bootstrap/caddyfile.py
+``runtime_proxy``); until 2026-11-30 both proxies set ``flush_interval -1``."""
 
 
 def cpu_seconds(pid: int) -> float:

@@ -320,7 +320,15 @@ def admin_metrics(spec: Spec) -> Lines:
 
 
 def runtime_proxy(spec: Spec) -> Lines:
-    """Unbuffered, no read timeout; the runtime's own CORS and Host checks neutralised."""
+    """Unbuffered, no read timeout; the runtime's own CORS and Host checks neutralised.
+
+    No ``flush_interval``: Caddy already flushes every write at once for a streamed answer,
+    i.e. ``text/event-stream`` or a body of unknown length (Ollama's chunked NDJSON), and
+    bidirectional streams (``modules/caddyhttp/reverseproxy/streaming.go``, ``flushInterval``,
+    Caddy 2.11). ``flush_interval -1`` would add, to every small answer of known length, a
+    timer goroutine that flushes the headers on their own before the body: two writes instead
+    of one and ~3.5 more context switches per request (bench/proxy_overhead.py measures it).
+    """
     transport = ["dial_timeout 5s"]
     if not spec.runtime_info.proxy_keepalive:
         # e.g. llama-server closes the connection after every streamed answer while advertising
@@ -335,7 +343,6 @@ def runtime_proxy(spec: Spec) -> Lines:
                 "header_up Host {upstream_hostport}",
                 *strip_client_credentials(),
                 "header_down -Access-Control-*",
-                "flush_interval -1",
                 *_block("transport http", transport),
             ],
         ),

@@ -336,6 +336,40 @@ def test_mid_stream_error_passes_through_unchanged(client: httpx.Client, proxy: 
     assert json.loads(lines[-1][1]) == {"error": fake.stream_error}
 
 
+def test_sse_events_arrive_as_the_runtime_produces_them(
+    client: httpx.Client, proxy: RunningProxy, fake: FakeOllama
+) -> None:
+    """The OpenAI dialect streams Server-Sent Events: each event must reach the client when the
+    runtime writes it, not at the end (the proxy sets no flush_interval and relies on Caddy
+    flushing text/event-stream at once)."""
+    fake.token_delay = 0.1
+    status, headers, _, lines = _timed_lines(
+        client,
+        "/v1/chat/completions",
+        {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True},
+        proxy.auth(),
+    )
+    assert status == 200
+    assert headers["content-type"].startswith("text/event-stream")
+    (produced,) = fake.streams
+    arrivals = {line: arrived for arrived, line in lines if line.startswith(b"data: ")}
+    assert len(arrivals) == len(produced)
+    for index, made in enumerate(produced):
+        arrived = arrivals[made.data.split(b"\n", 1)[0] + b"\n"]
+        lag = arrived - made.produced
+        assert 0 <= lag < 0.25, f"event {index} arrived {lag * 1000:.0f} ms after it was produced"
+    first_arrival = min(arrivals.values())
+    assert first_arrival < produced[-1].produced - 0.5, "the first event waited for the end of the stream"
+
+
+def test_small_answer_of_known_length_arrives_whole(client: httpx.Client, proxy: RunningProxy) -> None:
+    """A non-streamed answer keeps its Content-Length through the proxy (one write, no chunking)."""
+    response = client.get("/api/version", headers=proxy.auth())
+    assert response.status_code == 200
+    assert response.headers.get("content-length") == str(len(response.content))
+    assert "transfer-encoding" not in response.headers
+
+
 def test_openai_sse_stream_passes_through(client: httpx.Client, proxy: RunningProxy, fake: FakeOllama) -> None:
     fake.token_delay = 0.02
     status, headers, _, lines = _timed_lines(
