@@ -91,6 +91,8 @@ class Stream:
     tokens: int = 0
     timed_out: bool = False
     seconds: float = 0.0
+    prompt_ms: float | None = None
+    """llama-server's own prompt time for this request (``timings.prompt_ms`` of its last chunk)."""
 
 
 @dataclasses.dataclass
@@ -126,6 +128,13 @@ class Level:
 
     def ttft(self, fraction: float) -> float:
         values = sorted(s.ttft for s in self.ok if s.ttft is not None)
+        if not values:
+            return float("nan")
+        return values[min(len(values) - 1, max(0, round(fraction * (len(values) - 1))))]
+
+    def prompt_ms(self, fraction: float) -> float:
+        """The server's prompt-processing time (ms) at that fraction of this level's requests."""
+        values = sorted(s.prompt_ms for s in self.ok if s.prompt_ms is not None)
         if not values:
             return float("nan")
         return values[min(len(values) - 1, max(0, round(fraction * (len(values) - 1))))]
@@ -177,6 +186,8 @@ def one_stream(
                     if not line.startswith("data: ") or line == "data: [DONE]":
                         continue
                     event = json.loads(line[6:])
+                    if isinstance(event.get("timings"), dict):
+                        result.prompt_ms = event["timings"].get("prompt_ms")
                     if event.get("usage"):
                         usage_tokens = event["usage"].get("completion_tokens")
                     for choice in event.get("choices") or []:
@@ -268,15 +279,16 @@ def binary_version(binary: str) -> str:
 
 
 def print_table(table: dict[tuple[str, int], Level], levels: list[int], settings: Sequence[str]) -> None:
-    print("| setting  | streams | agg tok/s | per-stream tok/s (median / min) | TTFT p50 | TTFT p95 | refused "
-          "| timed out | longest |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| setting  | streams | agg tok/s | per-stream tok/s (median / min) | TTFT p50 | TTFT p95 "
+          "| server prompt ms p50 / p95 | refused | timed out | longest |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for setting in settings:
         for streams in levels:
             level = table[(setting, streams)]
             print(
                 f"| {setting:8} | {streams:7} | {level.aggregate:9.1f} | {level.per_stream:6.1f} / "
                 f"{level.slowest_stream:5.1f} | {level.ttft(0.5):6.2f} s | {level.ttft(0.95):6.2f} s | "
+                f"{level.prompt_ms(0.5):6.0f} / {level.prompt_ms(0.95):6.0f} | "
                 f"{level.refused:7} | {level.timed_out:9} | {level.longest:5.1f} s |",
                 flush=True,
             )
@@ -341,6 +353,11 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="a further setting: the chosen flags plus FLAGS, e.g. --also 'threads1=--threads 1' (repeatable)",
     )
+    parser.add_argument(
+        "--levels",
+        default="",
+        help="concurrency levels, comma-separated; must hold 1 and 4 (default: 1,2,4,8 and slots + 2)",
+    )
     args = parser.parse_args(argv)
     extras: dict[str, list[str]] = {}
     for item in args.also:
@@ -362,6 +379,15 @@ def main(argv: list[str] | None = None) -> int:
     capacity = sizing.size("llamacpp", (MODEL_ALIAS,), sizing.Machine(args.memory_gib, args.cpus))
     assert capacity is not None
     levels = sorted({1, 2, 4, 8, capacity.parallel + 2})
+    if args.levels:
+        try:
+            levels = sorted({int(item) for item in args.levels.split(",")})
+        except ValueError:
+            levels = []
+        if not levels or min(levels) < 1 or not {1, 4} <= set(levels):
+            print(f"concurrency: --levels {args.levels!r}: use positive whole numbers separated by commas, "
+                  "including 1 and 4 (the targets compare them)", file=sys.stderr)  # fmt: skip
+            return 2
     load = os.getloadavg()
     print(f"# llama-server {binary_version(str(binary()))}; {os.cpu_count()} CPUs visible; load average before: "
           f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
