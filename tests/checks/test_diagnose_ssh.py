@@ -66,7 +66,7 @@ case "$1" in
   ps)
     cat <<'EOF'
 NAME                IMAGE                  SERVICE   CREATED       STATUS                 PORTS
-llmhost-proxy-1     caddy:2.10.2           proxy     2 hours ago   Up 2 hours             0.0.0.0:443->443/tcp
+llmhost-proxy-1     caddy:2.11.4           proxy     2 hours ago   Up 2 hours             0.0.0.0:443->443/tcp
 llmhost-runtime-1   ollama/ollama:0.20.6   runtime   2 hours ago   Up 2 hours (healthy)   11434/tcp
 EOF
     ;;
