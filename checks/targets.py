@@ -156,6 +156,11 @@ def check_url(url: str, name: Namer, key: str = "url") -> str:
         raise name.error(f"{name(key)}: invalid port in {one_line(url, 100)!r}") from None
     if parts.query or parts.fragment:
         raise name.error(f"{name(key)}: the URL must not have a query or fragment")
+    if parts.path not in ("", "/"):  # the probes add /v1/models, /api/version ...: /v1 would become /v1/v1/models
+        raise name.error(
+            f"{name(key)}: {one_line(url, 100)!r} has a path; give the server's address without one, "
+            f"e.g. {parts.scheme}://{parts.netloc} (the checks add /v1/... and /api/... themselves)"
+        )
     return url.rstrip("/")
 
 
@@ -394,10 +399,13 @@ def build_target(
     )
     if thresholds.cert_critical_days > thresholds.cert_warn_days:
         raise name.error(f"{name('cert_critical_days')} must not exceed {name('cert_warn_days')}")
+    ssh_port = int(_number(merged.get("ssh_port", 22), "ssh_port", name, minimum=1, integer=True))
+    if ssh_port > 65535:
+        raise name.error(f"{name('ssh_port')}: {ssh_port} is not a port number; use 1 to 65535")
     ssh = SshOptions(
         host=str(merged.get("ssh_host") or merged.get("ssh_host_fallback") or "") or None,
         user=_text(merged.get("ssh_user", "ubuntu"), "ssh_user", name),
-        port=int(_number(merged.get("ssh_port", 22), "ssh_port", name, minimum=1, integer=True)),
+        port=ssh_port,
         identity=_existing(merged.get("identity"), "identity", name),
         known_hosts=_existing(merged.get("known_hosts"), "known_hosts", name),
         host_key=str(merged["host_key"]) if merged.get("host_key") else None,

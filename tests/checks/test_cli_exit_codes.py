@@ -35,6 +35,8 @@ BAD = {
     "checks: nothing to check": ("checks",),
     "checks: a bad value": ("checks", "--url", "https://llm.example.com", "--timeout", "soon"),
     "checks: a bad choice": ("checks", "--url", "https://llm.example.com", "--format", "xml"),
+    "checks: a URL with a path": ("checks", "--url", "https://llm.example.com/v1"),  # the OpenAI base-URL habit
+    "checks: an SSH port out of range": ("checks", "--url", "https://llm.example.com", "--ssh-port", "99999"),
     "cost: unknown option": ("checks", "cost", "--bad-flag"),
     "cost: nothing given": ("checks", "cost"),
     "cost: a bad value": ("checks", "cost", "--monthly-usd", "lots", "--tokens-per-month", "9M",

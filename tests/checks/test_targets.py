@@ -67,6 +67,8 @@ def test_a_bare_list_works_and_name_defaults_to_url(tmp_path: Path) -> None:
         ("defaults:\n  url: http://127.0.0.1\ntargets:\n  - name: a\n", "defaults: name, url, stack"),
         ("other: 1\n", "unknown top-level key 'other'"),
         ("- just a string\n", "target #1: expected a mapping"),
+        ("- url: https://llm.example.com/v1\n", "target #1: url: 'https://llm.example.com/v1' has a path"),
+        ("- url: http://127.0.0.1\n  ssh_port: 99999\n", "target #1: ssh_port: 99999 is not a port number"),
     ],
 )
 def test_targets_file_errors_are_one_line_naming_the_entry(tmp_path: Path, text: str, message: str) -> None:
