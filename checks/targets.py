@@ -126,6 +126,8 @@ def _number(raw: Any, key: str, name: Namer, *, minimum: float, integer: bool = 
     if isinstance(raw, bool):
         raise name.error(f"{name(key)}: expected a number, got {raw!r}")
     if isinstance(raw, str) and not re.fullmatch(r"[0-9]{1,12}(?:\.[0-9]{1,9})?", raw.strip()):  # float() takes "١٢"
+        if re.fullmatch(r"-[0-9]{1,12}(?:\.[0-9]{1,9})?", raw.strip()):  # a number, but below every minimum
+            raise name.error(f"{name(key)}: must be at least {minimum:g}, got {raw.strip()}")
         kind = "a whole number" if integer else "a number"
         raise name.error(f"{name(key)}: expected {kind}, got {one_line(repr(raw), 60)}")
     try:
