@@ -187,6 +187,9 @@ def test_bad_arguments_exit_2_with_one_line(sshd: Sshd, root: Path, tmp_path: Pa
     assert one_error_line(run(sshd, root, tmp_path, "--api-key-env", "UNSET_VAR"), 2).startswith(
         "--api-key-env UNSET_VAR: the variable is not set"
     )
+    zero = run(sshd, root, tmp_path, "--connect-timeout", "0")  # was "cannot connect ...: Operation now in progress"
+    assert zero.returncode == 2 and "argument --connect-timeout: '0' is not a number of seconds above 0" in zero.stderr
+    assert len(zero.stderr.strip().splitlines()) == 1
     port = free_port()
     proc = run(sshd, root, tmp_path, "--port", str(port))
     assert one_error_line(proc, 2) == f"SSH: connection refused by 127.0.0.1:{port} (nothing listens there)"
