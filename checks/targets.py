@@ -186,7 +186,26 @@ def check_ca_file(path: str, name: Namer) -> str:
 _VAR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
+_HEADER_SAFE_KEY_RE = re.compile(r"[\x21-\x7e]+")
+"""Visible ASCII: what an Authorization header can carry (RFC 9110 field values; llmhost keys are
+A-Z a-z 0-9 _ -). httpx refuses anything else with an error that quotes the header, key and all."""
+BAD_KEY_CHARACTERS = (
+    "the key has a character no HTTP header can carry (a space, a line break, a control character or a "
+    "non-ASCII letter; the key is not shown); llmhost keys are 24-256 characters of A-Z a-z 0-9 _ -"
+)
+
+
 def read_key(options: Mapping[str, Any], name: Namer, environ: Mapping[str, str]) -> str | None:
+    """The key from ``api_key_env``/``api_key_file``; UsageError (never quoting the key) when unusable."""
+    key = _read_key(options, name, environ)
+    if key is not None and not _HEADER_SAFE_KEY_RE.fullmatch(key):
+        source = f"{name('api_key_env')} {options['api_key_env']}" if options.get("api_key_env") else (
+            f"{name('api_key_file')} {options['api_key_file']}")
+        raise name.error(f"{source}: {BAD_KEY_CHARACTERS}")
+    return key
+
+
+def _read_key(options: Mapping[str, Any], name: Namer, environ: Mapping[str, str]) -> str | None:
     var, path = options.get("api_key_env"), options.get("api_key_file")
     if var and path:
         raise name.error(f"give only one of {name('api_key_env')} and {name('api_key_file')}")
@@ -379,6 +398,8 @@ def build_target(
     key = read_key(given, name, environ) if ("api_key_env" in given or "api_key_file" in given) else None
     if key is None:
         key = implied.get("api_key")
+        if key is not None and not _HEADER_SAFE_KEY_RE.fullmatch(str(key)):
+            raise name.error(f"the apiKey output: {BAD_KEY_CHARACTERS}")
     expect = merged.get("expect")
     prompt = merged.get("prompt")
     if expect is not None:

@@ -145,3 +145,30 @@ def test_pulumi_env_adds_the_deploy_passphrase_file(tmp_path: Path) -> None:
     assert env["PULUMI_CONFIG_PASSPHRASE_FILE"] == str(tmp_path / "llmhost" / "passphrase")
     assert "PULUMI_CONFIG_PASSPHRASE_FILE" not in pulumi_env({"XDG_CONFIG_HOME": str(tmp_path),
                                                               "PULUMI_CONFIG_PASSPHRASE": "mine"})
+
+
+@pytest.mark.parametrize(
+    "bad", ["sekrit-sekrit-sekrit\nline-two", "sekrit-sekrit sekrit", "sekrit-sekrit-señor", "sekrit\r"]
+)
+@pytest.mark.parametrize("source", ["env", "file", "outputs"])
+def test_a_key_no_header_can_carry_is_refused_without_showing_it(
+    tmp_path: Path, bad: str, source: str
+) -> None:
+    """httpx refused such a key with "Illegal header value b'Bearer <the key>'", which the report printed."""
+    if bad.endswith("\r") and source != "outputs":
+        bad = "sekrit\rsekrit"  # env and file values are stripped at the ends
+    key_file = tmp_path / "key"
+    key_file.write_text(bad)
+    options: dict[str, Any] = {
+        "env": {"url": "https://llm.example.com", "api_key_env": "BAD_KEY"},
+        "file": {"url": "https://llm.example.com", "api_key_file": str(key_file)},
+        "outputs": {"stack": "dev"},
+    }[source]
+    outputs = {**OUTPUTS, "apiKey": bad}
+    with pytest.raises(UsageError) as caught:
+        build_target(options, Namer(True), environ={"BAD_KEY": bad}, outputs_runner=lambda s: outputs)
+    line = str(caught.value)
+    assert "\n" not in line and "sekrit" not in line
+    assert "no HTTP header can carry" in line or (source == "file" and "expected one key on one line" in line)
+    expected = {"env": "--api-key-env BAD_KEY: ", "file": f"--api-key-file {key_file}: ", "outputs": "apiKey output"}
+    assert expected[source] in line
