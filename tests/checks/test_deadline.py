@@ -64,6 +64,7 @@ def test_explicit_deadline_bounds_the_run(tmp_path: Path, hanging_port: int, clo
     assert outcome.seconds < 0.5 + 3.0
     unknown = [t for t in outcome.report["targets"] if t["status"] == "unknown"]
     assert {t["name"] if "name" in t else t["target"] for t in unknown} >= {f"t{i:03d}" for i in range(1, 20, 2)}
+    assert {t["duration_ms"] for t in unknown} == {500.0}, "a target cut short ran until the deadline, not 0 ms"
 
 
 @pytest.mark.parametrize("value", ["١٢", "1_0", "-1", "0", "soon"])
