@@ -250,6 +250,23 @@ def test_a_hand_edited_proxy_env_with_a_bad_key_names_the_file_not_api_key_env(
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
 
 
+def test_a_closed_stdout_pipe_is_no_traceback(tmp_path: Path) -> None:
+    """``render ... | head -1`` raised BrokenPipeError with a traceback when the reader had left."""
+    out = tmp_path / "bundle"
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is printed
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "bootstrap", "render", "--out", str(out)],
+            cwd=REPO, stdout=write_end, stderr=subprocess.PIPE, text=True, check=False, timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 1
+    assert result.stderr == ""
+    assert (out / layout.PROXY_ENV_FILE).is_file(), "the bundle is written before anything is printed"
+
+
 @pytest.mark.parametrize("command", ["render", "local", "apply"])
 def test_model_help_names_each_runtimes_own_default(command: str) -> None:
     result = run_cli(command, "--help", env={"COLUMNS": "1000"})
