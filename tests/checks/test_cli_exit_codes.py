@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,28 @@ def test_a_key_pasted_as_the_variable_name_is_never_echoed(tmp_path: Path) -> No
     (line,) = result.stderr.strip().splitlines()
     assert "--api-key-env: expects the NAME of an environment variable" in line
     assert key not in result.stderr + result.stdout and "a1a1a1" not in line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--url", "http://127.0.0.1:1"),
+        ("cost", "--monthly-usd", "68", "--tokens-per-month", "9M", "--tokens-per-second", "5"),
+        ("usage", "--log", "-"),
+    ],
+    ids=["checks", "cost", "usage"],
+)
+def test_a_reader_that_left_early_is_unknown_without_a_traceback(args: tuple[str, ...], tmp_path: Path) -> None:
+    """``python -m checks ... | head -1`` raised BrokenPipeError with a traceback (exit 1, a warn)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the report is written
+    entry = '{"level":"info","ts":%d,"logger":"http.log.access.log0","status":200,"llmhost_key":"alice"}\n'
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "checks", *args], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
+            input=entry % time.time(), stdout=write_end, stderr=subprocess.PIPE, text=True, check=False, timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == UNKNOWN
+    assert "Traceback" not in result.stderr
