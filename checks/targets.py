@@ -260,10 +260,39 @@ def pulumi_env(environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+_OWN_PULUMI_RE = re.compile(r"pulumi-v([0-9]{1,4})\.([0-9]{1,4})\.([0-9]{1,4})")
+
+
+def find_pulumi(environ: Mapping[str, str]) -> str | None:
+    """``pulumi`` on PATH, else where an install that did not reach this shell's PATH put it.
+
+    Pulumi's installer puts it in ``~/.pulumi/bin`` (and edits a profile a running shell has not
+    read); ``make deploy`` on a machine without it installs the pinned release into
+    ``${XDG_DATA_HOME:-~/.local/share}/llmhost/pulumi-v<version>/pulumi`` and never onto PATH
+    (scripts/deploy.sh, PULUMI_OWN). Without this, the stack's own ``healthCheckCommand``
+    (``python -m checks --stack dev``) failed right after the README's ``make deploy``.
+    """
+    found = shutil.which("pulumi", path=environ.get("PATH"))
+    if found:
+        return found
+    home = Path(environ.get("HOME") or Path.home())
+    data = Path(environ.get("XDG_DATA_HOME") or home / ".local" / "share") / "llmhost"
+    own = []
+    if data.is_dir():
+        for folder in data.iterdir():
+            match = _OWN_PULUMI_RE.fullmatch(folder.name)  # not .partial, .staged.* or .old.* leftovers
+            if match:
+                own.append((tuple(int(part) for part in match.groups()), folder / "pulumi"))
+    for candidate in [home / ".pulumi" / "bin" / "pulumi", *(path for _, path in sorted(own, reverse=True))]:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
 def run_pulumi_outputs(stack: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``pulumi stack output --json --show-secrets --stack NAME`` in the project folder."""
     environ = os.environ if environ is None else environ
-    pulumi = shutil.which("pulumi", path=environ.get("PATH"))
+    pulumi = find_pulumi(environ)
     if pulumi is None:
         raise UsageError(f"--stack {stack}: the pulumi CLI is not installed; {PULUMI_INSTALL_HINT}")
     argv = [pulumi, "stack", "output", "--json", "--show-secrets", "--stack", stack]

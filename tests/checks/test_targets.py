@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from checks.errors import UsageError
-from checks.targets import Namer, build_target, load_targets_file, options_from_outputs, parse_outputs, pulumi_env
+from checks.targets import (
+    Namer,
+    build_target,
+    load_targets_file,
+    options_from_outputs,
+    parse_outputs,
+    pulumi_env,
+    run_pulumi_outputs,
+)
 
 ENV = {"PROD_KEY": "p" * 32, "STAGING_KEY": "s" * 32}
 
@@ -172,3 +180,37 @@ def test_a_key_no_header_can_carry_is_refused_without_showing_it(
     assert "no HTTP header can carry" in line or (source == "file" and "expected one key on one line" in line)
     expected = {"env": "--api-key-env BAD_KEY: ", "file": f"--api-key-file {key_file}: ", "outputs": "apiKey output"}
     assert expected[source] in line
+
+
+def _fake_pulumi(path: Path, endpoint: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#!/bin/sh\necho '{json.dumps({'endpoint': endpoint})}'\n")
+    path.chmod(0o755)
+
+
+def test_stack_outputs_find_the_pulumi_that_make_deploy_installed(tmp_path: Path) -> None:
+    """make deploy installs Pulumi into ~/.local/share/llmhost/pulumi-v<ver>/, never onto PATH; the
+    stack's healthCheckCommand (python -m checks --stack dev) then said "the pulumi CLI is not installed"."""
+    home, empty_path = tmp_path / "home", tmp_path / "bin"
+    empty_path.mkdir()
+    own = home / ".local" / "share" / "llmhost"
+    _fake_pulumi(own / "pulumi-v3.9.0" / "pulumi", "https://older.example.com")
+    _fake_pulumi(own / "pulumi-v3.272.0" / "pulumi", "https://pinned.example.com")
+    _fake_pulumi(own / "pulumi-v3.999.0.partial" / "pulumi", "https://partial.example.com")  # an interrupted install
+    environ = {"PATH": str(empty_path), "HOME": str(home)}
+    assert run_pulumi_outputs("dev", environ) == {"endpoint": "https://pinned.example.com"}
+    # Pulumi's own installer (~/.pulumi/bin) is the user's choice: it comes first.
+    _fake_pulumi(home / ".pulumi" / "bin" / "pulumi", "https://installer.example.com")
+    assert run_pulumi_outputs("dev", environ) == {"endpoint": "https://installer.example.com"}
+    # XDG_DATA_HOME moves make deploy's folder.
+    data = tmp_path / "data"
+    _fake_pulumi(data / "llmhost" / "pulumi-v3.272.0" / "pulumi", "https://xdg.example.com")
+    assert run_pulumi_outputs("dev", {**environ, "HOME": str(tmp_path / "nobody"), "XDG_DATA_HOME": str(data)}) == {
+        "endpoint": "https://xdg.example.com"
+    }
+
+
+def test_no_pulumi_anywhere_is_one_line_with_the_hint(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    with pytest.raises(UsageError, match="the pulumi CLI is not installed; install it"):
+        run_pulumi_outputs("dev", {"PATH": str(tmp_path / "bin"), "HOME": str(tmp_path)})
