@@ -146,12 +146,18 @@ def _text(raw: Any, key: str, name: Namer) -> str:
     return str(raw).strip()
 
 
+_URL_HOST_RE = re.compile(r"[A-Za-z0-9._-]{1,253}|[0-9A-Fa-f:.]{2,45}(?:%[A-Za-z0-9_.-]{1,32})?")
+"""A DNS name (letters, digits, - . _), an IPv4 address, or an IPv6 one as urlsplit gives it (no brackets)."""
+
+
 def check_url(url: str, name: Namer, key: str = "url") -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise name.error(f"{name(key)}: {one_line(url, 100)!r} is not an http(s) URL with a host")
     if parts.username or parts.password:
         raise name.error(f"{name(key)}: do not put credentials in the URL; use --api-key-env or --api-key-file")
+    if not _URL_HOST_RE.fullmatch(parts.hostname):  # urlsplit takes "exa mple.com", then DNS said "cannot resolve"
+        raise name.error(f"{name(key)}: {one_line(parts.hostname, 100)!r} is not a host name or IP address")
     try:
         _ = parts.port
     except ValueError:

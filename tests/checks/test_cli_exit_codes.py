@@ -37,6 +37,7 @@ BAD = {
     "checks: a bad value": ("checks", "--url", "https://llm.example.com", "--timeout", "soon"),
     "checks: a bad choice": ("checks", "--url", "https://llm.example.com", "--format", "xml"),
     "checks: a URL with a path": ("checks", "--url", "https://llm.example.com/v1"),  # the OpenAI base-URL habit
+    "checks: a host with a space": ("checks", "--url", "https://exa mple.com"),  # was a DNS lookup, then critical
     "checks: an SSH port out of range": ("checks", "--url", "https://llm.example.com", "--ssh-port", "99999"),
     "cost: unknown option": ("checks", "cost", "--bad-flag"),
     "cost: nothing given": ("checks", "cost"),
