@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import heapq
 import json
+import math
 import random
 import sys
 from collections.abc import Sequence
@@ -273,6 +274,10 @@ def table(results: Sequence[Result]) -> str:
     return "\n".join(lines)
 
 
+MAX_ARRIVALS = 1_000_000
+"""Most simulated requests per fleet size (the default run simulates 7,200)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Waits and utilisation of a fleet of 1...N replicas (simulated).")
     source = parser.add_mutually_exclusive_group()
@@ -315,8 +320,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("--batch-gain", args.batch_gain, 0.0),
             ("--minutes", args.minutes, 0.0),
         ):
-            if not value > low:
-                raise InputError(f"{name} must be above {low:g}")
+            if not value > low or not math.isfinite(value):
+                raise InputError(f"{name} must be above {low:g} and finite")
+        if args.per_minute * args.minutes > MAX_ARRIVALS:  # 1e9 a minute ran for hours
+            raise InputError(
+                f"--per-minute x --minutes: {args.per_minute:g} a minute for {args.minutes:g} minutes is over "
+                f"{MAX_ARRIVALS:,} simulated requests; lower one of them"
+            )
         if not 1 <= args.slots <= 64 or not 1 <= args.max_replicas <= 100 or (args.overhead_seconds or 0) < 0:
             raise InputError("--slots 1-64, --max-replicas 1-100, --overhead-seconds >= 0")
     except InputError as err:

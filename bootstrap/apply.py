@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 from bootstrap import layout, remote, ssh_client
 from bootstrap.bundle import render_bundle
 from bootstrap.cli_options import SpecOptions, UsageError, add_spec_options, spec_from_args
 from bootstrap.cli_values import ascii_int, ascii_seconds, not_empty
+from bootstrap.spec import is_ip
 
 PROG = "python -m bootstrap apply"
 EXIT_REMOTE = 1
@@ -57,9 +59,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     parser.set_defaults(func=cmd_apply)
 
 
+_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+_HOST_NAME_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+_USER_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}")
+"""A login name as useradd accepts it (letters, digits, _ . -; at most 32), checked before any connection."""
+
+
 def _target(args: argparse.Namespace) -> ssh_client.SshTarget:
     if not 0 < args.port < 65536:
         raise UsageError(f"--port: {args.port} is out of range; use 1-65535")
+    if not (is_ip(args.host) or (len(args.host) <= 253 and _HOST_NAME_RE.fullmatch(args.host))):
+        raise UsageError(f"--host: {args.host[:80]!r} is not a host name or IP address; use e.g. 203.0.113.7 or "
+                         "llm.example.com (no user@, no port: --user, --port)")
+    if not _USER_RE.fullmatch(args.user):
+        raise UsageError(f"--user: {args.user[:40]!r} is not a login name; use letters, digits, _ . - "
+                         "(at most 32), e.g. ubuntu or root")
     return ssh_client.SshTarget(
         host=args.host,
         port=args.port,

@@ -344,8 +344,19 @@ def kept_keys(args: argparse.Namespace, folder: Path, option: str) -> KeptKeys |
     pairs = parse_named_keys(text)
     if not pairs:
         return None
-    admin = () if getattr(args, "admin_key_env", None) else parse_named_keys(text, layout.ADMIN_KEYS_ENV_VAR)
     names, keys = tuple(name for name, _ in pairs), tuple(key for _, key in pairs)
+    try:  # a hand-edited proxy.env: name the file, not --api-key-env (which this run was not given)
+        for name, key in pairs:
+            validate_key(key)
+            validate_key_name(name)
+        if len(set(keys)) != len(keys) or len(set(names)) != len(names):
+            raise SpecError("api_keys", "a key or a key name is there twice", "give each once")
+    except SpecError as err:
+        raise UsageError(
+            f"{option} {folder}: {layout.PROXY_ENV_FILE} has a key this run would keep, but {err.problem} "
+            f"({err.allowed}); fix {existing}, delete it for a new key, or give the keys with --api-key-env"
+        ) from None
+    admin = () if getattr(args, "admin_key_env", None) else parse_named_keys(text, layout.ADMIN_KEYS_ENV_VAR)
     return KeptKeys(existing, names, keys, tuple(name for name, _ in admin))
 
 

@@ -74,7 +74,10 @@ _ASCII_NUMBER_RE = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,9})?")
 
 
 def ascii_seconds(text: str) -> float:
-    """A non-negative number of seconds in ASCII (``float()`` also takes ``١٢``, ``1_0``, ``inf``)."""
-    if not _ASCII_NUMBER_RE.fullmatch(text):
-        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a number of seconds; use e.g. 10 or 2.5")
+    """A number of seconds above 0 in ASCII (``float()`` also takes ``١٢``, ``1_0``, ``inf``).
+
+    0 is refused: a connect timeout of 0 fails every connection with "Operation now in progress".
+    """
+    if not _ASCII_NUMBER_RE.fullmatch(text) or float(text) == 0:
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a number of seconds above 0; use e.g. 10 or 2.5")
     return float(text)

@@ -101,6 +101,13 @@ def write_all(folder: Path, files: Mapping[str, OutFile], option: str) -> list[P
             _write_file(staging / current, manifest + "".join(n + "\n" for n in names), 0o644)
         except OSError as err:
             raise OutputError(f"{where}: cannot write {current}: {_reason(err)}; nothing was changed") from None
+        for name in [*names, layout.OUTPUT_MANIFEST]:  # os.replace cannot put a file over a folder: ask first,
+            target = folder / name  # so that no file is moved before the one that fails
+            if target.is_dir() and not target.is_symlink():
+                raise OutputError(
+                    f"{where}: cannot write {name}: a folder of that name is in the way; "
+                    "move or remove it, nothing was changed"
+                )
         try:
             for name in names:
                 os.replace(staging / name, folder / name)

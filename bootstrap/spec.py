@@ -253,6 +253,26 @@ def is_ip(text: str) -> bool:
     return True
 
 
+_NOT_PUBLIC_NETS = tuple(
+    ipaddress.ip_network(net) for net in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
+"""RFC 1918, shared address space (RFC 6598, carrier NAT) and unique local IPv6 (RFC 4193)."""
+
+
+def is_unreachable_for_acme(text: str) -> bool:
+    """An IP Let's Encrypt can never validate: private, carrier NAT, loopback, link-local and the like.
+
+    The documentation ranges (203.0.113.0/24, 2001:db8::/32 ...) are not in it: the examples use them
+    as public addresses. Let's Encrypt refuses names resolving to reserved addresses (boulder's
+    bdns "IP address is in a reserved address block").
+    """
+    ip = ipaddress.ip_address(text)
+    return (
+        ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast
+        or any(ip in net for net in _NOT_PUBLIC_NETS if net.version == ip.version)
+    )
+
+
 def _one_of(field_name: str, value: str, choices: tuple[str, ...] | list[str]) -> None:
     if value not in choices:
         raise SpecError(field_name, f"{value!r} is not supported", f"use one of: {', '.join(choices)}")
@@ -271,7 +291,7 @@ class Spec:
     public_ip: str | None = None
     """The server's public address, when known before boot (an Elastic IP, a primary IP)."""
     tls: str = "auto"
-    """auto: acme with a domain, else ipdomain with a public IP, else internal."""
+    """auto: acme with a domain, else ipdomain with a public IP (not a private or local one), else internal."""
     ip_dns_suffix: str = layout.IP_DNS_SUFFIX
     acme_email: str | None = None
     origins: tuple[str, ...] = ()
@@ -365,6 +385,12 @@ class Spec:
             raise SpecError("tls", "acme needs a domain", "give a domain, or use ipdomain or internal")
         if self.tls == "ipdomain" and not self.public_ip:
             raise SpecError("tls", "ipdomain needs the public IP", "give the public IP, or use internal")
+        if self.tls == "ipdomain" and self.public_ip and is_unreachable_for_acme(self.public_ip):
+            raise SpecError(
+                "tls",
+                f"ipdomain needs a public IP, and {self.public_ip} is private or local: Let's Encrypt cannot reach it",
+                "use internal (Caddy's own CA), or give the server's public IP",
+            )
         if not _HOSTNAME_RE.fullmatch(self.ip_dns_suffix):
             raise SpecError("ip_dns_suffix", f"{self.ip_dns_suffix!r} is not a DNS name", "use e.g. sslip.io")
         if self.acme_email is not None and not _EMAIL_RE.fullmatch(self.acme_email):
@@ -508,7 +534,7 @@ class Spec:
             return self.tls
         if self.domain:
             return "acme"
-        if self.public_ip:
+        if self.public_ip and not is_unreachable_for_acme(self.public_ip):
             return "ipdomain"
         return "internal"
 

@@ -117,6 +117,8 @@ def _positive(raw: str | None, option: str, default: float, *, minimum: float, i
     if raw is None:
         return default
     if not re.fullmatch(r"[0-9]{1,12}" if integer else r"[0-9]{1,12}(?:\.[0-9]{1,9})?", raw):  # ASCII only
+        if re.fullmatch(r"-[0-9]{1,12}(?:\.[0-9]{1,9})?", raw):  # a number, but below every minimum
+            raise UsageError(f"{option}: must be at least {minimum:g}, got {raw}")
         kind = "a whole number" if integer else "a number"
         raise UsageError(f"{option}: expected {kind}, got {one_line(repr(raw), 40)}")
     try:

@@ -31,7 +31,7 @@ from checks.errors import UsageError, one_line
 from checks.targets import Namer, OutputsRunner, load_outputs_file, run_pulumi_outputs
 
 UNKNOWN = 3
-_AMOUNT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMbB]?)\s*$")
+_AMOUNT = re.compile(r"^\s*([0-9]{1,15}(?:\.[0-9]{1,9})?)\s*([kKmMbB]?)\s*$")  # ASCII, bounded: never inf
 _SCALE = {"": 1, "k": 1e3, "m": 1e6, "b": 1e9}
 
 

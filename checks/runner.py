@@ -35,15 +35,21 @@ def utc_now() -> tuple[str, float]:
     return now.isoformat(timespec="milliseconds").replace("+00:00", "Z"), now.timestamp()
 
 
-async def check_target(target: Target, transport: TransportFactory | None = None) -> TargetReport:
-    """Every probe of one target, in order; never raises."""
+async def check_target(
+    target: Target, transport: TransportFactory | None = None, done: list[ProbeResult] | None = None
+) -> TargetReport:
+    """Every probe of one target, in order; never raises.
+
+    ``done`` (emptied first) receives each probe's result as it finishes, so that a caller whose
+    deadline cancels this coroutine still has the probes that finished (``unfinished``).
+    """
     started_at, started_unix = utc_now()
     t0 = time.perf_counter()
     if target.api == bedrock.API:
-        results = await _run_all(target, bedrock.BedrockContext(target), bedrock.PROBES, bedrock.skip_reason)
+        results = await _run_all(target, bedrock.BedrockContext(target), bedrock.PROBES, bedrock.skip_reason, done)
     else:
         async with make_client(target, transport(target) if transport else None) as client:
-            results = await _run_all(target, ProbeContext(target, client), PROBES, skip_reason)
+            results = await _run_all(target, ProbeContext(target, client), PROBES, skip_reason, done)
     return TargetReport(
         target=target.name,
         started_at=started_at,
@@ -53,9 +59,12 @@ async def check_target(target: Target, transport: TransportFactory | None = None
     )
 
 
-async def _run_all(target: Target, ctx: Any, probes: Any, skip: Any) -> list[ProbeResult]:
+async def _run_all(
+    target: Target, ctx: Any, probes: Any, skip: Any, done: list[ProbeResult] | None
+) -> list[ProbeResult]:
     """The probes in order, each timed, skipped with the reason when an earlier one decided it."""
-    results: list[ProbeResult] = []
+    results: list[ProbeResult] = [] if done is None else done
+    results.clear()
     for name, probe in probes:
         t = time.perf_counter()
         reason = skip(name, target, ctx.state)
@@ -101,13 +110,14 @@ async def check_until(
     interval: float = DEFAULT_INTERVAL,
     progress: Progress | None = None,
     transport: TransportFactory | None = None,
+    done: list[ProbeResult] | None = None,
 ) -> TargetReport:
     """Poll until no probe is critical (ok or warn) and something was evaluated, or ``wait`` runs out."""
     start = time.monotonic()
     attempt = 0
     while True:
         attempt += 1
-        report = await check_target(target, transport)
+        report = await check_target(target, transport, done)
         elapsed = time.monotonic() - start
         if report.status in PASSING:
             if progress and attempt > 1:
@@ -134,16 +144,21 @@ def default_deadline(targets: list[Target]) -> float:
     return DEADLINE_FACTOR * max((t.timeout for t in targets), default=0.0)
 
 
-def unfinished(target: Target, deadline: float) -> TargetReport:
-    """A target the run's deadline cut short: every probe skipped with the reason, status unknown."""
+def unfinished(target: Target, deadline: float, done: tuple[ProbeResult, ...] = ()) -> TargetReport:
+    """A target the run's deadline cut short: the probes that finished keep their results, the one
+    that was running is unknown and the rest are skipped, all with the reason (status unknown, or
+    critical when a finished probe was)."""
     started_at, started_unix = utc_now()
     reason = f"not done within the run's --deadline of {deadline:g} s"
+    finished = list(done)
+    names = [name for name, _ in (bedrock.PROBES if target.api == bedrock.API else PROBES)][len(finished):]
+    cut = [ProbeResult(name, Status.UNKNOWN if i == 0 else Status.SKIPPED, reason) for i, name in enumerate(names)]
     return TargetReport(
         target=target.name,
         started_at=started_at,
         started_unix=started_unix,
-        duration_ms=0.0,
-        checks=tuple(skipped(name, reason) for name, _ in PROBES),
+        duration_ms=round(deadline * 1000, 1),  # it ran until the deadline cut it short (was 0: "0.00 s")
+        checks=(*finished, *cut),
     )
 
 
@@ -166,22 +181,24 @@ async def check_all(
     t0 = time.perf_counter()
     gate = asyncio.Semaphore(max(1, concurrency))
 
-    async def one(target: Target) -> TargetReport:
+    partial: list[list[ProbeResult]] = [[] for _ in targets]
+
+    async def one(target: Target, done: list[ProbeResult]) -> TargetReport:
         async with gate:
             if wait is not None:
-                return await check_until(target, wait, interval, progress, transport)
-            return await check_target(target, transport)
+                return await check_until(target, wait, interval, progress, transport, done)
+            return await check_target(target, transport, done)
 
-    tasks = [asyncio.ensure_future(one(t)) for t in targets]
+    tasks = [asyncio.ensure_future(one(t, d)) for t, d in zip(targets, partial, strict=True)]
     if tasks:
         await asyncio.wait(tasks, timeout=deadline)
     reports = []
-    for target, task in zip(targets, tasks, strict=True):
+    for target, task, done in zip(targets, tasks, partial, strict=True):
         if task.done() and not task.cancelled():
             reports.append(task.result())
         else:
             task.cancel()
-            reports.append(unfinished(target, deadline or 0.0))
+            reports.append(unfinished(target, deadline or 0.0, tuple(done)))
     pending = [t for t in tasks if not t.done()]
     if pending:
         await asyncio.wait(pending, timeout=0.5)  # let cancelled clients close their sockets

@@ -126,6 +126,8 @@ def _number(raw: Any, key: str, name: Namer, *, minimum: float, integer: bool = 
     if isinstance(raw, bool):
         raise name.error(f"{name(key)}: expected a number, got {raw!r}")
     if isinstance(raw, str) and not re.fullmatch(r"[0-9]{1,12}(?:\.[0-9]{1,9})?", raw.strip()):  # float() takes "١٢"
+        if re.fullmatch(r"-[0-9]{1,12}(?:\.[0-9]{1,9})?", raw.strip()):  # a number, but below every minimum
+            raise name.error(f"{name(key)}: must be at least {minimum:g}, got {raw.strip()}")
         kind = "a whole number" if integer else "a number"
         raise name.error(f"{name(key)}: expected {kind}, got {one_line(repr(raw), 60)}")
     try:
@@ -144,18 +146,29 @@ def _text(raw: Any, key: str, name: Namer) -> str:
     return str(raw).strip()
 
 
+_URL_HOST_RE = re.compile(r"[A-Za-z0-9._-]{1,253}|[0-9A-Fa-f:.]{2,45}(?:%[A-Za-z0-9_.-]{1,32})?")
+"""A DNS name (letters, digits, - . _), an IPv4 address, or an IPv6 one as urlsplit gives it (no brackets)."""
+
+
 def check_url(url: str, name: Namer, key: str = "url") -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise name.error(f"{name(key)}: {one_line(url, 100)!r} is not an http(s) URL with a host")
     if parts.username or parts.password:
         raise name.error(f"{name(key)}: do not put credentials in the URL; use --api-key-env or --api-key-file")
+    if not _URL_HOST_RE.fullmatch(parts.hostname):  # urlsplit takes "exa mple.com", then DNS said "cannot resolve"
+        raise name.error(f"{name(key)}: {one_line(parts.hostname, 100)!r} is not a host name or IP address")
     try:
         _ = parts.port
     except ValueError:
         raise name.error(f"{name(key)}: invalid port in {one_line(url, 100)!r}") from None
     if parts.query or parts.fragment:
         raise name.error(f"{name(key)}: the URL must not have a query or fragment")
+    if parts.path not in ("", "/"):  # the probes add /v1/models, /api/version ...: /v1 would become /v1/v1/models
+        raise name.error(
+            f"{name(key)}: {one_line(url, 100)!r} has a path; give the server's address without one, "
+            f"e.g. {parts.scheme}://{parts.netloc} (the checks add /v1/... and /api/... themselves)"
+        )
     return url.rstrip("/")
 
 
@@ -179,7 +192,26 @@ def check_ca_file(path: str, name: Namer) -> str:
 _VAR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
+_HEADER_SAFE_KEY_RE = re.compile(r"[\x21-\x7e]+")
+"""Visible ASCII: what an Authorization header can carry (RFC 9110 field values; llmhost keys are
+A-Z a-z 0-9 _ -). httpx refuses anything else with an error that quotes the header, key and all."""
+BAD_KEY_CHARACTERS = (
+    "the key has a character no HTTP header can carry (a space, a line break, a control character or a "
+    "non-ASCII letter; the key is not shown); llmhost keys are 24-256 characters of A-Z a-z 0-9 _ -"
+)
+
+
 def read_key(options: Mapping[str, Any], name: Namer, environ: Mapping[str, str]) -> str | None:
+    """The key from ``api_key_env``/``api_key_file``; UsageError (never quoting the key) when unusable."""
+    key = _read_key(options, name, environ)
+    if key is not None and not _HEADER_SAFE_KEY_RE.fullmatch(key):
+        source = f"{name('api_key_env')} {options['api_key_env']}" if options.get("api_key_env") else (
+            f"{name('api_key_file')} {options['api_key_file']}")
+        raise name.error(f"{source}: {BAD_KEY_CHARACTERS}")
+    return key
+
+
+def _read_key(options: Mapping[str, Any], name: Namer, environ: Mapping[str, str]) -> str | None:
     var, path = options.get("api_key_env"), options.get("api_key_file")
     if var and path:
         raise name.error(f"give only one of {name('api_key_env')} and {name('api_key_file')}")
@@ -234,10 +266,39 @@ def pulumi_env(environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+_OWN_PULUMI_RE = re.compile(r"pulumi-v([0-9]{1,4})\.([0-9]{1,4})\.([0-9]{1,4})")
+
+
+def find_pulumi(environ: Mapping[str, str]) -> str | None:
+    """``pulumi`` on PATH, else where an install that did not reach this shell's PATH put it.
+
+    Pulumi's installer puts it in ``~/.pulumi/bin`` (and edits a profile a running shell has not
+    read); ``make deploy`` on a machine without it installs the pinned release into
+    ``${XDG_DATA_HOME:-~/.local/share}/llmhost/pulumi-v<version>/pulumi`` and never onto PATH
+    (scripts/deploy.sh, PULUMI_OWN). Without this, the stack's own ``healthCheckCommand``
+    (``python -m checks --stack dev``) failed right after the README's ``make deploy``.
+    """
+    found = shutil.which("pulumi", path=environ.get("PATH"))
+    if found:
+        return found
+    home = Path(environ.get("HOME") or Path.home())
+    data = Path(environ.get("XDG_DATA_HOME") or home / ".local" / "share") / "llmhost"
+    own = []
+    if data.is_dir():
+        for folder in data.iterdir():
+            match = _OWN_PULUMI_RE.fullmatch(folder.name)  # not .partial, .staged.* or .old.* leftovers
+            if match:
+                own.append((tuple(int(part) for part in match.groups()), folder / "pulumi"))
+    for candidate in [home / ".pulumi" / "bin" / "pulumi", *(path for _, path in sorted(own, reverse=True))]:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
 def run_pulumi_outputs(stack: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``pulumi stack output --json --show-secrets --stack NAME`` in the project folder."""
     environ = os.environ if environ is None else environ
-    pulumi = shutil.which("pulumi", path=environ.get("PATH"))
+    pulumi = find_pulumi(environ)
     if pulumi is None:
         raise UsageError(f"--stack {stack}: the pulumi CLI is not installed; {PULUMI_INSTALL_HINT}")
     argv = [pulumi, "stack", "output", "--json", "--show-secrets", "--stack", stack]
@@ -372,6 +433,8 @@ def build_target(
     key = read_key(given, name, environ) if ("api_key_env" in given or "api_key_file" in given) else None
     if key is None:
         key = implied.get("api_key")
+        if key is not None and not _HEADER_SAFE_KEY_RE.fullmatch(str(key)):
+            raise name.error(f"the apiKey output: {BAD_KEY_CHARACTERS}")
     expect = merged.get("expect")
     prompt = merged.get("prompt")
     if expect is not None:
@@ -394,10 +457,13 @@ def build_target(
     )
     if thresholds.cert_critical_days > thresholds.cert_warn_days:
         raise name.error(f"{name('cert_critical_days')} must not exceed {name('cert_warn_days')}")
+    ssh_port = int(_number(merged.get("ssh_port", 22), "ssh_port", name, minimum=1, integer=True))
+    if ssh_port > 65535:
+        raise name.error(f"{name('ssh_port')}: {ssh_port} is not a port number; use 1 to 65535")
     ssh = SshOptions(
         host=str(merged.get("ssh_host") or merged.get("ssh_host_fallback") or "") or None,
         user=_text(merged.get("ssh_user", "ubuntu"), "ssh_user", name),
-        port=int(_number(merged.get("ssh_port", 22), "ssh_port", name, minimum=1, integer=True)),
+        port=ssh_port,
         identity=_existing(merged.get("identity"), "identity", name),
         known_hosts=_existing(merged.get("known_hosts"), "known_hosts", name),
         host_key=str(merged["host_key"]) if merged.get("host_key") else None,

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from bootstrap import access_log, layout
+from checks.report import write_atomic
 from checks.result import Status
 
 PROG = "python -m checks usage"
@@ -39,7 +40,7 @@ EXIT_UNKNOWN = Status.UNKNOWN.exit_code  # 3: bad arguments, unreadable input (R
 ENTRY_SHAPE = f'{{"level":"info","ts":...,"logger":"{access_log.LOGGER_PREFIX}...","status":200,...}}'
 """How an access entry looks, for the line that says the input held none."""
 NO_KEY = "(no key)"
-_DURATION = re.compile(r"^(\d+)([smhd])$")
+_DURATION = re.compile(r"^([0-9]{1,9})([smhd])$")  # ASCII digits (\d takes "١"), bounded: no overflow
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 FORMATS = ("text", "json", "prometheus")
 
@@ -233,17 +234,31 @@ def no_entries_line(source: str, lines: Sequence[str]) -> str:
     )
 
 
+def _port(text: str) -> int:
+    """argparse type of --ssh-port: 1 to 65535, ASCII digits."""
+    if not re.fullmatch(r"[0-9]{1,5}", text) or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a port number; use 1 to 65535")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    """argparse type of --timeout: a positive number of seconds, ASCII digits."""
+    if not re.fullmatch(r"[0-9]{1,6}(?:\.[0-9]{1,6})?", text) or float(text) <= 0:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a time; use a number of seconds above 0, e.g. 10")
+    return float(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Per-key usage from the llmhost proxy's access log.")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--log", metavar="FILE", help="access log or `docker compose logs proxy` output; - = stdin")
     source.add_argument("--ssh-host", metavar="HOST", help="read the proxy's log over SSH")
     parser.add_argument("--ssh-user", default="ubuntu", help="default ubuntu")
-    parser.add_argument("--ssh-port", type=int, default=22)
+    parser.add_argument("--ssh-port", type=_port, default=22, help="default 22")
     parser.add_argument("--identity", metavar="PATH", help="SSH private key")
     parser.add_argument("--known-hosts", metavar="PATH", help="known_hosts file that pins the host key")
     parser.add_argument("--host-key", metavar="KEY", help="the host key itself ('ssh-ed25519 AAAA...')")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per SSH step (default 10)")
+    parser.add_argument("--timeout", type=_seconds, default=10.0, help="seconds per SSH step (default 10)")
     parser.add_argument("--since", default="24h", help="period to count, e.g. 1h, 24h, 7d (default 24h)")
     parser.add_argument("--format", choices=FORMATS, default="text")
     parser.add_argument("--output", metavar="FILE", help="write here (atomically) instead of stdout")
@@ -272,10 +287,11 @@ def main(argv: Sequence[str] | None = None, *, now: float | None = None) -> int:
     rows = summarize(entries, seconds, time.time() if now is None else now)
     text = RENDERERS[args.format](rows, args.since)
     if args.output:
-        out = Path(args.output)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out)
+        try:
+            write_atomic(args.output, text)
+        except OSError as err:
+            print(f"{PROG}: error: --output {args.output}: cannot write it ({err.strerror or err})", file=sys.stderr)
+            return EXIT_UNKNOWN
     else:
         sys.stdout.write(text)
     return 0

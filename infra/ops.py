@@ -282,6 +282,9 @@ def run(args: argparse.Namespace, *, out: TextIO, progress: TextIO, sleep: Sleep
     stack = args.stack.strip()
     if not STACK_RE.fullmatch(stack):
         raise OpsError(2, f"--stack {args.stack!r} is not a stack name: letters, digits, '-', '_' and '.' (e.g. dev)")
+    if args.desired is not None and not 1 <= args.desired <= 100:  # before AWS: no region or credentials needed
+        raise OpsError(2, f"{PROG}: --desired {args.desired} is not a fleet size; use 1 to 100, within llmhost:fleet "
+                          "minSize..maxSize")
     region = args.region or stack_region(stack)
     if region is not None and not REGION_RE.fullmatch(region):
         raise OpsError(2, f"--region {region!r} is not an AWS region name (e.g. us-east-1)")

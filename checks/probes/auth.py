@@ -35,8 +35,11 @@ async def probe(ctx: ProbeContext) -> ProbeResult:
         if status in INCONCLUSIVE:
             return warn(NAME, f"inconclusive: POST {OPEN_PATH} without a key answered HTTP {status}, not 401",
                         keyless_status=status)
+        # What the server said (e.g. Caddy's "Client sent an HTTP request to an HTTPS server." for an
+        # http:// URL of an https port, which is no open API): no key was sent, so nothing to hide.
+        said = error_message(keyless.content) or keyless.content.decode("utf-8", "replace").strip()
         return critical(NAME, f"the API answers without a key: POST {OPEN_PATH} without a key got HTTP {status}"
-                        " (expected 401)", keyless_status=status)
+                        f" (expected 401){': ' + one_line(said, 100) if said else ''}", keyless_status=status)
     if not ctx.target.api_key:
         return ok(NAME, f"refused without a key (HTTP {status}); no key configured, so ours was not tried",
                   keyless_status=status)

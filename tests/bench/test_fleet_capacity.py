@@ -102,6 +102,8 @@ def test_speed_from_llama_server_timings(tmp_path: Path) -> None:
         (["--measure", "--tokens-per-second", "10"], "--tokens-per-second goes without"),
         (["--tokens-per-second", "10", "--mix", "300:200"], "--mix"),
         (["--tokens-per-second", "10", "--per-minute", "0"], "--per-minute must be above 0"),
+        (["--tokens-per-second", "inf"], "--tokens-per-second must be above 0 and finite"),
+        (["--tokens-per-second", "10", "--per-minute", "1e9"], "--per-minute x --minutes"),  # ran for hours
         (["--timings", "/nonexistent.json"], "cannot read JSON"),
     ],
 )

@@ -187,6 +187,15 @@ def test_bad_arguments_exit_2_with_one_line(sshd: Sshd, root: Path, tmp_path: Pa
     assert one_error_line(run(sshd, root, tmp_path, "--api-key-env", "UNSET_VAR"), 2).startswith(
         "--api-key-env UNSET_VAR: the variable is not set"
     )
+    for option, value, words in (
+        ("--host", "bad host", "--host: 'bad host' is not a host name or IP address"),  # was a DNS lookup of it
+        ("--host", "ubuntu@203.0.113.7", "no user@, no port"),
+        ("--user", "root;rm", "--user: 'root;rm' is not a login name"),  # went to the server as the login name
+    ):
+        assert words in one_error_line(run(sshd, root, tmp_path, option, value), 2)
+    zero = run(sshd, root, tmp_path, "--connect-timeout", "0")  # was "cannot connect ...: Operation now in progress"
+    assert zero.returncode == 2 and "argument --connect-timeout: '0' is not a number of seconds above 0" in zero.stderr
+    assert len(zero.stderr.strip().splitlines()) == 1
     port = free_port()
     proc = run(sshd, root, tmp_path, "--port", str(port))
     assert one_error_line(proc, 2) == f"SSH: connection refused by 127.0.0.1:{port} (nothing listens there)"

@@ -226,6 +226,47 @@ def test_an_unreadable_proxy_env_is_refused_not_replaced(tmp_path: Path) -> None
     assert (out / layout.PROXY_ENV_FILE).read_bytes() == b"\xff\xfe not utf-8" != before
 
 
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        (f"{layout.KEYS_ENV_VAR}=too-short-sekrit", "a key is only 16 characters long"),
+        (f"{layout.KEYS_ENV_VAR}=alice:{KEY_ONE}|bob:{KEY_ONE}", "a key or a key name is there twice"),
+        (f"{layout.KEYS_ENV_VAR}=Alice:{KEY_ONE}", "'Alice' is not a key name"),
+    ],
+)
+def test_a_hand_edited_proxy_env_with_a_bad_key_names_the_file_not_api_key_env(
+    tmp_path: Path, line: str, problem: str
+) -> None:
+    """README (local): "edit proxy.env and ... reload". A re-render that keeps its keys blamed --api-key-env."""
+    out = tmp_path / "bundle"
+    assert run_cli("render", "--out", str(out)).returncode == 0
+    (out / layout.PROXY_ENV_FILE).write_text(line + "\n")
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    result = run_cli("render", "--out", str(out))
+    assert result.returncode == 2
+    (message,) = result.stderr.strip().splitlines()
+    assert f"--out {out}: {layout.PROXY_ENV_FILE} has a key this run would keep, but {problem}" in message
+    assert "--api-key-env:" not in message and "sekrit" not in message and KEY_ONE not in message
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+def test_a_closed_stdout_pipe_is_no_traceback(tmp_path: Path) -> None:
+    """``render ... | head -1`` raised BrokenPipeError with a traceback when the reader had left."""
+    out = tmp_path / "bundle"
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is printed
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "bootstrap", "render", "--out", str(out)],
+            cwd=REPO, stdout=write_end, stderr=subprocess.PIPE, text=True, check=False, timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 1
+    assert result.stderr == ""
+    assert (out / layout.PROXY_ENV_FILE).is_file(), "the bundle is written before anything is printed"
+
+
 @pytest.mark.parametrize("command", ["render", "local", "apply"])
 def test_model_help_names_each_runtimes_own_default(command: str) -> None:
     result = run_cli(command, "--help", env={"COLUMNS": "1000"})

@@ -174,6 +174,25 @@ def test_a_failed_write_leaves_the_old_files_and_nothing_half_written(tmp_path: 
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
+@pytest.mark.parametrize("in_the_way", ["secret.env", "big.txt", layout.OUTPUT_MANIFEST])
+def test_a_folder_in_the_way_of_a_file_changes_nothing(tmp_path: Path, in_the_way: str) -> None:
+    """``mkdir out/compose.yaml``, then render: a.txt (sorted first) was moved in before the move
+    of the folder's namesake failed, so the folder was left half-written."""
+    folder = tmp_path / "out"
+    write_all(folder, {"a.txt": OutFile("old\n")}, "--out")
+    if in_the_way == layout.OUTPUT_MANIFEST:
+        (folder / layout.OUTPUT_MANIFEST).unlink()
+    (folder / in_the_way).mkdir()
+    before = {p.name: p.read_bytes() if p.is_file() else None for p in folder.iterdir()}
+    with pytest.raises(OutputError) as caught:
+        write_all(folder, FILES, "--out")
+    assert str(caught.value) == (
+        f"--out {folder}: cannot write {in_the_way}: a folder of that name is in the way; "
+        "move or remove it, nothing was changed"
+    )
+    assert {p.name: p.read_bytes() if p.is_file() else None for p in folder.iterdir()} == before
+
+
 def test_a_failed_write_into_a_new_folder_removes_it(tmp_path: Path, monkeypatch) -> None:
     def failing(path: Path, content: str, mode: int) -> None:
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))

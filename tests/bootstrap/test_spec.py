@@ -50,6 +50,8 @@ def spec(**fields: object) -> Spec:
         ({"tls": "letsencrypt"}, "tls", "use one of"),
         ({"tls": "acme"}, "tls", "acme needs a domain"),
         ({"tls": "ipdomain"}, "tls", "needs the public IP"),
+        ({"tls": "ipdomain", "public_ip": "10.0.0.5"}, "tls", "10.0.0.5 is private or local"),
+        ({"tls": "ipdomain", "public_ip": "::1"}, "tls", "::1 is private or local"),
         ({"public_ip": "1.2.3"}, "public_ip", "not an IP address"),
         ({"versions": (("ollama", "latest"),)}, "versions", "not a pinned tag"),
         ({"versions": (("nginx", "1.0"),)}, "versions", "use one of"),
@@ -119,6 +121,17 @@ def test_tls_auto_resolution_and_site_address() -> None:
     assert spec().site_address == "https://localhost"
     assert spec(public_ip="2001:db8::1").ip_hostname == "2001-db8--1.sslip.io"
     assert spec(site="http://127.0.0.1:8088/").site_address == "http://127.0.0.1:8088"
+
+
+@pytest.mark.parametrize("address", ["10.0.0.5", "172.16.3.4", "192.168.1.10", "100.64.0.1", "127.0.0.1", "169.254.1.1",
+                                     "::1", "fd00::5", "fe80::1"])
+def test_tls_auto_with_a_private_or_local_ip_is_internal_not_an_sslip_certificate(address: str) -> None:
+    """render --public-ip 10.0.0.5 gave 10-0-0-5.sslip.io and a Let's Encrypt certificate that can never be
+    issued (::1 even the name --1.sslip.io); apply over SSH already chose internal for such hosts."""
+    private = spec(public_ip=address)
+    assert private.tls_mode == "internal"
+    assert "sslip" not in private.site_address
+    assert spec(public_ip="198.51.100.7").tls_mode == "ipdomain"  # documentation ranges stand for public ones
 
 
 def test_images_are_pinned_and_upgradable_by_one_setting() -> None:

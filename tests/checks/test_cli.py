@@ -157,6 +157,15 @@ def test_bad_arguments_exit_3_with_one_line_naming_the_option(argv: list[str], o
     assert option in outcome.stderr
 
 
+@pytest.mark.parametrize("option", ["--timeout", "--wait", "--min-tokens-per-second"])
+def test_a_negative_number_is_out_of_range_not_not_a_number(option: str) -> None:
+    """--timeout -1 said "expected a number, got '-1'"; it is a number, below the minimum."""
+    outcome = run_checks("--url", "http://127.0.0.1", option, "-1", fmt=None)
+    assert outcome.code == 3
+    assert outcome.stderr.startswith(f"checks: error: {option}: must be at least "), outcome.stderr
+    assert outcome.stderr.strip().endswith("got -1")
+
+
 def test_bad_ca_file_content_is_named(tmp_path: Path) -> None:
     bogus = tmp_path / "ca.pem"
     bogus.write_text("not a certificate\n")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,9 @@ BAD = {
     "checks: nothing to check": ("checks",),
     "checks: a bad value": ("checks", "--url", "https://llm.example.com", "--timeout", "soon"),
     "checks: a bad choice": ("checks", "--url", "https://llm.example.com", "--format", "xml"),
+    "checks: a URL with a path": ("checks", "--url", "https://llm.example.com/v1"),  # the OpenAI base-URL habit
+    "checks: a host with a space": ("checks", "--url", "https://exa mple.com"),  # was a DNS lookup, then critical
+    "checks: an SSH port out of range": ("checks", "--url", "https://llm.example.com", "--ssh-port", "99999"),
     "cost: unknown option": ("checks", "cost", "--bad-flag"),
     "cost: nothing given": ("checks", "cost"),
     "cost: a bad value": ("checks", "cost", "--monthly-usd", "lots", "--tokens-per-month", "9M",
@@ -77,3 +81,28 @@ def test_a_key_pasted_as_the_variable_name_is_never_echoed(tmp_path: Path) -> No
     (line,) = result.stderr.strip().splitlines()
     assert "--api-key-env: expects the NAME of an environment variable" in line
     assert key not in result.stderr + result.stdout and "a1a1a1" not in line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--url", "http://127.0.0.1:1"),
+        ("cost", "--monthly-usd", "68", "--tokens-per-month", "9M", "--tokens-per-second", "5"),
+        ("usage", "--log", "-"),
+    ],
+    ids=["checks", "cost", "usage"],
+)
+def test_a_reader_that_left_early_is_unknown_without_a_traceback(args: tuple[str, ...], tmp_path: Path) -> None:
+    """``python -m checks ... | head -1`` raised BrokenPipeError with a traceback (exit 1, a warn)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the report is written
+    entry = '{"level":"info","ts":%d,"logger":"http.log.access.log0","status":200,"llmhost_key":"alice"}\n'
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "checks", *args], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
+            input=entry % time.time(), stdout=write_end, stderr=subprocess.PIPE, text=True, check=False, timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == UNKNOWN
+    assert "Traceback" not in result.stderr

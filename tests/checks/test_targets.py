@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from checks.errors import UsageError
-from checks.targets import Namer, build_target, load_targets_file, options_from_outputs, parse_outputs, pulumi_env
+from checks.targets import (
+    Namer,
+    build_target,
+    load_targets_file,
+    options_from_outputs,
+    parse_outputs,
+    pulumi_env,
+    run_pulumi_outputs,
+)
 
 ENV = {"PROD_KEY": "p" * 32, "STAGING_KEY": "s" * 32}
 
@@ -67,6 +75,8 @@ def test_a_bare_list_works_and_name_defaults_to_url(tmp_path: Path) -> None:
         ("defaults:\n  url: http://127.0.0.1\ntargets:\n  - name: a\n", "defaults: name, url, stack"),
         ("other: 1\n", "unknown top-level key 'other'"),
         ("- just a string\n", "target #1: expected a mapping"),
+        ("- url: https://llm.example.com/v1\n", "target #1: url: 'https://llm.example.com/v1' has a path"),
+        ("- url: http://127.0.0.1\n  ssh_port: 99999\n", "target #1: ssh_port: 99999 is not a port number"),
     ],
 )
 def test_targets_file_errors_are_one_line_naming_the_entry(tmp_path: Path, text: str, message: str) -> None:
@@ -143,3 +153,64 @@ def test_pulumi_env_adds_the_deploy_passphrase_file(tmp_path: Path) -> None:
     assert env["PULUMI_CONFIG_PASSPHRASE_FILE"] == str(tmp_path / "llmhost" / "passphrase")
     assert "PULUMI_CONFIG_PASSPHRASE_FILE" not in pulumi_env({"XDG_CONFIG_HOME": str(tmp_path),
                                                               "PULUMI_CONFIG_PASSPHRASE": "mine"})
+
+
+@pytest.mark.parametrize(
+    "bad", ["sekrit-sekrit-sekrit\nline-two", "sekrit-sekrit sekrit", "sekrit-sekrit-señor", "sekrit\r"]
+)
+@pytest.mark.parametrize("source", ["env", "file", "outputs"])
+def test_a_key_no_header_can_carry_is_refused_without_showing_it(
+    tmp_path: Path, bad: str, source: str
+) -> None:
+    """httpx refused such a key with "Illegal header value b'Bearer <the key>'", which the report printed."""
+    if bad.endswith("\r") and source != "outputs":
+        bad = "sekrit\rsekrit"  # env and file values are stripped at the ends
+    key_file = tmp_path / "key"
+    key_file.write_text(bad)
+    options: dict[str, Any] = {
+        "env": {"url": "https://llm.example.com", "api_key_env": "BAD_KEY"},
+        "file": {"url": "https://llm.example.com", "api_key_file": str(key_file)},
+        "outputs": {"stack": "dev"},
+    }[source]
+    outputs = {**OUTPUTS, "apiKey": bad}
+    with pytest.raises(UsageError) as caught:
+        build_target(options, Namer(True), environ={"BAD_KEY": bad}, outputs_runner=lambda s: outputs)
+    line = str(caught.value)
+    assert "\n" not in line and "sekrit" not in line
+    assert "no HTTP header can carry" in line or (source == "file" and "expected one key on one line" in line)
+    expected = {"env": "--api-key-env BAD_KEY: ", "file": f"--api-key-file {key_file}: ", "outputs": "apiKey output"}
+    assert expected[source] in line
+
+
+def _fake_pulumi(path: Path, endpoint: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#!/bin/sh\necho '{json.dumps({'endpoint': endpoint})}'\n")
+    path.chmod(0o755)
+
+
+def test_stack_outputs_find_the_pulumi_that_make_deploy_installed(tmp_path: Path) -> None:
+    """make deploy installs Pulumi into ~/.local/share/llmhost/pulumi-v<ver>/, never onto PATH; the
+    stack's healthCheckCommand (python -m checks --stack dev) then said "the pulumi CLI is not installed"."""
+    home, empty_path = tmp_path / "home", tmp_path / "bin"
+    empty_path.mkdir()
+    own = home / ".local" / "share" / "llmhost"
+    _fake_pulumi(own / "pulumi-v3.9.0" / "pulumi", "https://older.example.com")
+    _fake_pulumi(own / "pulumi-v3.272.0" / "pulumi", "https://pinned.example.com")
+    _fake_pulumi(own / "pulumi-v3.999.0.partial" / "pulumi", "https://partial.example.com")  # an interrupted install
+    environ = {"PATH": str(empty_path), "HOME": str(home)}
+    assert run_pulumi_outputs("dev", environ) == {"endpoint": "https://pinned.example.com"}
+    # Pulumi's own installer (~/.pulumi/bin) is the user's choice: it comes first.
+    _fake_pulumi(home / ".pulumi" / "bin" / "pulumi", "https://installer.example.com")
+    assert run_pulumi_outputs("dev", environ) == {"endpoint": "https://installer.example.com"}
+    # XDG_DATA_HOME moves make deploy's folder.
+    data = tmp_path / "data"
+    _fake_pulumi(data / "llmhost" / "pulumi-v3.272.0" / "pulumi", "https://xdg.example.com")
+    assert run_pulumi_outputs("dev", {**environ, "HOME": str(tmp_path / "nobody"), "XDG_DATA_HOME": str(data)}) == {
+        "endpoint": "https://xdg.example.com"
+    }
+
+
+def test_no_pulumi_anywhere_is_one_line_with_the_hint(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    with pytest.raises(UsageError, match="the pulumi CLI is not installed; install it"):
+        run_pulumi_outputs("dev", {"PATH": str(tmp_path / "bin"), "HOME": str(tmp_path)})

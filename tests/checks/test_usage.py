@@ -135,6 +135,31 @@ def test_a_missing_file_is_one_line_exit_3(tmp_path: Path, capsys: pytest.Captur
     assert "--log" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--since", "١h"], "--since"),  # Arabic-Indic digit: \d matched it
+        (["--since", "9" * 400 + "d"], "--since"),  # was an OverflowError traceback
+        (["--ssh-port", "99999"], "--ssh-port"),
+        (["--ssh-port", "0"], "--ssh-port"),
+        (["--timeout", "0"], "--timeout"),
+        (["--timeout", "-1"], "--timeout"),
+        (["--output", "/nonexistent-llmhost-dir/usage.prom"], "--output"),  # was a FileNotFoundError traceback
+    ],
+)
+def test_more_bad_arguments_are_one_line_exit_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], words: str
+) -> None:
+    log = tmp_path / "proxy.log"
+    log.write_text(_entry(time.time(), llmhost_key="alice", llmhost_role="user") + "\n")
+    assert checks_main(["usage", "--log", str(log), *argv]) == 3
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and words in err and "Traceback" not in err
+    assert captured.out == ""
+    assert list(tmp_path.iterdir()) == [log]
+
+
 def _entry(ts: float, **fields: object) -> str:
     return json.dumps({"level": "info", "ts": ts, "logger": "http.log.access.log0", "status": 200, **fields})
 

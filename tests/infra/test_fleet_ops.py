@@ -146,6 +146,7 @@ def test_scale_outside_the_bounds_is_refused(aws: dict[str, Any], desired: str) 
         (("scale", "--stack", "dev"), "scale needs --desired N"),
         (("start", "--stack", "dev", "--desired", "2"), "--desired goes with scale only"),
         (("scale", "--stack", "dev", "--desired", "two"), "invalid int value"),
+        (("scale", "--stack", "dev", "--desired", "-1"), "--desired -1 is not a fleet size; use 1 to 100"),
     ],
 )
 def test_scale_usage_errors_are_one_line_exit_2(aws: dict[str, Any], argv: tuple[str, ...], fragment: str) -> None:

@@ -37,10 +37,18 @@ def test_api_that_answers_without_a_key_is_critical(ollama: FakeOllama) -> None:
     """The runtime itself, no proxy in front: every request goes through without a key."""
     outcome = run_checks("--url", ollama.url, "--api-key-env", KEY_VAR)
     assert outcome.status("auth_required") == "critical"
-    assert outcome.detail("auth_required") == ("the API answers without a key: POST /v1/chat/completions without "
-                                               "a key got HTTP 400 (expected 401)")
+    assert outcome.detail("auth_required").startswith(
+        "the API answers without a key: POST /v1/chat/completions without a key got HTTP 400 (expected 401): ")
     assert outcome.status("generation") == "ok"
     assert outcome.code == 2
+
+
+def test_an_http_url_of_the_https_port_shows_what_the_server_said(ollama_proxy: RunningProxy) -> None:
+    """``--url http://host:443``: Caddy's 400 "Client sent an HTTP request to an HTTPS server." was reported
+    as an open API with no hint of the real mistake."""
+    outcome = run_checks("--url", ollama_proxy.url.replace("https://", "http://", 1), "--api-key-env", KEY_VAR)
+    assert outcome.status("auth_required") == "critical"
+    assert outcome.detail("auth_required").endswith("(expected 401): Client sent an HTTP request to an HTTPS server.")
 
 
 def test_no_key_configured(ollama_proxy: RunningProxy, caddy_ca: str) -> None:
