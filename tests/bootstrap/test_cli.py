@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import itertools
 import os
@@ -58,6 +59,13 @@ def test_render_defaults_write_every_file_with_safe_modes(tmp_path: Path) -> Non
     assert len(generated) >= layout.MIN_KEY_LENGTH
     # The generated key is written for the operator, never printed.
     assert generated not in result.stdout + result.stderr
+    # user-data.yaml stays readable (every file plain); what EC2 would count is its gzip.
+    user_data = (out / layout.USER_DATA_FILE).read_text()
+    assert "gz+b64" not in user_data
+    install = decoded_files(user_data)[f"{layout.INSTALL_DIR}/{layout.INSTALL_SCRIPT}"]
+    assert install == (out / layout.INSTALL_SCRIPT).read_text()
+    raw = user_data.encode()
+    assert len(raw) > layout.USER_DATA_LIMIT >= len(gzip.compress(raw, compresslevel=9, mtime=0))
     assert "gemma3:1b" in (out / layout.INSTALL_SCRIPT).read_text()
 
 
