@@ -36,8 +36,8 @@ honours Retry-After up to 60 s) before its own retry."""
 def overload_lines(indent: str = "") -> list[str]:
     """Lines for the site's ``route`` block, placed before the runtime's ``reverse_proxy``.
 
-    No comment line in the output: the default bundle sits just under EC2's 16 KB user-data
-    limit, past which it is sent gzip+base64 (bootstrap/cloudinit.py)."""
+    No comment line in the output: every byte counts against the user-data limit
+    (bootstrap/cloudinit.py)."""
     return [
         f"{indent}header {{",
         f"{indent}\tRetry-After {RETRY_AFTER_SECONDS}",

@@ -211,7 +211,9 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("host")
     group.add_argument("--volume-id", help="cloud volume id for the models (mounted at /var/lib/llmhost/models)")
     group.add_argument(
-        "--compress", default="auto", help="user data gzip+base64: auto (default, only over 16 KB), always, never"
+        "--compress",
+        default="auto",
+        help="user data: auto (default) and always check 16 KB on the gzipped document EC2 receives, never on the text",
     )
     group.add_argument(
         "--idle-stop-minutes",

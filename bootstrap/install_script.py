@@ -159,7 +159,7 @@ def volume_devices(volume_id: str | None) -> tuple[str, ...]:
 
 def strip_comments(body: str) -> str:
     """The body without comments and blank lines: they are for readers of the template, and every byte counts
-    against the 16 KB of user data (the default bundle stays uncompressed).
+    against the user-data limit (EC2 counts the gzipped document, Hetzner the text).
 
     Whole-line comments go; a trailing `` # ...`` goes only when neither side holds a quote,
     ``$`` or backquote that could make the ``#`` part of a word.

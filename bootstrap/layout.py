@@ -151,7 +151,8 @@ MIN_IDLE_STOP_MINUTES = 10
 MAX_IDLE_STOP_MINUTES = 7 * 24 * 60
 
 USER_DATA_LIMIT = 16 * 1024
-"""AWS refuses raw user data above 16 KB; Hetzner allows 32 KiB."""
+"""AWS refuses raw user data above 16 KB, counted before base64: llmhost sends the cloud-config
+gzipped there (bootstrap/cloudinit.py user_data_payload); Hetzner allows 32 KiB of text."""
 
 # --- public ingress -----------------------------------------------------------------
 

@@ -319,10 +319,14 @@ class Spec:
     """Host port published for the proxy's port 443 (TCP and UDP); public_url carries it when not 443."""
     compose_project: str = layout.COMPOSE_PROJECT
     compress: str = "auto"
-    """user-data.yaml: gzip+base64 the files when the raw size would pass the limit."""
+    """user-data.yaml: gzip+base64 the files when the raw size would pass the limit (text-only clouds; with
+    user_data_gzip the whole document is gzipped instead, and "never" sends it plain)."""
     user_data_limit: int | None = layout.USER_DATA_LIMIT
     """Bytes the cloud accepts as user data (AWS 16 KB, Hetzner 32 KiB); None: the bundle reaches the
     server another way (SSH: bootstrap/remote.py, infra/ssh_server.py) and no user-data.yaml is rendered."""
+    user_data_gzip: bool = True
+    """The cloud takes binary user data (EC2: base64 in the API, the limit counts the decoded bytes), so the
+    whole cloud-config travels gzipped (bootstrap.cloudinit.user_data_payload); False: text only (Hetzner)."""
     idle_stop_minutes: int | None = None
     """Power the server off after this many minutes without an authenticated request (EC2: stop)."""
     balancer_port: int | None = None

@@ -10,8 +10,8 @@ What each resource is for:
   stays the same across instance replacements;
 - a separate encrypted gp3 volume for the models: it outlives the instance;
 - the instance: pinned AMI (a new AMI release does not replace it), IMDSv2 with hop limit 2
-  (containers sit one hop further), encrypted root, the bundle's cloud-config, replaced
-  when the bundle changes.
+  (containers sit one hop further), encrypted root, the bundle's cloud-config gzipped
+  (infra/aws_user_data.py), replaced when the bundle changes.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ import pulumi
 import pulumi_aws as aws
 
 from bootstrap import layout
-from bootstrap.bundle import render_bundle
 from bootstrap.spec import Spec
-from infra import aws_common, naming, prices
+from infra import aws_common, aws_user_data, naming, prices
 from infra.aws_common import SSM_MANAGED_POLICY, assume_role_policy, keys_policy  # noqa: F401
 from infra.config import AwsSettings
 from infra.key_config import GENERATED_KEY_LENGTH  # noqa: F401
@@ -80,7 +79,8 @@ def server_spec(spec: Spec, public_ip: str, volume_id: str) -> Spec:
 
 
 def user_data(spec: Spec, public_ip: str, volume_id: str) -> str:
-    return render_bundle(server_spec(spec, public_ip, volume_id)).files[layout.USER_DATA_FILE].content
+    """The instance's ``user_data_base64``: the bundle's cloud-config gzipped, in base64 (infra/aws_user_data.py)."""
+    return aws_user_data.payload_base64(server_spec(spec, public_ip, volume_id))
 
 
 class AwsModelServer(pulumi.ComponentResource):
@@ -191,7 +191,9 @@ class AwsModelServer(pulumi.ComponentResource):
                 volume_size=settings.instance.root_volume_gib,
                 delete_on_termination=True,
             ),
-            user_data=pulumi.Output.all(address.public_ip, volume.id).apply(lambda a: user_data(spec, a[0], a[1])),
+            user_data_base64=pulumi.Output.all(address.public_ip, volume.id).apply(
+                lambda a: user_data(spec, a[0], a[1])
+            ),
             user_data_replace_on_change=True,
             instance_initiated_shutdown_behavior="stop",
             tags=tags,

@@ -44,11 +44,10 @@ from typing import Protocol
 import pulumi
 
 from bootstrap import layout, runtimes
-from bootstrap.bundle import render_bundle
 from bootstrap.cloudinit import UserDataTooLarge
-from bootstrap.layout import USER_DATA_FILE
 from bootstrap.spec import Spec, SpecError, is_ip, model_case_warnings
 from infra import (
+    aws_user_data,
     capacity_config,
     fleet_config,
     hetzner_bundle,
@@ -402,7 +401,7 @@ def read_settings(
                 "remove llmhost:gpu, or use target aws with a GPU type such as g5.xlarge",
             )
         hetzner = _read_hetzner(source, provider_keys, os.environ if environ is None else environ)
-        values["user_data_limit"] = hetzner_bundle.HETZNER_USER_DATA_LIMIT
+        values.update(hetzner_bundle.HETZNER_USER_DATA)
     elif target == "ssh":
         # What an IP host implies for the Spec (public_ip, TLS) is decided in one place:
         # bootstrap.remote.host_overrides, applied by infra/ssh_server.py.
@@ -420,14 +419,14 @@ def read_settings(
         _check_volume(spec, aws.volume_size_gib, MIN_VOLUME_GIB, MAX_VOLUME_GIB, "gp3")
         # Render once with stand-ins for the address and volume id: a bundle that cannot be
         # rendered (e.g. user data over the limit) must fail now, before anything is created.
-        def aws_user_data(s: Spec) -> str:
+        def aws_payload(s: Spec) -> bytes:  # what EC2 counts: the gzipped cloud-config
             placed = dataclasses.replace(s, public_ip=PLACEHOLDER_PUBLIC_IP, model_volume_id=PLACEHOLDER_VOLUME_ID)
-            return render_bundle(placed).files[USER_DATA_FILE].content
+            return aws_user_data.payload(placed)
 
         try:
-            aws_user_data(spec)
+            aws_payload(spec)
         except UserDataTooLarge as err:
-            raise _preview_error(preview_checks.user_data_error(err, spec, aws_user_data, "AWS")) from None
+            raise _preview_error(preview_checks.user_data_error(err, spec, aws_payload, "AWS")) from None
         except SpecError as err:
             raise spec_error_to_config_error(err) from None
     if hetzner is not None:

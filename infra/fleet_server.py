@@ -34,16 +34,14 @@ policies for your Application Load Balancer"); health check ranges in the target
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from bootstrap import layout
-from bootstrap.bundle import render_bundle
 from bootstrap.spec import Spec
-from infra import aws_common, naming, prices
+from infra import aws_common, aws_user_data, naming, prices
 from infra.config import AwsSettings
 from infra.fleet_config import FleetSettings
 
@@ -66,9 +64,8 @@ class FleetArgs:
 
 
 def user_data(spec: Spec) -> str:
-    """The launch template's user data: the bundle's cloud-config, base64 as EC2 expects there."""
-    text = render_bundle(spec).files[layout.USER_DATA_FILE].content
-    return base64.b64encode(text.encode()).decode()
+    """The launch template's user data: the bundle's cloud-config gzipped, base64 as EC2 expects there."""
+    return aws_user_data.payload_base64(spec)
 
 
 def pick_subnets(instance_type: str):  # type: ignore[no-untyped-def]

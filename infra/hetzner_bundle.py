@@ -25,6 +25,8 @@ from bootstrap.spec import Spec
 
 HETZNER_USER_DATA_LIMIT = 32 * 1024
 """Hetzner Cloud refuses user data above 32 KiB (AWS: 16 KB, bootstrap.layout.USER_DATA_LIMIT)."""
+HETZNER_USER_DATA: dict[str, object] = {"user_data_limit": HETZNER_USER_DATA_LIMIT, "user_data_gzip": False}
+"""Spec fields for Hetzner's user data: text only (the API takes a string), up to 32 KiB."""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ check mirrors a limit that otherwise shows up only at ``pulumi up`` (or silently
   Decision: over 4 KB the parameter switches to Advanced, with its price in a warning
   (USD 0.05 per advanced parameter per month, https://aws.amazon.com/systems-manager/pricing/);
   over 8 KB the configuration is refused.
-* **User data size.** AWS 16 KB, Hetzner 32 KiB, after gzip+base64 (bootstrap/cloudinit.py):
+* **User data size.** AWS 16 KB of the gzipped document, Hetzner 32 KiB of text (bootstrap/cloudinit.py):
   when the bundle does not fit, the config key whose content adds the most bytes is named
   (:func:`user_data_error`), not always ``llmhost:models``.
 """
@@ -213,16 +213,20 @@ _SHRINK: tuple[tuple[str, Callable[[Spec], Spec]], ...] = (
 """Config keys whose content grows the user data, and the spec with that content taken away."""
 
 
-def user_data_error(err: UserDataTooLarge, spec: Spec, render: Callable[[Spec], str], cloud: str) -> PreviewError:
+def user_data_error(
+    err: UserDataTooLarge, spec: Spec, render: Callable[[Spec], str | bytes], cloud: str
+) -> PreviewError:
     """Name the key that adds the most bytes to user data that is over ``err.limit``.
 
-    ``render(spec)`` returns the target's user data text. Each candidate key's share is
+    ``render(spec)`` returns what the target counts: the user data text (Hetzner) or the raw bytes
+    (AWS: the gzipped cloud-config, infra/aws_user_data.py). Each candidate key's share is
     measured: the user data is rendered compressed without a limit, once as configured and
     once without that key's content; the largest saving names the key.
     """
 
     def size(candidate: Spec) -> int:
-        return len(render(dataclasses.replace(candidate, compress="always", user_data_limit=10**9)).encode())
+        data = render(dataclasses.replace(candidate, compress="always", user_data_limit=10**9))
+        return len(data if isinstance(data, bytes) else data.encode())
 
     base = size(spec)
     savings = {key: base - size(shrink(spec)) for key, shrink in _SHRINK}

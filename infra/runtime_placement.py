@@ -3,7 +3,7 @@
 
 vLLM runs on an NVIDIA GPU only: refused on Hetzner (no GPU server types), on an AWS CPU
 instance type, and on ssh/local without ``llmhost:gpu true``. LM Studio runs on the host, not in a
-container: refused on aws (its bundle passes 16 KB of user data) and with ``llmhost:gpu true``.
+container: refused on aws (not offered there: see bootstrap/runtimes) and with ``llmhost:gpu true``.
 One line names the key, what was wrong and what is allowed.
 """
 
@@ -37,7 +37,7 @@ def check(
     if problem is None:
         return
     cpu_runtimes = ", ".join(n for n, other in layout.RUNTIMES.items() if not other.requires_gpu)
-    if target not in info.targets and not info.requires_gpu:  # e.g. lmstudio on aws (user data too big)
+    if target not in info.targets and not info.requires_gpu:  # e.g. lmstudio on aws
         here = ", ".join(n for n, other in layout.RUNTIMES.items() if target in other.targets)
         allowed = f"use target {' or '.join(info.targets)}, or a runtime that runs on {target}: {here}"
         raise error("runtime", problem, allowed)

@@ -126,8 +126,9 @@ RUNTIMES: dict[str, Runtime] = {
         secret_env=vllm.HF_TOKEN_ENV_VAR,
     ),
     # A daemon on the host, not a container (bootstrap/runtimes/lmstudio.py): install.sh installs
-    # it with a systemd unit; the proxy reaches it through host-gateway. Too big for AWS's 16 KB
-    # of user data; no GPU (the CPU build of llmster is what is pinned).
+    # it with a systemd unit; the proxy reaches it through host-gateway. Not on aws (it was too big
+    # for EC2's 16 KB of user data before the document was gzipped whole; ~11.9 KB gzipped now); no
+    # GPU (the CPU build of llmster is what is pinned).
     "lmstudio": Runtime(
         name="lmstudio",
         label="LM Studio",

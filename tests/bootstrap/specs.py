@@ -18,7 +18,7 @@ MODELS = {
     "lmstudio": ("google/gemma-3-1b", "qwen/qwen3-0.6b@q4_k_m"),
 }
 LARGEST_USER_DATA_LIMIT = 32 * 1024
-"""Hetzner's (infra/hetzner_bundle.py): for a runtime that does not run on aws (16 KB)."""
+"""Hetzner's (infra/hetzner_bundle.py, text only): for a runtime that does not run on aws (16 KB gzipped)."""
 
 
 def matrix() -> list[tuple[str, Spec]]:
@@ -46,6 +46,7 @@ def matrix() -> list[tuple[str, Spec]]:
             # Half the matrix carries sized capacity settings (bootstrap/sizing.py), half the runtime defaults.
             capacity=sizing.size(runtime, MODELS[runtime], machine, overrides) if ssm else None,
             user_data_limit=layout.USER_DATA_LIMIT if "aws" in info.targets else LARGEST_USER_DATA_LIMIT,
+            user_data_gzip="aws" in info.targets,  # EC2 takes gzip; Hetzner text only
         )
         name = f"{runtime}-{'gpu' if gpu else 'cpu'}-{'domain' if domain else 'ip'}-{'ssm' if ssm else 'inline'}"
         specs.append((name, spec))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import itertools
 import os
 import stat
 import subprocess
@@ -14,6 +17,7 @@ from bootstrap import layout
 from tests.bootstrap.test_user_data import decoded_files
 from tests.tools import REPO
 
+MANY_MODELS = [f"m{hashlib.sha256(str(i).encode()).hexdigest()[:30]}:latest" for i in range(700)]
 KEY_ONE = "cli-test-key-" + "1" * 24
 KEY_TWO = "cli-test-key-" + "2" * 24
 EXPECTED_FILES = {
@@ -55,6 +59,13 @@ def test_render_defaults_write_every_file_with_safe_modes(tmp_path: Path) -> Non
     assert len(generated) >= layout.MIN_KEY_LENGTH
     # The generated key is written for the operator, never printed.
     assert generated not in result.stdout + result.stderr
+    # user-data.yaml stays readable (every file plain); what EC2 would count is its gzip.
+    user_data = (out / layout.USER_DATA_FILE).read_text()
+    assert "gz+b64" not in user_data
+    install = decoded_files(user_data)[f"{layout.INSTALL_DIR}/{layout.INSTALL_SCRIPT}"]
+    assert install == (out / layout.INSTALL_SCRIPT).read_text()
+    raw = user_data.encode()
+    assert len(raw) > layout.USER_DATA_LIMIT >= len(gzip.compress(raw, compresslevel=9, mtime=0))
     assert "gemma3:1b" in (out / layout.INSTALL_SCRIPT).read_text()
 
 
@@ -129,11 +140,12 @@ def test_ssm_parameter_leaves_no_key_in_any_file(tmp_path: Path) -> None:
         (["--idle-stop-minutes", "5"], {}, "--idle-stop-minutes", "5 is out of range; use 10 to 10080 minutes"),
         (["--idle-stop-minutes", "10081"], {}, "--idle-stop-minutes", "out of range; use 10 to 10080 minutes"),
         (["--idle-stop-minutes", "1h"], {}, "--idle-stop-minutes", "is not a whole number"),
-        (  # LM Studio's installer + idle stop: ~17 KB of user data (the README's "LM Studio headless")
-            ["--runtime", "lmstudio", "--idle-stop-minutes", "30"],
+        (  # 700 models: ~24 KB of user data even gzipped, past EC2's 16 KB
+            [*itertools.chain.from_iterable(("--model", name) for name in MANY_MODELS), "--idle-stop-minutes", "30"],
             {},
-            "over the 16384-byte limit",
-            "drop --idle-stop-minutes, or install over SSH (python -m bootstrap apply renders no user data)",
+            "--model: user data is ",
+            "over the 16384-byte limit; configure fewer models or origins, drop --idle-stop-minutes, "
+            "or install over SSH (python -m bootstrap apply renders no user data)",
         ),
         (["--runtime", "vllm", "--gpu", "--keep-alive", "5m"], {}, "--keep-alive", "vllm has no keep-alive setting"),
         (["--runtime", "llamacpp", "--keep-alive", "0"], {}, "--keep-alive", "remove it (used by: ollama)"),

@@ -10,6 +10,7 @@ from bootstrap import layout
 from bootstrap.proxy_env import parse_named_keys, render_proxy_env
 from bootstrap.spec import Spec, SpecError
 from tests.bootstrap.test_cli import KEY_ONE, KEY_TWO, run_cli
+from tests.bootstrap.test_user_data import decoded_files
 
 ADMIN = "cli-admin-key-" + "3" * 24
 
@@ -33,9 +34,17 @@ def test_named_and_admin_keys_reach_proxy_env_only(tmp_path: Path) -> None:
     assert parse_named_keys(env_text) == (("alice", KEY_ONE), ("key-2", KEY_TWO))
     assert parse_named_keys(env_text, layout.ADMIN_KEYS_ENV_VAR) == (("ops", ADMIN),)
     for path in out.iterdir():
-        if path.name != layout.PROXY_ENV_FILE:
+        if path.name not in (layout.PROXY_ENV_FILE, layout.USER_DATA_FILE):
             text = path.read_text(errors="replace")
             assert ADMIN not in text and KEY_ONE not in text, path
+    # Inline keys travel in the user data (README "Secrets"), inside proxy.env's entry only.
+    user_data = (out / layout.USER_DATA_FILE).read_text()
+    files = decoded_files(user_data)
+    assert files.pop(f"{layout.INSTALL_DIR}/{layout.PROXY_ENV_FILE}") == env_text
+    for name, content in files.items():
+        assert ADMIN not in content and KEY_ONE not in content, name
+    for key in (ADMIN, KEY_ONE, KEY_TWO):
+        assert user_data.count(key) == env_text.count(key) == 1
     assert ADMIN not in result.stdout + result.stderr
 
 

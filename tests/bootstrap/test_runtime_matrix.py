@@ -23,17 +23,16 @@ from bootstrap.bundle import render_bundle
 from bootstrap.runtimes import RUNTIMES, TARGETS
 from bootstrap.spec import Spec
 from infra.config import ConfigError
-from infra.hetzner_bundle import HETZNER_USER_DATA_LIMIT
+from infra.hetzner_bundle import HETZNER_USER_DATA, HETZNER_USER_DATA_LIMIT
 from tests.bootstrap.specs import KEY_A, MODELS
 from tests.bootstrap.test_cli import run_cli
 from tests.bootstrap.test_compose import COMPOSE_SCHEMA
-from tests.bootstrap.test_user_data import assert_valid_user_data
+from tests.bootstrap.test_user_data import assert_valid_delivery
 from tests.infra import keymaterial as km
 from tests.infra.test_infra_config import read
 from tests.proxy_harness import caddy_validate
 
 COMBOS = list(itertools.product(RUNTIMES, TARGETS, (False, True)))
-USER_DATA_LIMITS = {"aws": layout.USER_DATA_LIMIT, "hetzner": HETZNER_USER_DATA_LIMIT}
 
 
 def allowed(runtime: str, target: str, gpu: bool) -> bool:
@@ -57,7 +56,7 @@ def spec_for(runtime: str, target: str, gpu: bool) -> Spec:
                    "model_volume_id": "vol-0123456789abcdef0"}
     elif target == "hetzner":
         fields |= {"api_keys": (KEY_A,), "public_ip": "203.0.113.10", "model_volume_id": "12345678",
-                   "user_data_limit": HETZNER_USER_DATA_LIMIT}
+                   **HETZNER_USER_DATA}
     elif target == "ssh":
         fields |= {"api_keys": (KEY_A,), "public_ip": "203.0.113.10"}
     else:
@@ -77,7 +76,8 @@ def test_the_matrix_covers_every_runtime_and_refuses_something() -> None:
 @pytest.mark.parametrize("combo", ALLOWED, ids=_id)
 def test_allowed_combination_renders_and_validates(combo: tuple[str, str, bool], tmp_path: Path) -> None:
     runtime, target, gpu = combo
-    bundle = render_bundle(spec_for(runtime, target, gpu))
+    spec = spec_for(runtime, target, gpu)
+    bundle = render_bundle(spec)
     compose = yaml.safe_load(bundle.files[layout.COMPOSE_FILE].content)
     jsonschema.Draft7Validator(COMPOSE_SCHEMA).validate(compose)
     if RUNTIMES[runtime].in_container:
@@ -88,8 +88,8 @@ def test_allowed_combination_renders_and_validates(combo: tuple[str, str, bool],
         assert list(compose["services"]) == [layout.PROXY_SERVICE] and not gpu
         assert compose["services"][layout.PROXY_SERVICE]["extra_hosts"] == [layout.HOST_GATEWAY_EXTRA_HOST]
     assert "$" not in bundle.files[layout.COMPOSE_FILE].content
-    limit = USER_DATA_LIMITS.get(target, layout.USER_DATA_LIMIT)
-    assert_valid_user_data(bundle.files[layout.USER_DATA_FILE].content, tmp_path, limit)
+    assert spec.user_data_limit == (HETZNER_USER_DATA_LIMIT if target == "hetzner" else layout.USER_DATA_LIMIT)
+    assert_valid_delivery(spec, bundle.files[layout.USER_DATA_FILE].content, tmp_path)
     caddyfile = tmp_path / "Caddyfile"
     caddyfile.write_text(bundle.files[layout.CADDYFILE].content)
     result = caddy_validate(caddyfile, tmp_path / "home")

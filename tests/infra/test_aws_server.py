@@ -2,7 +2,7 @@
 
 For a matrix of configurations: the exact resource inventory, every security-group rule,
 IMDSv2, encryption, IAM documents parsed as JSON, the AMI parameter per instance type, the
-user data (validated like the bundle's), and the outputs.
+user data (gzip in base64, validated like the bundle's), and the outputs.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 from bootstrap import key_parameter, layout
 from infra.instance_types import GPU_AMI_PARAMETER, UBUNTU_AMI_PARAMETER
-from tests.bootstrap.test_user_data import assert_valid_user_data
+from tests.bootstrap.test_user_data import assert_valid_aws_payload
 from tests.infra import aws_mocks
 from tests.infra.pulumi_harness import ProgramRun, RecordingMocks
 
@@ -117,8 +117,9 @@ def test_user_data_is_the_validated_bundle_without_keys(
 ) -> None:
     config, _ = MATRIX[case]
     run = aws_program(config, secret_keys=("apiKeys", "adminApiKeys"))
-    user_data = one(run, "aws:ec2/instance:Instance")["userData"]
-    files = assert_valid_user_data(user_data, tmp_path)
+    instance = one(run, "aws:ec2/instance:Instance")
+    assert "userData" not in instance, "gzip bytes travel as userDataBase64 only"
+    user_data, files = assert_valid_aws_payload(instance["userDataBase64"], tmp_path)
     everything = user_data + "".join(files.values())
     for key in (KEY_ONE, KEY_TWO, ADMIN_KEY, aws_mocks.GENERATED_KEY, aws_mocks.GENERATED_ADMIN_KEY):
         assert key not in everything

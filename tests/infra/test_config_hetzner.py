@@ -49,6 +49,7 @@ def test_defaults() -> None:
     assert spec.api_keys == (KEY,)
     assert spec.ssm_parameter is None
     assert spec.user_data_limit == hetzner_bundle.HETZNER_USER_DATA_LIMIT == 32 * 1024
+    assert spec.user_data_gzip is False  # Hetzner's API takes text: no gzip document
     assert spec.gpu is False
     assert settings.warnings == ()
 

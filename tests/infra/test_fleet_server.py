@@ -8,7 +8,6 @@ line naming the key before anything is created.
 
 from __future__ import annotations
 
-import base64
 import collections
 import json
 from collections.abc import Callable
@@ -20,7 +19,7 @@ import pytest
 
 from bootstrap import key_parameter, layout
 from infra.fleet_server import pick_subnets
-from tests.bootstrap.test_user_data import assert_valid_user_data
+from tests.bootstrap.test_user_data import assert_valid_aws_payload
 from tests.infra import aws_mocks, fleet_mocks
 from tests.infra.pulumi_harness import ProgramRun, RecordingMocks
 from tests.infra.test_aws_server import KEY_ONE, SSH_KEY, one, secret_value
@@ -294,8 +293,7 @@ def test_launch_template_hardening_and_bundle(fleet_program: Callable[..., Progr
         "arn": f"arn:aws:iam::{aws_mocks.ACCOUNT}:instance-profile/llmhost-profile"
     }
     assert template["vpcSecurityGroupIds"] == ["llmhost-replica-sg-id"]
-    user_data = base64.b64decode(template["userData"]).decode()
-    files = assert_valid_user_data(user_data, tmp_path)
+    user_data, files = assert_valid_aws_payload(template["userData"], tmp_path)  # base64 of the gzip
     assert KEY_ONE not in user_data + "".join(files.values())
     install = files[f"{layout.INSTALL_DIR}/{layout.INSTALL_SCRIPT}"]
     assert "/llmhost/dev/api-keys" in install and layout.KEYS_TIMER in install

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -112,7 +114,8 @@ def test_default_config_builds_the_aws_server_and_exports_every_output(pulumi_pr
         capacity=sizing.size("ollama", ("gemma3:1b",), sizing.Machine(memory_gib=8, cpus=2)),
     )
     instance = next(r for r in run.resources if r.typ == "aws:ec2/instance:Instance")
-    assert instance.inputs["userData"] == render_bundle(spec).files[layout.USER_DATA_FILE].content
+    document = render_bundle(spec).files[layout.USER_DATA_FILE].content
+    assert gzip.decompress(base64.b64decode(instance.inputs["userDataBase64"])) == document.encode()
 
 
 def test_the_stack_name_picks_the_ssm_parameter_and_tags(pulumi_program: Run) -> None:
