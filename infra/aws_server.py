@@ -29,6 +29,7 @@ from infra import aws_common, naming, prices
 from infra.aws_common import SSM_MANAGED_POLICY, assume_role_policy, keys_policy  # noqa: F401
 from infra.config import AwsSettings
 from infra.key_config import GENERATED_KEY_LENGTH  # noqa: F401
+from infra.server_outputs import ModelServer
 
 COMPONENT_TYPE = "llmhost:aws:ModelServer"
 MODELS_DEVICE = layout.AWS_MODELS_DEVICE
@@ -83,17 +84,9 @@ def user_data(spec: Spec, public_ip: str, volume_id: str) -> str:
     return render_bundle(server_spec(spec, public_ip, volume_id)).files[layout.USER_DATA_FILE].content
 
 
-class AwsModelServer(pulumi.ComponentResource):
-    endpoint: pulumi.Output[str]
-    api_key: pulumi.Output[str]
-    admin_api_key: pulumi.Output[str]
+class AwsModelServer(ModelServer):
     instance_id: pulumi.Output[str]
-    server_id: pulumi.Output[str]
-    """The same id under the name every target exports."""
-    public_ip: pulumi.Output[str]
-    ssh_command: pulumi.Output[str]
-    health_check_command: pulumi.Output[str]
-    monthly_cost_estimate: dict[str, object]
+    """server_id is the same id under the name every target exports."""
 
     def __init__(self, name: str, args: AwsServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
