@@ -254,19 +254,8 @@ class AwsModelServer(ModelServer):
         self.monthly_cost_estimate = prices.monthly_estimate(
             settings.instance.name, settings.volume_size_gib, settings.instance.root_volume_gib
         )
-        self.register_outputs(
-            {
-                "endpoint": self.endpoint,
-                "apiKey": self.api_key,
-                "adminApiKey": self.admin_api_key,
-                "instanceId": self.instance_id,
-                "serverId": self.server_id,
-                "publicIp": self.public_ip,
-                "sshCommand": self.ssh_command,
-                "healthCheckCommand": self.health_check_command,
-                "monthlyCostEstimate": self.monthly_cost_estimate,
-                **({"wakeUrl": self.wake_url} if self.wake_url is not None else {}),
-            }
+        self.register_target_outputs(
+            {"instanceId": self.instance_id, **({"wakeUrl": self.wake_url} if self.wake_url is not None else {})}
         )
 
 

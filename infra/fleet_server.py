@@ -377,20 +377,7 @@ class FleetModelServer(ModelServer):
             "replicas": fleet.min_size,
             "note": f"{estimate['note']}; {PRICE_NOTE}",
         }
-        self.register_outputs(
-            {
-                "endpoint": self.endpoint,
-                "apiKey": self.api_key,
-                "adminApiKey": self.admin_api_key,
-                "serverId": self.server_id,
-                "publicIp": self.public_ip,
-                "sshCommand": self.ssh_command,
-                "healthCheckCommand": self.health_check_command,
-                "monthlyCostEstimate": self.monthly_cost_estimate,
-                "replicas": self.replicas,
-                "loadBalancerName": self.load_balancer_name,
-            }
-        )
+        self.register_target_outputs({"replicas": self.replicas, "loadBalancerName": self.load_balancer_name})
 
 
 def root_gib(settings: AwsSettings) -> int:

@@ -223,16 +223,4 @@ class HetznerModelServer(ModelServer):
         self.ssh_host_key = host_key.public_key_openssh.apply(str.strip)
         self.health_check_command = pulumi.Output.from_input(f"python -m checks --stack {stack} --wait 1200")
         self.monthly_cost_estimate = hetzner_types.monthly_estimate(server_type.name, settings.volume_size_gib)
-        self.register_outputs(
-            {
-                "endpoint": self.endpoint,
-                "apiKey": self.api_key,
-                "adminApiKey": self.admin_api_key,
-                "serverId": self.server_id,
-                "publicIp": self.public_ip,
-                "sshCommand": self.ssh_command,
-                "sshHostKey": self.ssh_host_key,
-                "healthCheckCommand": self.health_check_command,
-                "monthlyCostEstimate": self.monthly_cost_estimate,
-            }
-        )
+        self.register_target_outputs({"sshHostKey": self.ssh_host_key})

@@ -92,16 +92,4 @@ class SshModelServer(ModelServer):
         self.health_check_command = pulumi.Output.from_input(f"python -m checks --stack {stack} --wait 1200")
         self.host_key = deployed.host_key
         self.monthly_cost_estimate = monthly_estimate()
-        self.register_outputs(
-            {
-                "endpoint": self.endpoint,
-                "apiKey": self.api_key,
-                "adminApiKey": self.admin_api_key,
-                "serverId": self.server_id,
-                "publicIp": self.public_ip,
-                "sshCommand": self.ssh_command,
-                "sshHostKey": self.host_key,
-                "healthCheckCommand": self.health_check_command,
-                "monthlyCostEstimate": self.monthly_cost_estimate,
-            }
-        )
+        self.register_target_outputs({"sshHostKey": self.host_key})
