@@ -11,17 +11,8 @@ import pulumi
 
 from bootstrap.sizing import capacity_output
 from infra.config import ConfigError, Settings, load
+from infra.server_outputs import COMMON_OUTPUTS
 
-COMMON_OUTPUTS = (
-    ("endpoint", "endpoint"),
-    ("apiKey", "api_key"),
-    ("adminApiKey", "admin_api_key"),
-    ("serverId", "server_id"),
-    ("publicIp", "public_ip"),
-    ("sshCommand", "ssh_command"),
-    ("healthCheckCommand", "health_check_command"),
-    ("monthlyCostEstimate", "monthly_cost_estimate"),
-)
 # Outputs only some targets have. ``instanceId`` stays AWS-only: the health checks'
 # --diagnose reads it as an EC2 instance id.
 TARGET_OUTPUTS = {

@@ -28,6 +28,7 @@ from infra import aws_common, aws_user_data, naming, prices
 from infra.aws_common import SSM_MANAGED_POLICY, assume_role_policy, keys_policy  # noqa: F401
 from infra.config import AwsSettings
 from infra.key_config import GENERATED_KEY_LENGTH  # noqa: F401
+from infra.server_outputs import ModelServer
 
 COMPONENT_TYPE = "llmhost:aws:ModelServer"
 MODELS_DEVICE = layout.AWS_MODELS_DEVICE
@@ -83,17 +84,9 @@ def user_data(spec: Spec, public_ip: str, volume_id: str) -> str:
     return aws_user_data.payload_base64(server_spec(spec, public_ip, volume_id))
 
 
-class AwsModelServer(pulumi.ComponentResource):
-    endpoint: pulumi.Output[str]
-    api_key: pulumi.Output[str]
-    admin_api_key: pulumi.Output[str]
+class AwsModelServer(ModelServer):
     instance_id: pulumi.Output[str]
-    server_id: pulumi.Output[str]
-    """The same id under the name every target exports."""
-    public_ip: pulumi.Output[str]
-    ssh_command: pulumi.Output[str]
-    health_check_command: pulumi.Output[str]
-    monthly_cost_estimate: dict[str, object]
+    """server_id is the same id under the name every target exports."""
 
     def __init__(self, name: str, args: AwsServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
@@ -263,19 +256,8 @@ class AwsModelServer(pulumi.ComponentResource):
         self.monthly_cost_estimate = prices.monthly_estimate(
             settings.instance.name, settings.volume_size_gib, settings.instance.root_volume_gib
         )
-        self.register_outputs(
-            {
-                "endpoint": self.endpoint,
-                "apiKey": self.api_key,
-                "adminApiKey": self.admin_api_key,
-                "instanceId": self.instance_id,
-                "serverId": self.server_id,
-                "publicIp": self.public_ip,
-                "sshCommand": self.ssh_command,
-                "healthCheckCommand": self.health_check_command,
-                "monthlyCostEstimate": self.monthly_cost_estimate,
-                **({"wakeUrl": self.wake_url} if self.wake_url is not None else {}),
-            }
+        self.register_target_outputs(
+            {"instanceId": self.instance_id, **({"wakeUrl": self.wake_url} if self.wake_url is not None else {})}
         )
 
 

@@ -41,6 +41,8 @@ import difflib
 import json
 from dataclasses import dataclass
 
+from infra.setting_error import SettingError
+
 KEY = "fleet"
 MAX_REPLICAS = 100
 MAX_DEREGISTRATION_SECONDS = 3600
@@ -62,14 +64,8 @@ FIELDS: dict[str, str] = {
 }
 
 
-class FleetConfigError(ValueError):
+class FleetConfigError(SettingError):
     """One bad value: ``key`` is ``fleet.<field>`` or another llmhost key (``domain``)."""
-
-    def __init__(self, key: str, problem: str, allowed: str) -> None:
-        self.key = key
-        self.problem = problem
-        self.allowed = allowed
-        super().__init__(f"{key}: {problem}; {allowed}")
 
 
 @dataclass(frozen=True)

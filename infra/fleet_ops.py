@@ -23,16 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.naming import ROLE_FLEET, TAG_ROLE, TAG_STACK
-
-Client = Any
-"""A boto3 client (boto3 ships no type stubs)."""
-
-
-class FleetOpsError(Exception):
-    def __init__(self, status: int, line: str) -> None:
-        super().__init__(line)
-        self.status = status
-        self.line = line
+from infra.ops_aws import Client, OpsError, clients
 
 
 @dataclass(frozen=True)
@@ -47,16 +38,12 @@ class Fleet:
 
 def make_clients(region: str | None) -> tuple[Client, Client]:
     """AutoScaling and ELBv2 clients with the short timeouts infra.ops uses."""
-    import boto3
-    from botocore.config import Config
-
-    session = boto3.session.Session(region_name=region)
-    config = Config(connect_timeout=10, read_timeout=30, retries={"mode": "standard"})
-    return session.client("autoscaling", config=config), session.client("elbv2", config=config)
+    autoscaling, elbv2 = clients(region, "autoscaling", "elbv2")
+    return autoscaling, elbv2
 
 
 def find_fleet(autoscaling: Client, stack: str) -> Fleet | None:
-    """The stack's fleet; None when the stack has none; FleetOpsError(1) when more than one matches."""
+    """The stack's fleet; None when the stack has none; OpsError(1) when more than one matches."""
     filters = [
         {"Name": f"tag:{TAG_STACK}", "Values": [stack]},
         {"Name": f"tag:{TAG_ROLE}", "Values": [ROLE_FLEET]},
@@ -70,7 +57,7 @@ def find_fleet(autoscaling: Client, stack: str) -> Fleet | None:
         return None
     if len(groups) > 1:
         names = ", ".join(sorted(g["AutoScalingGroupName"] for g in groups))
-        raise FleetOpsError(1, f"{len(groups)} Auto Scaling groups are tagged as the fleet of stack {stack!r}: {names}")
+        raise OpsError(1, f"{len(groups)} Auto Scaling groups are tagged as the fleet of stack {stack!r}: {names}")
     group = groups[0]
     return Fleet(
         name=group["AutoScalingGroupName"],
@@ -121,7 +108,7 @@ def status(fleet: Fleet, elbv2: Client) -> dict[str, Any]:
 def scale(autoscaling: Client, fleet: Fleet, desired: int) -> None:
     """Set the desired capacity within the group's bounds (HonorCooldown off: an operator asked)."""
     if not fleet.min_size <= desired <= fleet.max_size:
-        raise FleetOpsError(
+        raise OpsError(
             2,
             f"--desired {desired} is outside the fleet's bounds {fleet.min_size}..{fleet.max_size}; "
             "change llmhost:fleet minSize/maxSize and run pulumi up to move them",

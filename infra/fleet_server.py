@@ -44,6 +44,7 @@ from bootstrap.spec import Spec
 from infra import aws_common, aws_user_data, naming, prices
 from infra.config import AwsSettings
 from infra.fleet_config import FleetSettings
+from infra.server_outputs import ModelServer
 
 COMPONENT_TYPE = "llmhost:aws:Fleet"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -80,17 +81,10 @@ def pick_subnets(instance_type: str):  # type: ignore[no-untyped-def]
     return check
 
 
-class FleetModelServer(pulumi.ComponentResource):
-    endpoint: pulumi.Output[str]
-    api_key: pulumi.Output[str]
-    admin_api_key: pulumi.Output[str]
-    server_id: pulumi.Output[str]
-    """The Auto Scaling group's name: what identifies the fleet."""
-    public_ip: pulumi.Output[str]
-    """The ALB's DNS name: a fleet has no single address."""
-    ssh_command: pulumi.Output[str]
-    health_check_command: pulumi.Output[str]
-    monthly_cost_estimate: dict[str, object]
+class FleetModelServer(ModelServer):
+    """server_id: the Auto Scaling group's name (what identifies the fleet); public_ip: the ALB's
+    DNS name (a fleet has no single address)."""
+
     replicas: dict[str, int]
     load_balancer_name: pulumi.Output[str]
 
@@ -380,20 +374,7 @@ class FleetModelServer(pulumi.ComponentResource):
             "replicas": fleet.min_size,
             "note": f"{estimate['note']}; {PRICE_NOTE}",
         }
-        self.register_outputs(
-            {
-                "endpoint": self.endpoint,
-                "apiKey": self.api_key,
-                "adminApiKey": self.admin_api_key,
-                "serverId": self.server_id,
-                "publicIp": self.public_ip,
-                "sshCommand": self.ssh_command,
-                "healthCheckCommand": self.health_check_command,
-                "monthlyCostEstimate": self.monthly_cost_estimate,
-                "replicas": self.replicas,
-                "loadBalancerName": self.load_balancer_name,
-            }
-        )
+        self.register_target_outputs({"replicas": self.replicas, "loadBalancerName": self.load_balancer_name})
 
 
 def root_gib(settings: AwsSettings) -> int:

@@ -47,6 +47,7 @@ from infra.config import ConfigError, HetznerSettings
 from infra.generated_keys import with_admin_key
 from infra.hetzner_types import HetznerTypeError
 from infra.remote_deploy import RemoteKeys, SshConnection
+from infra.server_outputs import ModelServer
 
 COMPONENT_TYPE = "llmhost:hetzner:ModelServer"
 IMAGE = "ubuntu-24.04"
@@ -92,17 +93,9 @@ def _as_int(value: str) -> int:
     return int(value)
 
 
-class HetznerModelServer(pulumi.ComponentResource):
-    endpoint: pulumi.Output[str]
-    api_key: pulumi.Output[str]
-    admin_api_key: pulumi.Output[str]
-    server_id: pulumi.Output[str]
-    public_ip: pulumi.Output[str]
-    ssh_command: pulumi.Output[str]
+class HetznerModelServer(ModelServer):
     ssh_host_key: pulumi.Output[str]
     """The server's pinned host key (public): lets ``ssh``/``checks --diagnose`` verify it too."""
-    health_check_command: pulumi.Output[str]
-    monthly_cost_estimate: dict[str, object]
 
     def __init__(self, name: str, args: HetznerServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
@@ -230,16 +223,4 @@ class HetznerModelServer(pulumi.ComponentResource):
         self.ssh_host_key = host_key.public_key_openssh.apply(str.strip)
         self.health_check_command = pulumi.Output.from_input(f"python -m checks --stack {stack} --wait 1200")
         self.monthly_cost_estimate = hetzner_types.monthly_estimate(server_type.name, settings.volume_size_gib)
-        self.register_outputs(
-            {
-                "endpoint": self.endpoint,
-                "apiKey": self.api_key,
-                "adminApiKey": self.admin_api_key,
-                "serverId": self.server_id,
-                "publicIp": self.public_ip,
-                "sshCommand": self.ssh_command,
-                "sshHostKey": self.ssh_host_key,
-                "healthCheckCommand": self.health_check_command,
-                "monthlyCostEstimate": self.monthly_cost_estimate,
-            }
-        )
+        self.register_target_outputs({"sshHostKey": self.ssh_host_key})

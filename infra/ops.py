@@ -40,6 +40,7 @@ from typing import Any, NoReturn, TextIO
 
 from infra import fleet_ops
 from infra.naming import ROLE_FLEET, ROLE_SERVER, TAG_NAME, TAG_ROLE, TAG_STACK
+from infra.ops_aws import OpsError, clients
 
 PROG = "python -m infra.ops"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -57,15 +58,6 @@ EC2Client = Any
 """A boto3 EC2 client (boto3 ships no type stubs)."""
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
-
-
-class OpsError(Exception):
-    """A failure with its exit status and the one line that explains it."""
-
-    def __init__(self, status: int, line: str) -> None:
-        super().__init__(line)
-        self.status = status
-        self.line = line
 
 
 @dataclass(frozen=True)
@@ -112,12 +104,8 @@ class Server:
 
 def make_client(region: str | None) -> EC2Client:
     """An EC2 client with short timeouts: an operator is waiting at a terminal."""
-    import boto3
-    from botocore.config import Config
-
-    session = boto3.session.Session(region_name=region)
-    config = Config(connect_timeout=10, read_timeout=30, retries={"mode": "standard"})
-    return session.client("ec2", config=config)
+    (ec2,) = clients(region, "ec2")
+    return ec2
 
 
 def find_server(ec2: EC2Client, stack: str) -> Server:
@@ -318,23 +306,20 @@ def _fleet(
     elif args.desired is None:
         raise OpsError(2, f"{PROG}: scale needs --desired N (see --help)")
     autoscaling, elbv2 = fleet_ops.make_clients(region)
-    try:
-        fleet = fleet_ops.find_fleet(autoscaling, stack)
-        if fleet is None:
-            if missing is not None:
-                raise missing
-            raise OpsError(
-                1,
-                f"no llmhost fleet for stack {stack!r} (no Auto Scaling group tagged "
-                f"{TAG_STACK}={stack}, {TAG_ROLE}={ROLE_FLEET}); check --stack and --region",
-            )
-        if args.command == "scale":
-            fleet_ops.scale(autoscaling, fleet, args.desired)
-            print(f"{fleet.name}: desired capacity {fleet.desired} -> {args.desired}", file=out)
-        else:
-            print(json.dumps(fleet_ops.status(fleet, elbv2)), file=out)
-    except fleet_ops.FleetOpsError as failure:
-        raise OpsError(failure.status, failure.line) from None
+    fleet = fleet_ops.find_fleet(autoscaling, stack)  # fleet_ops raises OpsError too
+    if fleet is None:
+        if missing is not None:
+            raise missing
+        raise OpsError(
+            1,
+            f"no llmhost fleet for stack {stack!r} (no Auto Scaling group tagged "
+            f"{TAG_STACK}={stack}, {TAG_ROLE}={ROLE_FLEET}); check --stack and --region",
+        )
+    if args.command == "scale":
+        fleet_ops.scale(autoscaling, fleet, args.desired)
+        print(f"{fleet.name}: desired capacity {fleet.desired} -> {args.desired}", file=out)
+    else:
+        print(json.dumps(fleet_ops.status(fleet, elbv2)), file=out)
 
 
 def main(

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 from bootstrap import layout
 from bootstrap.spec import Spec
 from infra.key_config import StackKeys
+from infra.setting_error import SettingError
 
 if TYPE_CHECKING:
     from bootstrap.cloudinit import UserDataTooLarge
@@ -60,14 +61,8 @@ SSM_ADVANCED_USD_MONTH = 0.05
 """List price of one advanced parameter, per month (prorated hourly); standard ones are free."""
 
 
-class PreviewError(ValueError):
+class PreviewError(SettingError):
     """A configuration the cloud would refuse; ``key`` is the ``llmhost:`` key (without namespace)."""
-
-    def __init__(self, key: str, problem: str, allowed: str) -> None:
-        self.key = key
-        self.problem = problem
-        self.allowed = allowed
-        super().__init__(f"{key}: {problem}; {allowed}")
 
 
 @dataclass(frozen=True)

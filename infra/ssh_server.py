@@ -21,6 +21,7 @@ from bootstrap.spec import Spec, is_ip
 from infra.config import SshSettings
 from infra.generated_keys import with_admin_key
 from infra.remote_deploy import RemoteBundle, SshConnection
+from infra.server_outputs import ModelServer
 
 COMPONENT_TYPE = "llmhost:ssh:ModelServer"
 
@@ -53,16 +54,10 @@ def monthly_estimate() -> dict[str, object]:
     }
 
 
-class SshModelServer(pulumi.ComponentResource):
-    endpoint: pulumi.Output[str]
-    api_key: pulumi.Output[str] | None
-    admin_api_key: pulumi.Output[str]
-    server_id: pulumi.Output[str]
-    public_ip: pulumi.Output[str] | None
-    ssh_command: pulumi.Output[str]
-    health_check_command: pulumi.Output[str]
+class SshModelServer(ModelServer):
+    api_key: pulumi.Output[str] | None  # None when the spec has no inline key
+    public_ip: pulumi.Output[str] | None  # None: llmhost:host is a name, not an address
     host_key: pulumi.Output[str]
-    monthly_cost_estimate: dict[str, object]
 
     def __init__(self, name: str, args: SshServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
@@ -97,16 +92,4 @@ class SshModelServer(pulumi.ComponentResource):
         self.health_check_command = pulumi.Output.from_input(f"python -m checks --stack {stack} --wait 1200")
         self.host_key = deployed.host_key
         self.monthly_cost_estimate = monthly_estimate()
-        self.register_outputs(
-            {
-                "endpoint": self.endpoint,
-                "apiKey": self.api_key,
-                "adminApiKey": self.admin_api_key,
-                "serverId": self.server_id,
-                "publicIp": self.public_ip,
-                "sshCommand": self.ssh_command,
-                "sshHostKey": self.host_key,
-                "healthCheckCommand": self.health_check_command,
-                "monthlyCostEstimate": self.monthly_cost_estimate,
-            }
-        )
+        self.register_target_outputs({"sshHostKey": self.host_key})

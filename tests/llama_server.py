@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
+
+from tests.proxy_harness import stop_process
 
 LOOPBACK = "127.0.0.1"
 MODEL_ALIAS = "ggml-org/gemma-3-270m-GGUF:Q4_K_M"
@@ -164,14 +165,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float) -> No
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM (it finishes the request in flight and frees the model), then SIGKILL."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=STOP_TIMEOUT)
+    stop_process(proc, STOP_TIMEOUT)
 
 
 @contextlib.contextmanager

@@ -68,6 +68,18 @@ def wait_for_port(port: int, timeout: float, alive: Any = None) -> None:
     raise TimeoutError(f"nothing listens on {LOOPBACK}:{port} after {timeout:.0f} s")
 
 
+def stop_process(proc: subprocess.Popen[Any], timeout: float) -> None:
+    """SIGTERM (a graceful stop), then SIGKILL after ``timeout`` seconds; nothing if it has exited."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
 def wait_for_tls(port: int, timeout: float) -> None:
     """Poll until a TLS handshake on 127.0.0.1:port completes (the internal certificate is issued
     just after Caddy starts listening)."""
@@ -242,14 +254,8 @@ class CaddyProcess:
     def stop(self) -> None:
         """SIGTERM (graceful), then SIGKILL; only the process this object started."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=STOP_TIMEOUT)
+        if proc is not None:
+            stop_process(proc, STOP_TIMEOUT)
 
     def stdout(self) -> str:
         return self.stdout_path.read_text(encoding="utf-8", errors="replace")

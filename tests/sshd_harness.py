@@ -20,7 +20,6 @@ import dataclasses
 import getpass
 import hashlib
 import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from tests.proxy_harness import LOOPBACK, free_port, wait_for_port
+from tests.proxy_harness import LOOPBACK, free_port, stop_process, wait_for_port
 
 SSHD = "/usr/sbin/sshd"
 """sshd must be started by its absolute path (it re-executes itself for each connection)."""
@@ -158,10 +157,4 @@ def run_sshd(
             raise AssertionError(f"sshd did not start: {err}\n{server.log()[-2000:]}") from None
         yield server
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        stop_process(proc, 10)

@@ -30,6 +30,8 @@ from bootstrap.routes import (
     RUNTIME_METRICS_PATH,
     RouteRule,
 )
+from tests.bootstrap import route_matrix
+from tests.bootstrap.route_matrix import CALLERS, WRONG, assert_admin_only, assert_refused, assert_user_route
 from tests.fakes.ollama import FakeOllama, run_fake_ollama
 from tests.llama_server import run_llama_server
 from tests.proxy_harness import TEST_ADMIN_KEYS, TEST_KEYS, ProxyOptions, RunningProxy, raw_request, run_proxy
@@ -38,7 +40,6 @@ pytestmark = pytest.mark.slow
 
 NAMES = ("alice", "ci-bot")
 OPTIONS = ProxyOptions(key_names=NAMES, admin_keys=TEST_ADMIN_KEYS, origins=("https://app.example.com",))
-WRONG = "wrong-key-wrong-key-wrong-key-000000"
 MODEL = "gemma3:1b"
 
 OLLAMA_ADMIN_ONLY = (
@@ -67,13 +68,7 @@ LLAMACPP_ADMIN_ONLY = (
 
 def _examples(rules: tuple[RouteRule, ...]) -> list[tuple[str, str]]:
     """One request per listed (method, path); the model-id pattern gets a real-looking id."""
-    out = []
-    for rule in rules:
-        for method in rule.methods:
-            out += [(method, path) for path in rule.paths]
-            if rule.path_regex:
-                out.append((method, f"/v1/models/{MODEL}"))
-    return out
+    return route_matrix.examples(rules, f"/v1/models/{MODEL}")
 
 
 def _body(method: str, path: str) -> dict[str, Any] | None:
@@ -95,53 +90,14 @@ def _body(method: str, path: str) -> dict[str, Any] | None:
 
 
 def _send(c: httpx.Client, method: str, path: str, key: str | None) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    body = _body(method, path)
-    return (
-        c.request(method, path, headers=headers, json=body)
-        if body is not None
-        else c.request(method, path, headers=headers)
-    )
+    return route_matrix.send(c, method, path, key, _body(method, path))
 
 
 def _client(url: str) -> httpx.Client:
     return httpx.Client(base_url=url, trust_env=False, timeout=120.0)
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOllama]:
-    with run_fake_ollama(strict_host=True) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def proxy(fake: FakeOllama, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProxy]:
-    with run_proxy(tmp_path_factory.mktemp("acl"), fake.host_port, OPTIONS) as running:
-        yield running
-
-
-@pytest.fixture
-def client(proxy: RunningProxy, fake: FakeOllama) -> Iterator[httpx.Client]:
-    fake.reset()
-    with _client(proxy.url) as c:
-        yield c
-
-
-CALLERS = {"none": None, "user": TEST_KEYS[0], "admin": TEST_ADMIN_KEYS[0], "wrong": WRONG}
-
-
-def _assert_refused(response: httpx.Response, status: int, path: str) -> None:
-    assert response.status_code == status, response.text
-    assert "via" not in response.headers
-    if response.request.method == "HEAD":
-        return
-    body = response.json()
-    if proxy_errors.dialect_for_path(path) == "ollama":
-        assert isinstance(body["error"], str) and body["error"]
-    else:
-        assert body["error"]["message"] and body["error"]["type"], body
-    if status == 403:
-        assert "role user" in json.dumps(body)
+fake, proxy, client = route_matrix.fixtures(lambda: run_fake_ollama(strict_host=True), OPTIONS, "acl")
 
 
 # --- Ollama (fake) ------------------------------------------------------------------------------------
@@ -149,27 +105,14 @@ def _assert_refused(response: httpx.Response, status: int, path: str) -> None:
 @pytest.mark.parametrize(("method", "path"), _examples(OLLAMA_USER_ROUTES), ids=lambda v: str(v))
 def test_ollama_user_routes(client: httpx.Client, fake: FakeOllama, caller: str, method: str, path: str) -> None:
     response = _send(client, method, path, CALLERS[caller])
-    if caller in ("none", "wrong"):
-        _assert_refused(response, 401, path)
-        assert fake.requests == []
-        return
-    assert response.status_code not in (401, 403), response.text
-    assert [(r.method, r.path) for r in fake.requests] == [(method, path)]
+    assert_user_route(response, fake, caller, method, path)
 
 
 @pytest.mark.parametrize("caller", list(CALLERS))
 @pytest.mark.parametrize(("method", "path"), OLLAMA_ADMIN_ONLY, ids=lambda v: str(v))
 def test_ollama_admin_routes(client: httpx.Client, fake: FakeOllama, caller: str, method: str, path: str) -> None:
     response = raw_or_client(client, method, path, CALLERS[caller])
-    if caller in ("none", "wrong"):
-        _assert_refused(response, 401, path)
-        assert fake.requests == []
-    elif caller == "user":
-        _assert_refused(response, 403, path)
-        assert fake.requests == [], "a user key's management call reached the runtime"
-    else:
-        assert response.status_code not in (401, 403)
-        assert [r.method for r in fake.requests] == [method]
+    assert_admin_only(response, fake, caller, method, path)
 
 
 def raw_or_client(c: httpx.Client, method: str, path: str, key: str | None) -> httpx.Response:
@@ -187,7 +130,7 @@ def raw_or_client(c: httpx.Client, method: str, path: str, key: str | None) -> h
 
 def test_metrics_are_for_admin_keys_only(client: httpx.Client, fake: FakeOllama) -> None:
     assert client.get(METRICS_PATH).status_code == 401
-    _assert_refused(client.get(METRICS_PATH, headers={"Authorization": f"Bearer {TEST_KEYS[0]}"}), 403, METRICS_PATH)
+    assert_refused(client.get(METRICS_PATH, headers={"Authorization": f"Bearer {TEST_KEYS[0]}"}), 403, METRICS_PATH)
     response = client.get(METRICS_PATH, headers={"Authorization": f"Bearer {TEST_ADMIN_KEYS[0]}"})
     assert response.status_code == 200
     assert "caddy_http_requests_total" in response.text or "caddy_" in response.text
@@ -386,16 +329,16 @@ def test_llamacpp_route_matrix(llama_proxy: RunningProxy, caller: str) -> None:
         for method, path in _examples(LLAMACPP_USER_ROUTES):
             response = _send(c, method, path, key)
             if caller in ("none", "wrong"):
-                _assert_refused(response, 401, path)
+                assert_refused(response, 401, path)
             else:
                 assert response.status_code not in (401, 403), (method, path, response.text[:200])
                 assert _reached_upstream(response), (method, path)
         for method, path in LLAMACPP_ADMIN_ONLY:
             response = _send(c, method, path, key)
             if caller in ("none", "wrong"):
-                _assert_refused(response, 401, path)
+                assert_refused(response, 401, path)
             elif caller == "user":
-                _assert_refused(response, 403, path)
+                assert_refused(response, 403, path)
             else:
                 assert response.status_code not in (401, 403), (method, path)
                 assert _reached_upstream(response) or path == METRICS_PATH, (method, path)

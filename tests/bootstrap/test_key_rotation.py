@@ -64,37 +64,77 @@ def status(port: int, key: str) -> int:
     return httpx.get(f"http://{LOOPBACK}:{port}/api/tags", headers={"Authorization": f"Bearer {key}"}).status_code
 
 
+def pulls(port: int, *keys: str) -> tuple[int, ...]:
+    """The status of an admin-only route per key: 200 admin, 403 user, 401 unknown."""
+    url = f"http://{LOOPBACK}:{port}/api/pull"
+    return tuple(
+        httpx.post(url, json={"model": "x"}, headers={"Authorization": f"Bearer {key}"}).status_code for key in keys
+    )
+
+
+def stand_in_bin(folder: Path, docker: str, *, aws: bool = False) -> Path:
+    """A PATH folder: the ``docker`` (and ``aws``) stand-ins and the real ``caddy``."""
+    folder.mkdir()
+    (folder / "docker").write_text(docker)
+    if aws:
+        (folder / "aws").write_text(AWS_STANDIN)
+    for name in ("docker", "aws") if aws else ("docker",):
+        (folder / name).chmod(0o755)
+    (folder / "caddy").symlink_to(tool("caddy"))
+    return folder
+
+
+def bind_loopback(install_dir: Path) -> None:
+    """The shipped Caddyfile plus `default_bind 127.0.0.1` (loopback_copy proves nothing else changed)."""
+    patched = loopback_copy(RenderedProxy(install_dir, install_dir / layout.CADDYFILE, {}))
+    os.replace(patched, install_dir / layout.CADDYFILE)
+
+
+def proxy_env(tmp_path: Path, path_dir: Path, install_dir: Path, admin: int) -> dict[str, str]:
+    """Caddy's environment as the proxy container has it; ``path_dir`` first on PATH."""
+    return caddy_env(
+        tmp_path / "home",
+        {"PATH": f"{path_dir}:/usr/bin:/bin", "LLMHOST_PROXY_DIR": str(install_dir)},
+        admin=f"{LOOPBACK}:{admin}",
+    )
+
+
+def start_proxy(install_dir: Path, env: dict[str, str], port: int, tmp_path: Path) -> CaddyProcess:
+    """Caddy started the way the container starts it: ``sh proxy-run.sh run``."""
+    argv = ["sh", str(install_dir / layout.PROXY_RUN_SCRIPT), "run"]
+    return CaddyProcess(install_dir / layout.CADDYFILE, env, port, tmp_path, argv=argv).start()
+
+
+def refresh_keys(install_dir: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``install.sh refresh-keys``, as the SSH deployer and the keys timer run it."""
+    return subprocess.run(
+        ["bash", str(install_dir / layout.INSTALL_SCRIPT), "refresh-keys"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 @pytest.mark.parametrize("source", ["inline", "ssm"])
 def test_rotation_reaches_the_running_proxy_without_a_restart(tmp_path: Path, source: str) -> None:
     port, admin = free_port(), free_port()
     root = tmp_path / "root"
     install_dir = root / layout.INSTALL_DIR.lstrip("/")
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    (bindir / "docker").write_text(proxy_docker_stand_in('"$FAKE_CALLS"'))
-    (bindir / "aws").write_text(AWS_STANDIN)
-    for name in ("docker", "aws"):
-        (bindir / name).chmod(0o755)
-    (bindir / "caddy").symlink_to(tool("caddy"))
+    bindir = stand_in_bin(tmp_path / "bin", proxy_docker_stand_in('"$FAKE_CALLS"'), aws=True)
     calls = tmp_path / "calls.log"
 
     with run_fake_ollama(token_delay=0.05) as fake:
         keys = {"ssm_parameter": SSM_PARAMETER} if source == "ssm" else {"api_keys": (OLD,)}
         spec = Spec(site=f"http://{LOOPBACK}:{port}", upstream=fake.host_port, **keys)  # type: ignore[arg-type]
         render_bundle(spec).write(install_dir)
-        # The shipped Caddyfile plus `default_bind 127.0.0.1` (loopback_copy proves nothing else changed).
-        patched = loopback_copy(RenderedProxy(install_dir, install_dir / layout.CADDYFILE, {}))
-        os.replace(patched, install_dir / layout.CADDYFILE)
+        bind_loopback(install_dir)
         if source == "ssm":
             write_env(install_dir / layout.PROXY_ENV_FILE, (OLD,))  # what the first boot fetched
 
-        env = caddy_env(
-            tmp_path / "home",
-            {"PATH": f"{bindir}:/usr/bin:/bin", "LLMHOST_PROXY_DIR": str(install_dir)},
-            admin=f"{LOOPBACK}:{admin}",
-        )
-        argv = ["sh", str(install_dir / layout.PROXY_RUN_SCRIPT), "run"]
-        caddy = CaddyProcess(install_dir / layout.CADDYFILE, env, port, tmp_path, argv=argv).start()
+        env = proxy_env(tmp_path, bindir, install_dir, admin)
+        caddy = start_proxy(install_dir, env, port, tmp_path)
         try:
             pid = caddy.pid
             assert (status(port, OLD), status(port, NEW)) == (200, 401)
@@ -123,14 +163,7 @@ def test_rotation_reaches_the_running_proxy_without_a_restart(tmp_path: Path, so
                 write_env(install_dir / layout.PROXY_ENV_FILE, (NEW,))  # what the SSH upload does
             run_env = {**env, "LLMHOST_ROOT": str(root), "FAKE_CALLS": str(calls), "AWS_REGION": "us-east-1"}
             run_env["FAKE_SSM_VALUE"] = json.dumps({"user": {"key-1": NEW}})  # bootstrap/key_parameter.py
-            result = subprocess.run(
-                ["bash", str(install_dir / layout.INSTALL_SCRIPT), "refresh-keys"],
-                env=run_env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
+            result = refresh_keys(install_dir, run_env)
             assert result.returncode == 0, result.stdout + result.stderr
             assert "keys: proxy reloaded" in result.stdout
 
@@ -165,15 +198,9 @@ def test_a_missing_key_file_fails_closed(tmp_path: Path) -> None:
             install_dir.mkdir(exist_ok=True)
             (install_dir / name).write_text(file.content)
         assert not (install_dir / layout.PROXY_ENV_FILE).exists()
-        patched = loopback_copy(RenderedProxy(install_dir, install_dir / layout.CADDYFILE, {}))
-        os.replace(patched, install_dir / layout.CADDYFILE)
-        env = caddy_env(
-            tmp_path / "home",
-            {"PATH": f"{Path(tool('caddy')).parent}:/usr/bin:/bin", "LLMHOST_PROXY_DIR": str(install_dir)},
-            admin=f"{LOOPBACK}:{admin}",
-        )
-        argv = ["sh", str(install_dir / layout.PROXY_RUN_SCRIPT), "run"]
-        caddy = CaddyProcess(install_dir / layout.CADDYFILE, env, port, tmp_path, argv=argv).start()
+        bind_loopback(install_dir)
+        env = proxy_env(tmp_path, Path(tool("caddy")).parent, install_dir, admin)
+        caddy = start_proxy(install_dir, env, port, tmp_path)
         try:
             assert status(port, OLD) == 401
             # An empty bearer token, sent raw (httpx refuses to send a trailing blank).
@@ -219,48 +246,26 @@ def test_admin_key_rotation_reaches_the_running_proxy_without_a_restart(tmp_path
     port, admin = free_port(), free_port()
     root = tmp_path / "root"
     install_dir = root / layout.INSTALL_DIR.lstrip("/")
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    (bindir / "docker").write_text(proxy_docker_stand_in('"$FAKE_CALLS"'))
-    (bindir / "docker").chmod(0o755)
-    (bindir / "caddy").symlink_to(tool("caddy"))
+    bindir = stand_in_bin(tmp_path / "bin", proxy_docker_stand_in('"$FAKE_CALLS"'))
     old_admin, new_admin = "old_admin_" + "a" * 30, "new_admin_" + "b" * 30
     with run_fake_ollama() as fake:
         spec = Spec(site=f"http://{LOOPBACK}:{port}", upstream=fake.host_port, api_keys=(OLD,), admin_keys=(old_admin,))
         render_bundle(spec).write(install_dir)
-        patched = loopback_copy(RenderedProxy(install_dir, install_dir / layout.CADDYFILE, {}))
-        os.replace(patched, install_dir / layout.CADDYFILE)
-        env = caddy_env(
-            tmp_path / "home",
-            {"PATH": f"{bindir}:/usr/bin:/bin", "LLMHOST_PROXY_DIR": str(install_dir)},
-            admin=f"{LOOPBACK}:{admin}",
-        )
-        argv = ["sh", str(install_dir / layout.PROXY_RUN_SCRIPT), "run"]
-        caddy = CaddyProcess(install_dir / layout.CADDYFILE, env, port, tmp_path, argv=argv).start()
-
-        def pull(key: str) -> int:
-            return httpx.post(
-                f"http://{LOOPBACK}:{port}/api/pull", json={"model": "x"}, headers={"Authorization": f"Bearer {key}"}
-            ).status_code
-
+        bind_loopback(install_dir)
+        env = proxy_env(tmp_path, bindir, install_dir, admin)
+        caddy = start_proxy(install_dir, env, port, tmp_path)
         try:
             pid = caddy.pid
-            assert (pull(OLD), pull(old_admin), pull(new_admin)) == (403, 200, 401)
+            assert pulls(port, OLD, old_admin, new_admin) == (403, 200, 401)
             rotated = dataclasses.replace(spec, admin_keys=(new_admin,))
             tmp = install_dir / ".proxy.env.tmp"
             tmp.write_text(render_bundle(rotated).files[layout.PROXY_ENV_FILE].content)
             tmp.chmod(0o600)
             os.replace(tmp, install_dir / layout.PROXY_ENV_FILE)  # what the SSH upload does
-            result = subprocess.run(
-                ["bash", str(install_dir / layout.INSTALL_SCRIPT), "refresh-keys"],
-                env={**env, "LLMHOST_ROOT": str(root), "FAKE_CALLS": str(tmp_path / "calls.log")},
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
+            run_env = {**env, "LLMHOST_ROOT": str(root), "FAKE_CALLS": str(tmp_path / "calls.log")}
+            result = refresh_keys(install_dir, run_env)
             assert result.returncode == 0, result.stdout + result.stderr
-            assert (pull(OLD), pull(old_admin), pull(new_admin)) == (403, 401, 200)
+            assert pulls(port, OLD, old_admin, new_admin) == (403, 401, 200)
             assert caddy.pid == pid and caddy._proc is not None and caddy._proc.poll() is None
             assert old_admin not in result.stdout + result.stderr and new_admin not in result.stdout + result.stderr
         finally:
@@ -290,12 +295,7 @@ def test_admin_key_rotation_through_ssm_reaches_the_running_proxy_without_a_rest
     install_dir = root / layout.INSTALL_DIR.lstrip("/")
     first_boot, bindir = tmp_path / "boot-bin", tmp_path / "bin"
     for folder, docker in ((first_boot, QUIET_DOCKER), (bindir, proxy_docker_stand_in('"$FAKE_CALLS"'))):
-        folder.mkdir()
-        (folder / "docker").write_text(docker)
-        (folder / "aws").write_text(AWS_STANDIN)
-        for name in ("docker", "aws"):
-            (folder / name).chmod(0o755)
-        (folder / "caddy").symlink_to(tool("caddy"))
+        stand_in_bin(folder, docker, aws=True)
     old_admin, new_admin = "old_admin_" + "a" * 30, "new_admin_" + "b" * 30
     before = key_parameter.encode([("alice", OLD, "user"), ("ops", old_admin, "admin")])
     after = key_parameter.encode([("alice", OLD, "user"), ("ops-2", new_admin, "admin")])
@@ -303,38 +303,20 @@ def test_admin_key_rotation_through_ssm_reaches_the_running_proxy_without_a_rest
     with run_fake_ollama() as fake:
         spec = Spec(site=f"http://{LOOPBACK}:{port}", upstream=fake.host_port, ssm_parameter=SSM_PARAMETER)
         render_bundle(spec).write(install_dir)
-        patched = loopback_copy(RenderedProxy(install_dir, install_dir / layout.CADDYFILE, {}))
-        os.replace(patched, install_dir / layout.CADDYFILE)
-        env = caddy_env(
-            tmp_path / "home",
-            {"PATH": f"{bindir}:/usr/bin:/bin", "LLMHOST_PROXY_DIR": str(install_dir)},
-            admin=f"{LOOPBACK}:{admin}",
-        )
+        bind_loopback(install_dir)
+        env = proxy_env(tmp_path, bindir, install_dir, admin)
         run_env = {**env, "LLMHOST_ROOT": str(root), "FAKE_CALLS": str(tmp_path / "calls.log")}
         run_env["AWS_REGION"] = "us-east-1"
 
         def refresh(path: Path, value: str) -> subprocess.CompletedProcess[str]:
-            result = subprocess.run(
-                ["bash", str(install_dir / layout.INSTALL_SCRIPT), "refresh-keys"],
-                env={**run_env, "PATH": f"{path}:/usr/bin:/bin", "FAKE_SSM_VALUE": value},
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
+            result = refresh_keys(install_dir, {**run_env, "PATH": f"{path}:/usr/bin:/bin", "FAKE_SSM_VALUE": value})
             assert result.returncode == 0, result.stdout + result.stderr
             return result
 
         # First boot: the keys timer's unit fetches the parameter before the proxy runs.
         boot = refresh(first_boot, before)
         assert "keys: 2 keys changed" in boot.stdout and "keys: proxy not running" in boot.stdout
-        argv = ["sh", str(install_dir / layout.PROXY_RUN_SCRIPT), "run"]
-        caddy = CaddyProcess(install_dir / layout.CADDYFILE, env, port, tmp_path, argv=argv).start()
-
-        def pull(key: str) -> int:
-            return httpx.post(
-                f"http://{LOOPBACK}:{port}/api/pull", json={"model": "x"}, headers={"Authorization": f"Bearer {key}"}
-            ).status_code
+        caddy = start_proxy(install_dir, env, port, tmp_path)
 
         def names() -> list[tuple[str | None, str | None]]:
             return [
@@ -345,11 +327,11 @@ def test_admin_key_rotation_through_ssm_reaches_the_running_proxy_without_a_rest
 
         try:
             pid = caddy.pid
-            assert (pull(OLD), pull(old_admin), pull(new_admin)) == (403, 200, 401)
+            assert pulls(port, OLD, old_admin, new_admin) == (403, 200, 401)
             assert status(port, OLD) == 200
             rotated = refresh(bindir, after)
             assert "keys: 2 keys changed" in rotated.stdout and "keys: proxy reloaded" in rotated.stdout
-            assert (pull(OLD), pull(old_admin), pull(new_admin)) == (403, 401, 200)
+            assert pulls(port, OLD, old_admin, new_admin) == (403, 401, 200)
             assert status(port, OLD) == 200
             assert caddy.pid == pid and caddy._proc is not None and caddy._proc.poll() is None
             # Only the two admin pulls that answered 200 reached the runtime.

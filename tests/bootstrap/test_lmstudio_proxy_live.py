@@ -9,15 +9,16 @@ records every request that reaches it. On a server the upstream is
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from bootstrap import lmstudio, proxy_errors
+from bootstrap import lmstudio
 from bootstrap.routes import LMSTUDIO_USER_ROUTES, METRICS_PATH, RUNTIME_METRICS_PATH
+from tests.bootstrap import route_matrix
+from tests.bootstrap.route_matrix import CALLERS, assert_admin_only, assert_refused, assert_user_route
 from tests.checks.helpers import KEY_VAR, run_checks
 from tests.fakes.lmstudio import FakeLMModel, FakeLMStudio, run_fake_lmstudio
 from tests.proxy_harness import TEST_ADMIN_KEYS, TEST_KEYS, ProxyOptions, RunningProxy, run_proxy
@@ -26,8 +27,6 @@ pytestmark = pytest.mark.slow
 
 MODEL = lmstudio.DEFAULT_MODEL
 OPTIONS = ProxyOptions(runtime="lmstudio", admin_keys=TEST_ADMIN_KEYS)
-WRONG = "wrong-key-wrong-key-wrong-key-000000"
-CALLERS = {"none": None, "user": TEST_KEYS[0], "admin": TEST_ADMIN_KEYS[0], "wrong": WRONG}
 ADMIN_ONLY = (
     ("POST", "/api/v1/models/load"),
     ("POST", "/api/v1/models/unload"),
@@ -43,13 +42,7 @@ ADMIN_ONLY = (
 
 
 def _examples() -> list[tuple[str, str]]:
-    out = []
-    for rule in LMSTUDIO_USER_ROUTES:
-        for method in rule.methods:
-            out += [(method, path) for path in rule.paths]
-            if rule.path_regex:
-                out.append((method, f"/api/v0/models/{MODEL}"))
-    return out
+    return route_matrix.examples(LMSTUDIO_USER_ROUTES, f"/api/v0/models/{MODEL}")
 
 
 def _body(method: str, path: str) -> dict[str, Any] | None:
@@ -69,59 +62,34 @@ def _body(method: str, path: str) -> dict[str, Any] | None:
 
 
 def _send(c: httpx.Client, method: str, path: str, key: str | None) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    body = _body(method, path)
-    return (
-        c.request(method, path, headers=headers, json=body)
-        if body is not None
-        else c.request(method, path, headers=headers)
-    )
+    return route_matrix.send(c, method, path, key, _body(method, path))
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeLMStudio]:
-    with run_fake_lmstudio(models=[FakeLMModel(MODEL), FakeLMModel("nomic/embed", type="embeddings")]) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def proxy(fake: FakeLMStudio, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProxy]:
-    with run_proxy(tmp_path_factory.mktemp("lmstudio-proxy"), fake.host_port, OPTIONS) as running:
-        yield running
-
-
-@pytest.fixture
-def client(proxy: RunningProxy, fake: FakeLMStudio) -> Iterator[httpx.Client]:
-    fake.reset()
-    with httpx.Client(base_url=proxy.url, trust_env=False, timeout=60.0) as c:
-        yield c
+fake, proxy, client = route_matrix.fixtures(
+    lambda: run_fake_lmstudio(models=[FakeLMModel(MODEL), FakeLMModel("nomic/embed", type="embeddings")]),
+    OPTIONS,
+    "lmstudio-proxy",
+    timeout=60.0,
+)
 
 
 def _refused(response: httpx.Response, status: int) -> None:
-    assert response.status_code == status, response.text
-    assert "via" not in response.headers
-    if response.request.method == "HEAD":
-        return
-    body = response.json()
-    # The proxy's dialect goes by path: /api/* gets {"error": "..."}, a shape LM Studio itself also
-    # answers (e.g. "No models loaded"); /v1/* gets the OpenAI object.
-    if proxy_errors.dialect_for_path(response.request.url.path) == "ollama":
-        assert isinstance(body["error"], str) and body["error"], body
-    else:
-        assert body["error"]["message"] and body["error"]["type"], body
+    """The proxy's own refusal, in the dialect of the path it was sent to.
+
+    /api/* gets {"error": "..."}, a shape LM Studio itself also answers (e.g. "No models
+    loaded"); /v1/* gets the OpenAI object.
+    """
+    assert_refused(response, status, response.request.url.path)
 
 
 @pytest.mark.parametrize("caller", list(CALLERS))
 @pytest.mark.parametrize(("method", "path"), _examples(), ids=str)
 def test_user_routes(client: httpx.Client, fake: FakeLMStudio, caller: str, method: str, path: str) -> None:
     response = _send(client, method, path, CALLERS[caller])
-    if caller in ("none", "wrong"):
-        _refused(response, 401)
-        assert fake.requests == []
+    if not assert_user_route(response, fake, caller, method, path):
         return
     assert response.status_code == 200, response.text
     assert method == "HEAD" or "error" not in response.json(), response.text
-    assert [(r.method, r.path) for r in fake.requests] == [(method, path)]
     # What reached LM Studio carries no client credential.
     assert fake.requests[0].header("Authorization") is None
 
@@ -134,16 +102,7 @@ def test_management_and_unknown_routes_are_admin_only(
     if ".." in path:  # httpx would normalise it away; Caddy matches the cleaned path anyway
         path = path.replace("/api/v0/models/../..", "")
     response = _send(client, method, path, CALLERS[caller])
-    if caller in ("none", "wrong"):
-        _refused(response, 401)
-        assert fake.requests == []
-    elif caller == "user":
-        _refused(response, 403)
-        assert "role user" in response.text
-        assert fake.requests == [], "a user key's management call reached LM Studio"
-    else:
-        assert response.status_code not in (401, 403), response.text
-        assert [r.method for r in fake.requests] == [method]
+    assert_admin_only(response, fake, caller, method, path)
 
 
 def test_admin_manages_models_through_the_proxy(client: httpx.Client, fake: FakeLMStudio) -> None:

@@ -51,13 +51,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from tests.fakes.ollama import RecordedRequest, StreamLine, _BodyIncomplete, _copy, _Handler, _Server
+from tests.fakes._http import FakeHandler, FakeRuntime, StreamLine, copy_switch
 
 DEFAULT_TOKENS: tuple[str, ...] = ("The", " sky", " is", " blue", " because", " of", " Rayleigh", " scattering", ".")
 INVALID_MODEL = 'Invalid model identifier "{model}". Please specify a valid downloaded model (e.g., {examples}).'
@@ -109,7 +107,7 @@ class FakeLMModel:
         }
 
 
-class FakeLMStudio:
+class FakeLMStudio(FakeRuntime):
     """The server state and its switches; attributes may be changed while it runs."""
 
     _SWITCHES = ("models", "loaded", "jit", "tokens", "token_delay", "load_delay", "fail_after_tokens", "stopped")
@@ -139,74 +137,20 @@ class FakeLMStudio:
         """The daemon is up but its HTTP server is stopped: every request's connection is closed."""
         self.response_headers: dict[str, str] = {}
         """Extra headers on every answer (LM Studio sends no CORS headers without --cors)."""
-        self._initial = {name: _copy(getattr(self, name)) for name in self._SWITCHES}
-        self._lock = threading.Lock()
-        self._requests: list[RecordedRequest] = []
-        self._streams: list[list[StreamLine]] = []
+        self._initial = {name: copy_switch(getattr(self, name)) for name in self._SWITCHES}
+        self._init_runtime(host, port)
         self._jobs: dict[str, str] = {}
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._host, self._port = host, port
 
-    # --- lifecycle and records (as tests/fakes/ollama.FakeOllama) ------------------------------
-    def start(self) -> FakeLMStudio:
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        server = _Server((self._host, self._port), _LMHandler, family, self)  # type: ignore[arg-type]
-        self._port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    @property
-    def port(self) -> int:
-        return self._port
-
-    @property
-    def host_port(self) -> str:
-        return f"[{self._host}]:{self._port}" if ":" in self._host else f"{self._host}:{self._port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host_port}"
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def streams(self) -> list[list[StreamLine]]:
-        with self._lock:
-            return [list(lines) for lines in self._streams]
+    # --- lifecycle and records: tests/fakes/_http.FakeRuntime ---------------------------------
+    def _handler_class(self) -> type[FakeHandler]:
+        return _LMHandler
 
     def reset(self) -> None:
+        self.clear()
         with self._lock:
-            self._requests.clear()
-            self._streams.clear()
             self._jobs.clear()
         for name, value in self._initial.items():
-            setattr(self, name, _copy(value))
-
-    def _record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self._requests.append(request)
-
-    def _new_stream(self) -> list[StreamLine]:
-        lines: list[StreamLine] = []
-        with self._lock:
-            self._streams.append(lines)
-        return lines
+            setattr(self, name, copy_switch(value))
 
     def model(self, name: str) -> FakeLMModel | None:
         return next((m for m in self.models if m.id == name), None)
@@ -216,32 +160,18 @@ class FakeLMStudio:
         return [m for m in self.models if self.jit or m.id in self.loaded]
 
 
-class _LMHandler(_Handler):
+class _LMHandler(FakeHandler):
     server_version = "fake-lmstudio"
 
     @property
     def lm(self) -> FakeLMStudio:
         return self.server.fake  # type: ignore[return-value]
 
-    def _handle(self) -> None:
-        record = RecordedRequest(self.command, self.path, list(self.headers.items()), time.monotonic())
-        self._record = record
-        self._cors_headers: dict[str, str] = {}
-        self.lm._record(record)
-        try:
-            self._read_body(record)
-        except _BodyIncomplete:
-            return
-        if self.lm.stopped:
-            self.close_connection = True
-            return
-        try:
-            self._route()
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
     # --- routing ---------------------------------------------------------------------------------
     def _route(self) -> None:
+        if self.lm.stopped:  # the request is recorded and its body read, then the connection closed
+            self.close_connection = True
+            return
         path = self.path.split("?", 1)[0]
         method = self.command
         get = {
@@ -340,14 +270,20 @@ class _LMHandler(_Handler):
             lm.loaded.add(model.id)
         return model
 
-    # --- generation ------------------------------------------------------------------------------
-    def _generate(self, *, chat: bool, native: bool) -> None:
+    def _payload_and_model(self) -> tuple[dict[str, Any], FakeLMModel] | None:
+        """The JSON body and its resolved model; None after an error answer."""
         payload = self._body_json()
         if payload is None:
-            return
+            return None
         model = self._resolve(payload)
-        if model is None:
+        return None if model is None else (payload, model)
+
+    # --- generation ------------------------------------------------------------------------------
+    def _generate(self, *, chat: bool, native: bool) -> None:
+        request = self._payload_and_model()
+        if request is None:
             return
+        payload, model = request
         if model.type == "embeddings":
             return self._json(400, {"error": f"Model '{model.id}' is not a text generation model."})
         limit = payload.get("max_tokens")
@@ -428,19 +364,17 @@ class _LMHandler(_Handler):
         if isinstance(options, dict) and options.get("include_usage") is True:
             usage = {"prompt_tokens": 12, "completion_tokens": len(tokens), "total_tokens": 12 + len(tokens)}
             self._event(lines, {**chunk(None, None), "choices": [], "usage": usage})
-        self._stream_write(lines, b"data: [DONE]\n\n")
+        self._sse_event(lines, "[DONE]")
         self._end_stream()
 
     def _event(self, lines: list[StreamLine], payload: Any) -> None:
-        self._stream_write(lines, b"data: " + json.dumps(payload).encode() + b"\n\n")
+        self._sse_event(lines, json.dumps(payload))  # default separators, unlike the compact answers
 
     def _embeddings(self) -> None:
-        payload = self._body_json()
-        if payload is None:
+        request = self._payload_and_model()
+        if request is None:
             return
-        model = self._resolve(payload)
-        if model is None:
-            return
+        payload, model = request
         inputs = payload.get("input")
         texts = inputs if isinstance(inputs, list) else [inputs]
         data = [{"object": "embedding", "embedding": [0.01 * (i + 1)] * 8, "index": i} for i, _ in enumerate(texts)]
@@ -449,12 +383,10 @@ class _LMHandler(_Handler):
         )
 
     def _responses(self) -> None:
-        payload = self._body_json()
-        if payload is None:
+        request = self._payload_and_model()
+        if request is None:
             return
-        model = self._resolve(payload)
-        if model is None:
-            return
+        _, model = request
         text = "".join(self.lm.tokens)
         self._json(
             200,
@@ -470,12 +402,10 @@ class _LMHandler(_Handler):
         )
 
     def _messages(self) -> None:
-        payload = self._body_json()
-        if payload is None:
+        request = self._payload_and_model()
+        if request is None:
             return
-        model = self._resolve(payload)
-        if model is None:
-            return
+        _, model = request
         self._json(
             200,
             {

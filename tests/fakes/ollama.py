@@ -15,8 +15,10 @@ Use::
         fake.fail_after_tokens = 3        # switches are plain attributes, change them any time
         fake.requests[-1].header("Host")  # what reached the runtime
 
-Times (``RecordedRequest.arrived``, ``StreamLine.produced``) are ``time.monotonic()``
-values of this process, so a test in the same process can compare them with its own clock.
+The HTTP plumbing (request records, body reading, streaming, start/stop) is shared with the
+other fakes in ``tests/fakes/_http.py``. Times (``RecordedRequest.arrived``,
+``StreamLine.produced``) are ``time.monotonic()`` values of this process, so a test in the
+same process can compare them with its own clock.
 """
 
 from __future__ import annotations
@@ -27,15 +29,19 @@ import hashlib
 import ipaddress
 import json
 import socket
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.fakes._http import (
+    FakeHandler,
+    FakeRuntime,
+    compact_json,
+    copy_switch,
+)
 
 # --- facts of the real runtime (cited from its source) -------------------------------------
 OLLAMA_VERSION = "0.20.6"
@@ -120,47 +126,7 @@ class FakeModel:
         }
 
 
-@dataclasses.dataclass
-class RecordedRequest:
-    """One request as it reached the runtime: what the proxy forwarded, byte for byte."""
-
-    method: str
-    path: str
-    """Path with query string, as sent on the request line."""
-    headers: list[tuple[str, str]]
-    """Every header line in arrival order (a repeated header appears twice)."""
-    arrived: float
-    """time.monotonic() when the request head had been read."""
-    body: bytes = b""
-    chunked: bool = False
-    """The body came with Transfer-Encoding: chunked."""
-    body_complete: bool | None = None
-    """None while the body is being read; False when the client closed the connection first."""
-    status: int | None = None
-    """The status the fake answered (None if it never answered)."""
-
-    def header(self, name: str) -> str | None:
-        values = self.header_values(name)
-        return values[0] if values else None
-
-    def header_values(self, name: str) -> list[str]:
-        wanted = name.lower()
-        return [value for key, value in self.headers if key.lower() == wanted]
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclasses.dataclass
-class StreamLine:
-    """One line of a streamed answer and when the fake wrote it (then flushed at once)."""
-
-    produced: float
-    """time.monotonic() just before the line was written to the socket."""
-    data: bytes
-
-
-class FakeOllama:
+class FakeOllama(FakeRuntime):
     """The server state and the behaviour switches. Attributes may be changed while it runs."""
 
     def __init__(
@@ -217,73 +183,11 @@ class FakeOllama:
         """Extra headers on every answer, e.g. a runtime's own Access-Control-Allow-Origin: *."""
         self._initial_switches = self._switches()
         # --- records -----------------------------------------------------------------------
-        self._lock = threading.Lock()
-        self._requests: list[RecordedRequest] = []
-        self._streams: list[list[StreamLine]] = []
+        self._init_runtime(host, port)
         self._pending = 0
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._host = host
-        self._port = port
 
-    # --- lifecycle ----------------------------------------------------------------------------
-    def start(self) -> FakeOllama:
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        server = _Server((self._host, self._port), _Handler, family, self)
-        self._port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening and cut every open connection, like a runtime that died.
-
-        Closing only the listener would leave the proxy's pooled keep-alive connections
-        answered by their handler threads, so a "stopped" runtime would still reply.
-        """
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    @property
-    def port(self) -> int:
-        return self._port
-
-    @property
-    def host_port(self) -> str:
-        """host:port as a proxy's upstream address."""
-        return f"[{self._host}]:{self._port}" if ":" in self._host else f"{self._host}:{self._port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host_port}"
-
-    # --- records ----------------------------------------------------------------------------
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def streams(self) -> list[list[StreamLine]]:
-        """The lines of every streamed answer, in the order the streams started."""
-        with self._lock:
-            return [list(lines) for lines in self._streams]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._requests.clear()
-            self._streams.clear()
+    def _handler_class(self) -> type[FakeHandler]:
+        return _Handler
 
     _SWITCHES = (
         "token_delay", "load_delay", "strict_host", "allowed_origins", "not_found_message", "pullable",
@@ -292,7 +196,7 @@ class FakeOllama:
     )
 
     def _switches(self) -> dict[str, Any]:
-        return {name: _copy(getattr(self, name)) for name in self._SWITCHES}
+        return {name: copy_switch(getattr(self, name)) for name in self._SWITCHES}
 
     def reset(self) -> None:
         """Clear the records and put every switch back to its value at construction.
@@ -301,17 +205,7 @@ class FakeOllama:
         """
         self.clear()
         for name, value in self._initial_switches.items():
-            setattr(self, name, _copy(value))
-
-    def _record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self._requests.append(request)
-
-    def _new_stream(self) -> list[StreamLine]:
-        lines: list[StreamLine] = []
-        with self._lock:
-            self._streams.append(lines)
-        return lines
+            setattr(self, name, copy_switch(value))
 
     def _enter_inference(self) -> bool:
         with self._lock:
@@ -341,11 +235,6 @@ class FakeOllama:
             elif origin == pattern:
                 return True
         return False
-
-
-def _copy(value: Any) -> Any:
-    """A fresh container, so a test that mutates a switch in place cannot change the saved state."""
-    return type(value)(value) if isinstance(value, (dict, list, set)) else value
 
 
 def host_allowed(host_header: str) -> bool:
@@ -392,204 +281,21 @@ def _ns(seconds: float) -> int:
     return max(1, int(seconds * 1e9))
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # listen backlog: a burst of proxy connections must not be refused
-    block_on_close = False
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], family: int, fake: FakeOllama):
-        self.address_family = family
-        self.fake = fake
-        self._connections: set[socket.socket] = set()
-        self._conn_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._conn_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._conn_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A peer that resets its connection (a proxy cutting a too-large upload) is normal here."""
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
-
-    def close_connections(self) -> None:
-        with self._conn_lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                conn.close()
-
-
-class _BodyIncomplete(Exception):
-    """The client went away before the whole request body arrived."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as Go's net/http
-    disable_nagle_algorithm = True  # else each small write waits for the peer's delayed ACK (~40 ms)
+class _Handler(FakeHandler):
     server_version = "fake-ollama"
-    sys_version = ""
-    server: _Server
-
-    # --- plumbing ------------------------------------------------------------------------------
-    def send_response(self, code: int, message: str | None = None) -> None:
-        """Status line and Date only: Go's net/http sends no Server header."""
-        self.log_request(code)
-        self.send_response_only(code, message)
-        self.send_header("Date", self.date_time_string())
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the per-request stderr line."""
 
     @property
     def fake(self) -> FakeOllama:
-        return self.server.fake
-
-    def _read_body(self, record: RecordedRequest) -> None:
-        """Read the whole body: Content-Length or chunked (what a proxy sends when it streams)."""
-        encoding = (self.headers.get("Transfer-Encoding") or "").lower()
-        parts: list[bytes] = []
-        try:
-            if "chunked" in encoding:
-                record.chunked = True
-                while True:
-                    size_line = self.rfile.readline(65537)
-                    if not size_line:
-                        raise _BodyIncomplete
-                    size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-                    if size == 0:
-                        while True:  # trailers, then the empty line
-                            trailer = self.rfile.readline(65537)
-                            if not trailer:
-                                raise _BodyIncomplete
-                            if trailer in (b"\r\n", b"\n"):
-                                break
-                        break
-                    chunk = self.rfile.read(size)
-                    if len(chunk) < size:
-                        parts.append(chunk)
-                        raise _BodyIncomplete
-                    parts.append(chunk)
-                    self.rfile.readline(3)  # the CRLF after the chunk
-            else:
-                length = int(self.headers.get("Content-Length") or 0)
-                remaining = length
-                while remaining > 0:
-                    chunk = self.rfile.read(min(remaining, 1 << 16))
-                    if not chunk:
-                        raise _BodyIncomplete
-                    parts.append(chunk)
-                    remaining -= len(chunk)
-        except (_BodyIncomplete, ValueError, OSError):
-            record.body = b"".join(parts)
-            record.body_complete = False
-            self.close_connection = True
-            raise _BodyIncomplete from None
-        record.body = b"".join(parts)
-        record.body_complete = True
-
-    def _send(
-        self,
-        status: int,
-        body: bytes = b"",
-        content_type: str | None = "application/json; charset=utf-8",
-        extra: dict[str, str] | None = None,
-    ) -> None:
-        self._record.status = status
-        self.send_response(status)
-        if content_type and body:
-            self.send_header("Content-Type", content_type)
-        for name, value in (extra or {}).items():
-            self.send_header(name, value)
-        for name, value in {**self._cors_headers, **self.fake.response_headers}.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if body and self.command != "HEAD":
-            self.wfile.write(body)
-        self.wfile.flush()
-
-    def _json(self, status: int, payload: Any) -> None:
-        self._send(status, _dumps(payload).encode())
+        return self.server.fake  # type: ignore[no-any-return]
 
     def _error(self, status: int, message: str) -> None:
         self._json(status, {"error": message})
 
-    def _start_stream(self, content_type: str) -> list[StreamLine]:
-        self._record.status = 200
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        for name, value in {**self._cors_headers, **self.fake.response_headers}.items():
-            self.send_header(name, value)
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        self.wfile.flush()
-        return self.fake._new_stream()
-
-    def _stream_write(self, lines: list[StreamLine], data: bytes) -> None:
-        """One chunk, flushed at once: what Ollama's c.Stream / Flush does per token."""
-        lines.append(StreamLine(time.monotonic(), data))  # before the write: a client can't beat it
-        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-        self.wfile.flush()
-
-    def _stream_line(self, lines: list[StreamLine], payload: Any) -> None:
-        self._stream_write(lines, _dumps(payload).encode() + b"\n")
-
-    def _end_stream(self) -> None:
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
-
-    # --- request entry -------------------------------------------------------------------------
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_HEAD(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
-    def do_OPTIONS(self) -> None:
-        self._handle()
-
-    def _handle(self) -> None:
-        record = RecordedRequest(
-            method=self.command,
-            path=self.path,
-            headers=[(k, v) for k, v in self.headers.items()],
-            arrived=time.monotonic(),
-        )
-        self._record = record
-        self._cors_headers: dict[str, str] = {}
-        self.fake._record(record)
-        try:
-            self._read_body(record)
-        except _BodyIncomplete:
-            return
-        try:
-            if self.fake.flavour == "llamacpp":
-                self._route_llamacpp()
-            else:
-                self._route_ollama()
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
+    def _route(self) -> None:
+        if self.fake.flavour == "llamacpp":
+            self._route_llamacpp()
+        else:
+            self._route_ollama()
 
     # --- Ollama ----------------------------------------------------------------------------------
     def _route_ollama(self) -> None:
@@ -679,7 +385,7 @@ class _Handler(BaseHTTPRequestHandler):
             if self.fake.flavour == "llamacpp":  # nlohmann::json's parse_error: 400, and the connection closes
                 error = _llama_error(400, f"[json.exception.parse_error.101] parse error: {err}")
                 self.close_connection = True
-                self._send(400, _dumps(error).encode(), extra={"Connection": "close"})
+                self._send(400, compact_json(error).encode(), extra={"Connection": "close"})
             else:
                 self._error(400, f"invalid character in JSON: {err}")
             return None
@@ -1034,28 +740,26 @@ class _Handler(BaseHTTPRequestHandler):
 
         lines = self._start_stream("text/event-stream")
 
-        def event(data: str) -> None:
-            self._stream_write(lines, f"data: {data}\n\n".encode())
-
         for index, token in enumerate(tokens):
             if fail_after is not None and index >= fail_after:
                 if fake.flavour == "ollama":
                     # middleware/openai.go BaseWriter.writeError: the error is JSON-encoded straight
                     # onto the stream (json.NewEncoder(...).Encode(openai.NewError(...))), a bare
                     # line without "data: ", after the chunks already sent with status 200.
-                    self._stream_write(lines, (_dumps(_openai_error(500, fake.stream_error)) + "\n").encode())
+                    self._stream_write(lines, (compact_json(_openai_error(500, fake.stream_error)) + "\n").encode())
                 else:
                     # llama-server (tools/server/server.cpp, the stream's chunked content provider):
                     # an error during a stream is sent as an "error:" event with llama.cpp's shape.
-                    self._stream_write(lines, f"error: {_dumps(_llama_error(500, fake.stream_error))}\n\n".encode())
+                    error = compact_json(_llama_error(500, fake.stream_error))
+                    self._stream_write(lines, f"error: {error}\n\n".encode())
                 self._end_stream()
                 return
             time.sleep(fake.token_delay)
             if native:
-                event(_dumps({"content": token, "stop": False}))
+                self._sse_event(lines, compact_json({"content": token, "stop": False}))
             else:
                 delta = {"role": "assistant", "content": token}
-                event(_dumps(_sse_chunk(completion_id, created, name, delta, None)))
+                self._sse_event(lines, compact_json(_sse_chunk(completion_id, created, name, delta, None)))
         if fake.flavour == "llamacpp":
             self.close_connection = True  # llama-server closes the connection after each stream
         predicted_ms = (time.monotonic() - started) * 1000
@@ -1067,7 +771,7 @@ class _Handler(BaseHTTPRequestHandler):
         }  # fmt: skip
         if native:
             # tools/server/server.cpp, the final result's JSON: counts, why it stopped, timings.
-            event(_dumps({
+            self._sse_event(lines, compact_json({
                 "index": 0, "content": "", "tokens": [], "id_slot": 0, "stop": True, "model": name,
                 "tokens_predicted": len(tokens), "tokens_evaluated": prompt_tokens, "prompt": str(prompt or ""),
                 "has_new_line": False, "truncated": False, "stop_type": "limit" if limited else "eos",
@@ -1079,15 +783,15 @@ class _Handler(BaseHTTPRequestHandler):
         last = _sse_chunk(completion_id, created, name, {"role": "assistant", "content": ""}, finish)
         if fake.flavour == "llamacpp":
             last["timings"] = timings
-        event(_dumps(last))
+        self._sse_event(lines, compact_json(last))
         options = payload.get("stream_options")
         if isinstance(options, dict) and options.get("include_usage"):
             usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(tokens),
                      "total_tokens": prompt_tokens + len(tokens)}
             chunk = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": name,
                      "system_fingerprint": "fp_ollama", "choices": [], "usage": usage}
-            event(_dumps(chunk))
-        event("[DONE]")
+            self._sse_event(lines, compact_json(chunk))
+        self._sse_event(lines, "[DONE]")
         self._end_stream()
 
     # --- llama.cpp (llama-server) ------------------------------------------------------------
@@ -1146,12 +850,7 @@ class _Handler(BaseHTTPRequestHandler):
                                     native=path == "/completion")
             return
         self.close_connection = True  # llama-server closes the connection after a 404
-        self._send(404, _dumps(_llama_error(404, "File Not Found")).encode(), extra={"Connection": "close"})
-
-
-def _dumps(payload: Any) -> str:
-    """Compact JSON, as Go's encoding/json writes it."""
-    return json.dumps(payload, separators=(",", ":"))
+        self._send(404, compact_json(_llama_error(404, "File Not Found")).encode(), extra={"Connection": "close"})
 
 
 def _namespace(name: str) -> str:

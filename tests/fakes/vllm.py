@@ -34,13 +34,13 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.fakes.ollama import FakeModel, FakeOllama, _Handler, _Server
+from tests.fakes._http import FakeHandler, compact_json
+from tests.fakes.ollama import FakeModel, FakeOllama
 
 VLLM_VERSION = "0.33.0"
 """What GET /version answers (``vllm.version.__version__``; the image tag is ``v0.33.0``)."""
@@ -82,8 +82,7 @@ class FakeVllm(FakeOllama):
     # --- lifecycle: vLLM binds first, listens once the model is loaded --------------------------
     def begin_loading(self) -> FakeVllm:
         """Bind the port without listening: connections are refused, as during vLLM's load."""
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = socket.socket(self._family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self._host, self._port))
         self._port = sock.getsockname()[1]
@@ -96,14 +95,8 @@ class FakeVllm(FakeOllama):
             self._reserved = None
         return self.start()
 
-    def start(self) -> FakeVllm:
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        server = _Server((self._host, self._port), _VllmHandler, family, self)
-        self._port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
+    def _handler_class(self) -> type[FakeHandler]:
+        return _VllmHandler
 
     def stop(self) -> None:
         super().stop()
@@ -122,30 +115,12 @@ class FakeVllm(FakeOllama):
         return self.models[0].name
 
 
-class _VllmHandler(_Handler):
+class _VllmHandler(FakeHandler):
     server_version = "uvicorn"
 
     @property
     def fake(self) -> FakeVllm:  # type: ignore[override]
         return self.server.fake  # type: ignore[return-value]
-
-    def _handle(self) -> None:
-        from tests.fakes.ollama import RecordedRequest, _BodyIncomplete
-
-        record = RecordedRequest(
-            method=self.command, path=self.path, headers=list(self.headers.items()), arrived=time.monotonic()
-        )
-        self._record = record
-        self._cors_headers = {}
-        self.fake._record(record)
-        try:
-            self._read_body(record)
-        except _BodyIncomplete:
-            return
-        try:
-            self._route()
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
 
     def send_response(self, code: int, message: str | None = None) -> None:
         """uvicorn sends Date and ``server: uvicorn``."""
@@ -283,7 +258,7 @@ class _VllmHandler(_Handler):
         lines = self._start_stream("text/event-stream; charset=utf-8")
 
         def event(data: str) -> None:
-            self._stream_write(lines, f"data: {data}\n\n".encode())
+            self._sse_event(lines, data)
 
         def chunk(delta_text: str | None, finish_reason: str | None, first: bool = False) -> dict[str, Any]:
             if chat:
@@ -296,18 +271,18 @@ class _VllmHandler(_Handler):
             return {"id": cid, "object": f"{kind}.chunk", "created": created, "model": name, "choices": [choice]}
 
         if chat:
-            event(_dumps(chunk(None, None, first=True)))
+            event(compact_json(chunk(None, None, first=True)))
         for index, token in enumerate(tokens):
             if fake.fail_after_tokens is not None and index >= fake.fail_after_tokens:
-                event(_dumps(error_body(500, fake.stream_error, "InternalServerError")))
+                event(compact_json(error_body(500, fake.stream_error, "InternalServerError")))
                 break
             time.sleep(fake.token_delay)
-            event(_dumps(chunk(token, None)))
+            event(compact_json(chunk(token, None)))
         else:
-            event(_dumps(chunk("", finish)))
+            event(compact_json(chunk("", finish)))
             options = payload.get("stream_options")
             if isinstance(options, dict) and options.get("include_usage"):
-                event(_dumps({"id": cid, "object": f"{kind}.chunk", "created": created, "model": name,
+                event(compact_json({"id": cid, "object": f"{kind}.chunk", "created": created, "model": name,
                               "choices": [], "usage": usage}))
         event("[DONE]")
         self._end_stream()
@@ -350,11 +325,6 @@ class _VllmHandler(_Handler):
             f"vllm:num_requests_waiting{{{labels}}} {float(fake.waiting)}\n"
         )
         self._send(200, text.encode(), "text/plain; version=0.0.4; charset=utf-8")
-
-
-def _dumps(payload: Any) -> str:
-    """pydantic's model_dump_json: compact, no spaces."""
-    return json.dumps(payload, separators=(",", ":"))
 
 
 @contextlib.contextmanager
