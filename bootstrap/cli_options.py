@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bootstrap import acme_ports, capacity_options, layout, runtime_secrets, runtimes
 from bootstrap.bundle import Bundle, render_bundle
-from bootstrap.cli_values import NOT_A_NAME, ascii_int, looks_like_key, variable_name
+from bootstrap.cli_values import ascii_int, looks_like_key, not_a_name, variable_name
 from bootstrap.cloudinit import UserDataTooLarge
 from bootstrap.outdir import OutFile, OutputError, check_folder, write_all
 from bootstrap.proxy_env import parse_named_keys
@@ -69,18 +69,20 @@ def generate_key() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _read_keys(variables: Sequence[str], environ: os._Environ[str] | dict[str, str]) -> tuple[str, ...]:
+def _read_keys(
+    variables: Sequence[str], environ: os._Environ[str] | dict[str, str], option: str = "--api-key-env"
+) -> tuple[str, ...]:
     keys = []
     for name in variables:
         value = environ.get(name)
         if value is None and looks_like_key(name):
-            raise UsageError(f"--api-key-env: {NOT_A_NAME}")
+            raise UsageError(f"{option}: {not_a_name(option)}")
         if value is None:
-            raise UsageError(f"--api-key-env {name}: the variable is not set; export it with the key as its value")
+            raise UsageError(f"{option} {name}: the variable is not set; export it with the key as its value")
         try:
             validate_key(value.strip())
         except SpecError as err:
-            raise UsageError(err.render(f"--api-key-env {name}")) from None
+            raise UsageError(err.render(f"{option} {name}")) from None
         keys.append(value.strip())
     return tuple(keys)
 
@@ -97,7 +99,7 @@ def _read_named_keys(
         try:
             variable_name(variable)
         except argparse.ArgumentTypeError:
-            raise UsageError(f"{option}: {NOT_A_NAME}") from None  # never echo what may be a key
+            raise UsageError(f"{option}: {not_a_name(option)}") from None  # never echo what may be a key
         if sep:
             try:
                 validate_key_name(name)
@@ -105,11 +107,7 @@ def _read_named_keys(
                 raise UsageError(f"{option} {name[:40]!r}: {err.problem}; {err.allowed}") from None
         names.append(name if sep else default)
         variables.append(variable)
-    try:
-        keys = _read_keys(variables, environ)
-    except UsageError as err:
-        raise UsageError(str(err).replace("--api-key-env", option, 1)) from None
-    return tuple(names), keys
+    return tuple(names), _read_keys(variables, environ, option)
 
 
 def _parse_versions(items: Sequence[str]) -> tuple[tuple[str, str], ...]:

@@ -102,6 +102,17 @@ def test_a_key_given_as_the_variable_name_is_refused_without_echo(tmp_path: Path
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("option", ["--api-key-env", "--admin-key-env"])
+@pytest.mark.parametrize("value", ["sk_" + "Ab3" * 12, "sk-live key with spaces"])
+def test_the_hint_names_the_option_that_was_used(tmp_path: Path, option: str, value: str) -> None:
+    # A key-shaped unset name and a value that is no name at all: both hints speak of `option`.
+    result = run_cli("render", "--out", str(tmp_path / "o"), "--api-key-env", "K1", option, value, env=KEY_ENV)
+    line = one_error_line(result)
+    assert line.endswith(f"e.g. export LLMHOST_KEY=... then {option} LLMHOST_KEY"), line
+    assert line.count("-key-env") == 2 and f": error: {option}: expects the NAME" in line
+    assert value not in result.stdout + result.stderr and value[:12] not in result.stdout + result.stderr
+
+
 def test_a_million_character_model_name_is_refused_in_one_short_line() -> None:
     from bootstrap.spec import SpecError
 
