@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -171,9 +172,32 @@ def start(folder: Path, spec: Spec, run: Runner = subprocess.run) -> None:
             pull = _compose(folder, "exec", "-T", layout.RUNTIME_SERVICE, *pull_argv(model))
             if run(pull, check=False).returncode != 0:
                 raise DockerUnavailable(f"pulling {model} failed: see the output above")
-    elif not spec.runtime_info.in_container:  # the laptop's own runtime manages its models
+    for line in host_model_hints(spec):
+        print(line)
+
+
+def host_model_hints(spec: Spec) -> list[str]:
+    """How to give the laptop's own runtime (LM Studio) its models; empty for a runtime in Docker."""
+    if spec.runtime_info.in_container or spec.runtime_info.pull_argv is not None:
+        return []
+    return [f"{spec.runtime_info.label} serves what it has loaded: `lms get {m}`, `lms load {m}`" for m in spec.models]
+
+
+def start_commands(folder: Path, spec: Spec) -> list[str]:
+    """What ``start`` runs, as shell lines a person can paste after ``--no-start`` (no key in them)."""
+    lines = [shlex.join(_compose(folder, "up", "-d", "--remove-orphans"))]
+    pull_argv = spec.runtime_info.pull_argv
+    if pull_argv is not None:
         for model in spec.models:
-            print(f"{spec.runtime_info.label} serves what it has loaded: `lms get {model}`, `lms load {model}`")
+            lines.append(shlex.join(_compose(folder, "exec", "-T", layout.RUNTIME_SERVICE, *pull_argv(model))))
+    return lines
+
+
+def key_from_file_command(folder: Path) -> str:
+    """``KEY=$(...)``: the first user key read from the folder's proxy.env, so no key is printed."""
+    variable, name_sep, key_sep = layout.KEYS_ENV_VAR, layout.KEY_NAME_SEPARATOR, layout.KEY_SEPARATOR
+    script = f"s/^{variable}=[^{name_sep}{key_sep}]*{name_sep}\\([^{key_sep}]*\\).*/\\1/p"
+    return f"KEY=$(sed -n {shlex.quote(script)} {shlex.quote(str(folder / layout.PROXY_ENV_FILE))})"
 
 
 def cmd_local(args: argparse.Namespace) -> int:
@@ -199,11 +223,16 @@ def cmd_local(args: argparse.Namespace) -> int:
     print(f"URL:     {spec.public_url}")
     print(f"API key: {key}")
     print(f"Models:  {', '.join(spec.models)}")
+    if args.no_start:
+        print("Start it: " + "\n          ".join(start_commands(folder, spec)))
+        for line in host_model_hints(spec):
+            print(line)
     compose_file = folder / layout.COMPOSE_FILE
     print(
         "Trust the local CA once (browsers): "
         f"docker compose -f {compose_file} cp {layout.PROXY_SERVICE}:{CA_PATH_IN_PROXY} llmhost-local-ca.crt"
     )
     models_url = f"{spec.public_url}{spec.runtime_info.models_path}"  # what this runtime lists models at
-    print(f'Try it:  curl --cacert llmhost-local-ca.crt -H "Authorization: Bearer $KEY" {models_url}')
+    set_key = f"{key_from_file_command(folder)}; " if spec.api_keys else ""
+    print(f'Try it:  {set_key}curl --cacert llmhost-local-ca.crt -H "Authorization: Bearer $KEY" {models_url}')
     return 0

@@ -37,6 +37,17 @@ def test_fronts_the_laptops_lm_studio_without_a_runtime_container(tmp_path: Path
     assert result.stdout.rstrip().endswith("https://localhost/v1/models")
 
 
+def test_no_start_says_how_to_start_it_and_how_to_load_the_model(tmp_path: Path) -> None:
+    result = run_local(tmp_path, "--runtime", "lmstudio", "--no-start", path="/usr/bin:/bin")
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "local"
+    start = f"docker compose --project-directory {folder} -f {folder / layout.COMPOSE_FILE} up -d --remove-orphans"
+    assert f"Start it: {start}\n" in result.stdout
+    assert "exec -T runtime" not in result.stdout  # LM Studio runs on the laptop: nothing to pull in Docker
+    assert f"`lms get {lmstudio.DEFAULT_MODEL}`, `lms load {lmstudio.DEFAULT_MODEL}`" in result.stdout
+    assert result.stdout.rstrip().endswith("https://localhost/v1/models")
+
+
 def test_another_port_goes_through_upstream(tmp_path: Path) -> None:
     bin_dir = make_docker(tmp_path)
     result = run_local(
