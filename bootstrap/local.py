@@ -9,6 +9,7 @@ from the folder's proxy.env so that apps configured with it keep working.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shlex
 import shutil
@@ -18,7 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bootstrap import layout
+from bootstrap import layout, lmstudio_units
+from bootstrap.bundle import Bundle
 from bootstrap.cli_options import (
     SpecOptions,
     UsageError,
@@ -56,6 +58,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def local_bundle(bundle: Bundle, spec: Spec) -> Bundle:
+    """The bundle without the host runtime's service files (LM Studio's unit and scripts): on a
+    laptop its own LM Studio serves, and nothing would ever run them."""
+    unused = lmstudio_units.bundle_files(spec)
+    return dataclasses.replace(bundle, files={n: f for n, f in bundle.files.items() if n not in unused})
 
 
 def check_docker(run: Runner = subprocess.run) -> None:
@@ -99,7 +108,33 @@ def local_spec(args: argparse.Namespace, folder: Path) -> Spec:
     for option, value in server_only:
         if value:
             raise UsageError(f"{option}: not used in local mode; the site is {LOCAL_SITE}")
+    _refuse_host_runtime_options(args)
     return spec_from_args(args, os.environ, SpecOptions(overrides=overrides))
+
+
+HOST_RUNTIME_UNUSED = ("--parallel", "--context-length", "--max-queue", "--memory-gib", "--cpus")
+"""Options that size or install the runtime: with a runtime already on the laptop (LM Studio) the
+local bundle is the proxy alone, so nothing would read them."""
+
+
+def _refuse_host_runtime_options(args: argparse.Namespace) -> None:
+    """UsageError for an option that a runtime on the laptop itself would silently ignore."""
+    info = layout.RUNTIMES.get(args.runtime)
+    if info is None or info.in_container:
+        return
+    applies = f"with --runtime {info.name} local mode takes the proxy options (--model, --origin, --api-key-env, ...)"
+    for option in HOST_RUNTIME_UNUSED:
+        if getattr(args, option.lstrip("-").replace("-", "_"), None) is not None:
+            raise UsageError(
+                f"{option}: not used with --runtime {info.name} in local mode ({info.label} on this machine loads its "
+                f"models itself, e.g. `lms load MODEL --parallel N --context-length N`); {applies}"
+            )
+    for item in args.image_version:
+        if item.partition("=")[0] == info.name:
+            raise UsageError(
+                f"--image-version: {info.name} is not installed in local mode (the {info.label} on this machine is "
+                f"used as it is); {applies}"
+            )
 
 
 def _compose(folder: Path, *arguments: str) -> list[str]:
@@ -211,7 +246,7 @@ def cmd_local(args: argparse.Namespace) -> int:
             print(f"python -m bootstrap local: error: {err}", file=sys.stderr)
             return EXIT_DOCKER
     bundle = render_for_cli(spec)
-    write_bundle(bundle, folder, "--dir")
+    write_bundle(local_bundle(bundle, spec), folder, "--dir")
     print(f"wrote the bundle to {folder}")
     if not args.no_start:
         try:

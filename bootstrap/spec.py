@@ -419,6 +419,12 @@ class Spec:
                     f"{component} version {version!r} is not a pinned tag",
                     f"use a release tag such as {layout.DEFAULT_VERSIONS[component]}",
                 )
+            if component != self.runtime and component in layout.RUNTIMES:  # else silently unused
+                raise SpecError(
+                    "versions",
+                    f"{component} is not the runtime in use ({self.runtime})",
+                    f"pin only {self.runtime} and caddy, or use runtime {component}",
+                )
         _one_of("compress", self.compress, COMPRESS_MODES)
         if self.listen_address is not None and not is_ip(self.listen_address):
             raise SpecError("listen_address", f"{self.listen_address!r} is not an IP address", "use e.g. 127.0.0.1")

@@ -127,6 +127,11 @@ def test_images_are_pinned_and_upgradable_by_one_setting() -> None:
     assert not default.runtime_image.endswith(":latest")
     assert spec(versions=(("ollama", "0.99.1"),)).runtime_image == "ollama/ollama:0.99.1"
     assert spec(versions=(("caddy", "2.11.0"),)).proxy_image == "caddy:2.11.0"
+    with pytest.raises(SpecError) as caught:  # a pin nothing would read is refused, not ignored
+        spec(versions=(("llamacpp", "b6833"),))
+    assert caught.value.render() == (
+        "versions: llamacpp is not the runtime in use (ollama); pin only ollama and caddy, or use runtime llamacpp"
+    )
     llama = spec(runtime="llamacpp", models=("a/b",))
     assert llama.runtime_image.startswith("ghcr.io/ggml-org/llama.cpp:server-b")
     assert spec(runtime="llamacpp", models=("a/b",), gpu=True).runtime_image.startswith(
