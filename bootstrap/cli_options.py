@@ -35,6 +35,7 @@ EXIT_USAGE = 2
 # Spec field -> the option a user typed, so errors speak the CLI's language.
 OPTION_FOR_FIELD = {
     "runtime": "--runtime",
+    "gpu": "--gpu",
     "models": "--model",
     "origins": "--origin",
     "api_keys": "--api-key-env",

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from bootstrap import layout
+from bootstrap import layout, runtimes
 from bootstrap.durations import KEEP_ALIVE_HELP, parse_keep_alive
 from bootstrap.runtimes import ModelRefError
 from bootstrap.runtimes.llamacpp import is_gguf_file, is_gguf_url  # noqa: F401 - public here before the table
@@ -350,12 +350,7 @@ class Spec:
                 f"turn gpu on for a host with an NVIDIA GPU (--gpu, llmhost:gpu), or use one of: {', '.join(others)}",
             )
         if self.gpu and not info.in_container:
-            raise SpecError(
-                "runtime",
-                f"{self.runtime} runs on the host, not in a container: llmhost reserves no GPU for it "
-                "and installs its CPU build",
-                "turn gpu off (--gpu, llmhost:gpu), or use a runtime that runs in a GPU container",
-            )
+            raise SpecError("gpu", str(info.placement_problem(None, True)), runtimes.host_gpu_allowed())
         if self.domain is not None:
             validate_domain(self.domain)
         if self.public_ip is not None and not is_ip(self.public_ip):

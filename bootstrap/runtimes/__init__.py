@@ -24,7 +24,16 @@ from bootstrap import routes
 from bootstrap.runtimes import llamacpp, lmstudio, ollama, vllm
 from bootstrap.runtimes.base import API_DIALECTS, TARGETS, ModelRefError, Runtime, keep_models
 
-__all__ = ["API_DIALECTS", "RUNTIMES", "TARGETS", "ModelRefError", "Runtime", "choices_text", "names"]
+__all__ = [
+    "API_DIALECTS",
+    "RUNTIMES",
+    "TARGETS",
+    "ModelRefError",
+    "Runtime",
+    "choices_text",
+    "host_gpu_allowed",
+    "names",
+]
 
 RUNTIMES: dict[str, Runtime] = {
     "ollama": Runtime(
@@ -169,3 +178,10 @@ def choices_text() -> str:
     """``ollama, llamacpp or vllm``: for help texts."""
     *rest, last = names()
     return f"{', '.join(rest)} or {last}" if rest else last
+
+
+def host_gpu_allowed() -> str:
+    """What a refusal of gpu for a host runtime (LM Studio) allows: the one wording of the CLI
+    (``--gpu``, bootstrap/spec.py) and of Pulumi (``llmhost:gpu``, infra/runtime_placement.py)."""
+    in_containers = ", ".join(name for name, info in RUNTIMES.items() if info.in_container)
+    return f"turn it off, or use a runtime that runs in a GPU container: {in_containers}"
