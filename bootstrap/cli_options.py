@@ -26,6 +26,7 @@ from bootstrap import acme_ports, capacity_options, layout, runtime_secrets, run
 from bootstrap.bundle import Bundle, render_bundle
 from bootstrap.cli_values import ascii_int, looks_like_key, not_a_name, variable_name
 from bootstrap.cloudinit import UserDataTooLarge
+from bootstrap.echo import shown
 from bootstrap.outdir import OutFile, OutputError, check_folder, write_all
 from bootstrap.proxy_env import parse_named_keys
 from bootstrap.spec import Spec, SpecError, default_key_names, model_case_warnings, validate_key, validate_key_name
@@ -105,7 +106,7 @@ def _read_named_keys(
             try:
                 validate_key_name(name)
             except SpecError as err:
-                raise UsageError(f"{option} {name[:40]!r}: {err.problem}; {err.allowed}") from None
+                raise UsageError(f"{option} {shown(name)}: {err.problem}; {err.allowed}") from None
         names.append(name if sep else default)
         variables.append(variable)
     return tuple(names), _read_keys(variables, environ, option)
@@ -117,7 +118,7 @@ def _parse_versions(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
         component, sep, version = item.partition("=")
         if not sep:
             raise UsageError(
-                f"--image-version: {item!r} is not COMPONENT=VERSION; "
+                f"--image-version: {shown(item)} is not COMPONENT=VERSION; "
                 f"use one of {', '.join(layout.DEFAULT_VERSIONS)}, e.g. ollama=0.20.6"
             )
         pairs.append((component, version))

@@ -49,6 +49,11 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
         (["--parallel", "١٢"], "--parallel", "ASCII digits"),
         (["--cpus", "1_0", "--memory-gib", "8"], "--cpus", "ASCII digits"),
         (["--https-port", " 8443"], "--https-port", "ASCII digits"),
+        (["--site", "https://" + "a" * 10_000], "--site", "… (10008 characters) is too long"),
+        (["--site", "https://" + "a." * 127 + "io"], "--site", "has a host name of 256 characters"),
+        (["--acme-email", "a" * 10_000 + "@example.com"], "--acme-email", "(10012 characters) is too long"),
+        (["--domain", "a" * 10_000 + ".com"], "--domain", "(10004 characters) is not a DNS hostname"),
+        (["--image-version", "x" * 10_000], "--image-version", "(10000 characters) is not COMPONENT=VERSION"),
         # A bundle-level refusal (user data too large uncompressed) is a line too, not a traceback.
         (["--compress", "never"], "--compress", "user data is"),
     ],
