@@ -277,11 +277,9 @@ def spec_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Envir
         spec = Spec(**fields)  # type: ignore[arg-type]
     except SpecError as err:
         raise UsageError(err.render(OPTION_FOR_FIELD.get(err.field, err.field))) from None
-    if spec.runtime != "ollama" and args.keep_alive != "-1":  # only Ollama reads it (OLLAMA_KEEP_ALIVE)
-        raise UsageError(
-            f"--keep-alive: {spec.runtime} has no keep-alive setting (it keeps its model loaded); "
-            "remove it (used by: ollama)"
-        )
+    keep_alive = runtimes.keep_alive_refusal(spec.runtime)
+    if keep_alive is not None and args.keep_alive != "-1":  # only Ollama reads it (OLLAMA_KEEP_ALIVE)
+        raise UsageError(f"--keep-alive: {keep_alive[0]}; {keep_alive[1]}")
     problem = None if getattr(args, "ports_forwarded", False) else acme_ports.unreachable_acme_problem(spec)
     if problem:
         raise UsageError(problem)

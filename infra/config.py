@@ -88,7 +88,7 @@ KEYS: dict[str, str] = {
     "aws keeps both roles in SSM /llmhost/<stack>/api-keys)",
     "adminApiKeys": "secret JSON list or map of admin keys: every route, incl. model management and /metrics "
     "(default: one generated, output adminApiKey)",
-    "keepAlive": "how long the runtime keeps a model loaded: -1 = forever (default -1)",
+    "keepAlive": "Ollama only: how long it keeps a model loaded: -1 = forever (default -1)",
     "maxBodyMb": "request body limit at the proxy in MB (default 20)",
     "idleStopMinutes": "stop the server after this many minutes without an authenticated request (default off)",
     "hfToken": "secret Hugging Face token for gated models (vllm; target ssh: written to runtime.env, 0600)",
@@ -388,6 +388,7 @@ def read_settings(
         "hf_token": hf_token,
     }
     runtime_placement.check_target(values, target, ConfigError)
+    runtime_placement.check_runtime_keys(values, ConfigError)
     fleet = _read_fleet(source, target, values)
     if fleet is not None:  # TLS ends at the load balancer: the replicas' proxy serves plain HTTP
         values["balancer_port"] = layout.BALANCED_HTTP_PORT

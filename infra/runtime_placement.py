@@ -61,3 +61,10 @@ def check(
         f"{problem} and llmhost:gpu is not true",
         f"set llmhost:gpu true for a host with an NVIDIA GPU and the container toolkit, or use one of: {cpu_runtimes}",
     )
+
+
+def check_runtime_keys(values: Mapping[str, object], error: Callable[[str, str, str], Exception]) -> None:
+    """Refuse a key that only another runtime reads (``keepAlive``: Ollama only), instead of ignoring it."""
+    keep_alive = runtimes.keep_alive_refusal(str(values.get("runtime") or "ollama"))
+    if keep_alive is not None and values.get("keep_alive") is not None:
+        raise error("keepAlive", *keep_alive)

@@ -32,6 +32,7 @@ __all__ = [
     "Runtime",
     "choices_text",
     "host_gpu_allowed",
+    "keep_alive_refusal",
     "names",
 ]
 
@@ -185,3 +186,21 @@ def host_gpu_allowed() -> str:
     (``--gpu``, bootstrap/spec.py) and of Pulumi (``llmhost:gpu``, infra/runtime_placement.py)."""
     in_containers = ", ".join(name for name, info in RUNTIMES.items() if info.in_container)
     return f"turn it off, or use a runtime that runs in a GPU container: {in_containers}"
+
+
+KEEP_ALIVE_RUNTIMES = ("ollama",)
+"""Runtimes that read the keep-alive setting (Ollama's OLLAMA_KEEP_ALIVE, bootstrap/runtimes/ollama.py);
+the others keep their one model loaded for as long as they run."""
+
+
+def keep_alive_refusal(runtime: str) -> tuple[str, str] | None:
+    """(problem, allowed) when ``runtime`` has no keep-alive setting; None when it reads one (or is unknown).
+
+    The one wording of ``--keep-alive`` (bootstrap/cli_options.py) and ``llmhost:keepAlive``
+    (infra/runtime_placement.py)."""
+    if runtime in KEEP_ALIVE_RUNTIMES or runtime not in RUNTIMES:
+        return None
+    return (
+        f"{runtime} has no keep-alive setting (it keeps its model loaded)",
+        f"remove it (used by: {', '.join(KEEP_ALIVE_RUNTIMES)})",
+    )
