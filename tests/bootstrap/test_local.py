@@ -147,6 +147,7 @@ def test_no_start_prints_the_commands_that_start_it_and_a_key_from_the_file(tmp_
     [try_it] = _printed(rendered.stdout, "Try it:")
     assert key not in try_it and try_it.count("$KEY") == 1
     set_key = try_it.split("; curl ")[0]
+    assert set_key.startswith("KEY=$(sed -n "), try_it  # only the sed runs below: never the curl
     shown = subprocess.run(["bash", "-c", f'{set_key}; printf %s "$KEY"'], env=env, capture_output=True,
                            text=True, check=True, timeout=30)
     assert shown.stdout == key
@@ -158,7 +159,9 @@ def test_try_it_reads_the_first_user_key_of_several_named_ones(tmp_path: Path) -
                        path="/usr/bin:/bin", **keys)
     assert result.returncode == 0, result.stderr
     [try_it] = _printed(result.stdout, "Try it:")
-    shown = subprocess.run(["bash", "-c", try_it.split("; curl ")[0] + '; printf %s "$KEY"'], capture_output=True,
+    set_key = try_it.split("; curl ")[0]
+    assert set_key.startswith("KEY=$(sed -n "), try_it  # only the sed runs below: never the curl
+    shown = subprocess.run(["bash", "-c", set_key + '; printf %s "$KEY"'], capture_output=True,
                            text=True, check=True, timeout=30)
     assert shown.stdout == keys["K_ALICE"]
 
