@@ -7,6 +7,8 @@ Never pass a secret: a key is refused without being shown at all (bootstrap/cli_
 
 from __future__ import annotations
 
+import re
+
 MAX_SHOWN = 80
 """Characters of a value shown in an error; longer values are cut and their length is given."""
 
@@ -16,3 +18,12 @@ def shown(value: object, limit: int = MAX_SHOWN) -> str:
     if isinstance(value, str) and len(value) > limit:
         return f"{value[:limit]!r}… ({len(value)} characters)"
     return repr(value)
+
+
+_LONG_WORD = re.compile(rf"\S{{{MAX_SHOWN + 1},}}")
+
+
+def cut_long_words(line: str) -> str:
+    """A message composed elsewhere (argparse's ``unrecognized arguments: <value>``) with every word
+    over ``MAX_SHOWN`` characters cut the way :func:`shown` cuts a value."""
+    return _LONG_WORD.sub(lambda m: f"{m[0][:MAX_SHOWN]}… ({len(m[0])} characters)", line)
