@@ -11,9 +11,10 @@ Keys: from ``--api-key-env`` variables (never argv). Without them, a server that
 them, and a first install gets a generated key that stays on the server (this command never
 prints a key: read it there, the final line says how).
 
-Exit codes: 0 done, 1 the remote install or removal failed (its last log line is in the
-error), 2 bad arguments, or a connection, host key, login or sudo problem. Errors are one line
-on stderr, never a traceback.
+Exit codes: 0 done, 1 the server could not be reached (refused, timed out, no route, name
+not resolved, handshake cut) or the remote install or removal failed (its last log line is in
+the error), 2 bad arguments, or a host key, login or sudo problem (fix the options and rerun).
+Errors are one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -105,6 +106,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
         bundle = render_bundle(spec)
     try:
         conn = ssh_client.connect(target)
+    except ssh_client.UnreachableError as err:  # the network, not the arguments: exit 1, not 2
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return EXIT_REMOTE
     except ssh_client.SshError as err:
         raise UsageError(str(err)) from None
     try:

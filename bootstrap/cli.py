@@ -31,6 +31,7 @@ from bootstrap.cli_options import (
     write_bundle,
 )
 from bootstrap.cli_values import folder
+from bootstrap.echo import cut_long_words
 
 __all__ = [  # re-exported: the shared option parsing lives in bootstrap/cli_options.py
     "EXIT_USAGE",
@@ -54,7 +55,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but its errors are one line and exit 2 like ours."""
 
     def error(self, message: str) -> NoReturn:
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        print(f"{self.prog}: error: {cut_long_words(message)}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
 

@@ -24,8 +24,9 @@ from pathlib import Path
 
 from bootstrap import acme_ports, capacity_options, layout, runtime_secrets, runtimes
 from bootstrap.bundle import Bundle, render_bundle
-from bootstrap.cli_values import NOT_A_NAME, ascii_int, looks_like_key, variable_name
+from bootstrap.cli_values import ascii_int, looks_like_key, not_a_name, variable_name
 from bootstrap.cloudinit import UserDataTooLarge
+from bootstrap.echo import shown
 from bootstrap.outdir import OutFile, OutputError, check_folder, write_all
 from bootstrap.proxy_env import parse_named_keys
 from bootstrap.spec import Spec, SpecError, default_key_names, model_case_warnings, validate_key, validate_key_name
@@ -35,6 +36,7 @@ EXIT_USAGE = 2
 # Spec field -> the option a user typed, so errors speak the CLI's language.
 OPTION_FOR_FIELD = {
     "runtime": "--runtime",
+    "gpu": "--gpu",
     "models": "--model",
     "origins": "--origin",
     "api_keys": "--api-key-env",
@@ -69,18 +71,20 @@ def generate_key() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _read_keys(variables: Sequence[str], environ: os._Environ[str] | dict[str, str]) -> tuple[str, ...]:
+def _read_keys(
+    variables: Sequence[str], environ: os._Environ[str] | dict[str, str], option: str = "--api-key-env"
+) -> tuple[str, ...]:
     keys = []
     for name in variables:
         value = environ.get(name)
         if value is None and looks_like_key(name):
-            raise UsageError(f"--api-key-env: {NOT_A_NAME}")
+            raise UsageError(f"{option}: {not_a_name(option)}")
         if value is None:
-            raise UsageError(f"--api-key-env {name}: the variable is not set; export it with the key as its value")
+            raise UsageError(f"{option} {name}: the variable is not set; export it with the key as its value")
         try:
             validate_key(value.strip())
         except SpecError as err:
-            raise UsageError(err.render(f"--api-key-env {name}")) from None
+            raise UsageError(err.render(f"{option} {name}")) from None
         keys.append(value.strip())
     return tuple(keys)
 
@@ -97,19 +101,15 @@ def _read_named_keys(
         try:
             variable_name(variable)
         except argparse.ArgumentTypeError:
-            raise UsageError(f"{option}: {NOT_A_NAME}") from None  # never echo what may be a key
+            raise UsageError(f"{option}: {not_a_name(option)}") from None  # never echo what may be a key
         if sep:
             try:
                 validate_key_name(name)
             except SpecError as err:
-                raise UsageError(f"{option} {name[:40]!r}: {err.problem}; {err.allowed}") from None
+                raise UsageError(f"{option} {shown(name)}: {err.problem}; {err.allowed}") from None
         names.append(name if sep else default)
         variables.append(variable)
-    try:
-        keys = _read_keys(variables, environ)
-    except UsageError as err:
-        raise UsageError(str(err).replace("--api-key-env", option, 1)) from None
-    return tuple(names), keys
+    return tuple(names), _read_keys(variables, environ, option)
 
 
 def _parse_versions(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
@@ -118,7 +118,7 @@ def _parse_versions(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
         component, sep, version = item.partition("=")
         if not sep:
             raise UsageError(
-                f"--image-version: {item!r} is not COMPONENT=VERSION; "
+                f"--image-version: {shown(item)} is not COMPONENT=VERSION; "
                 f"use one of {', '.join(layout.DEFAULT_VERSIONS)}, e.g. ollama=0.20.6"
             )
         pairs.append((component, version))
@@ -279,11 +279,9 @@ def spec_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Envir
         spec = Spec(**fields)  # type: ignore[arg-type]
     except SpecError as err:
         raise UsageError(err.render(OPTION_FOR_FIELD.get(err.field, err.field))) from None
-    if spec.runtime != "ollama" and args.keep_alive != "-1":  # only Ollama reads it (OLLAMA_KEEP_ALIVE)
-        raise UsageError(
-            f"--keep-alive: {spec.runtime} has no keep-alive setting (it keeps its model loaded); "
-            "remove it (used by: ollama)"
-        )
+    keep_alive = runtimes.keep_alive_refusal(spec.runtime)
+    if keep_alive is not None and args.keep_alive != "-1":  # only Ollama reads it (OLLAMA_KEEP_ALIVE)
+        raise UsageError(f"--keep-alive: {keep_alive[0]}; {keep_alive[1]}")
     problem = None if getattr(args, "ports_forwarded", False) else acme_ports.unreachable_acme_problem(spec)
     if problem:
         raise UsageError(problem)

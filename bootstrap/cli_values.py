@@ -52,10 +52,15 @@ def looks_like_key(text: str) -> bool:
     )
 
 
-NOT_A_NAME = (
-    "expects the NAME of an environment variable holding the key (the value given is not shown: it "
-    "may be the key itself); e.g. export LLMHOST_KEY=... then --api-key-env LLMHOST_KEY"
-)
+def not_a_name(option: str = "--api-key-env") -> str:
+    """Why ``option``'s value was refused, with the example in that same option (never the value)."""
+    return (
+        "expects the NAME of an environment variable holding the key (the value given is not shown: it "
+        f"may be the key itself); e.g. export LLMHOST_KEY=... then {option} LLMHOST_KEY"
+    )
+
+
+NOT_A_NAME = not_a_name()
 
 
 def variable_name(text: str) -> str:

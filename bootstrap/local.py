@@ -9,7 +9,9 @@ from the folder's proxy.env so that apps configured with it keep working.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -17,7 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bootstrap import layout
+from bootstrap import layout, lmstudio_units
+from bootstrap.bundle import Bundle
 from bootstrap.cli_options import (
     SpecOptions,
     UsageError,
@@ -55,6 +58,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def local_bundle(bundle: Bundle, spec: Spec) -> Bundle:
+    """The bundle without the host runtime's service files (LM Studio's unit and scripts): on a
+    laptop its own LM Studio serves, and nothing would ever run them."""
+    unused = lmstudio_units.bundle_files(spec)
+    return dataclasses.replace(bundle, files={n: f for n, f in bundle.files.items() if n not in unused})
 
 
 def check_docker(run: Runner = subprocess.run) -> None:
@@ -98,7 +108,33 @@ def local_spec(args: argparse.Namespace, folder: Path) -> Spec:
     for option, value in server_only:
         if value:
             raise UsageError(f"{option}: not used in local mode; the site is {LOCAL_SITE}")
+    _refuse_host_runtime_options(args)
     return spec_from_args(args, os.environ, SpecOptions(overrides=overrides))
+
+
+HOST_RUNTIME_UNUSED = ("--parallel", "--context-length", "--max-queue", "--memory-gib", "--cpus")
+"""Options that size or install the runtime: with a runtime already on the laptop (LM Studio) the
+local bundle is the proxy alone, so nothing would read them."""
+
+
+def _refuse_host_runtime_options(args: argparse.Namespace) -> None:
+    """UsageError for an option that a runtime on the laptop itself would silently ignore."""
+    info = layout.RUNTIMES.get(args.runtime)
+    if info is None or info.in_container:
+        return
+    applies = f"with --runtime {info.name} local mode takes the proxy options (--model, --origin, --api-key-env, ...)"
+    for option in HOST_RUNTIME_UNUSED:
+        if getattr(args, option.lstrip("-").replace("-", "_"), None) is not None:
+            raise UsageError(
+                f"{option}: not used with --runtime {info.name} in local mode ({info.label} on this machine loads its "
+                f"models itself, e.g. `lms load MODEL --parallel N --context-length N`); {applies}"
+            )
+    for item in args.image_version:
+        if item.partition("=")[0] == info.name:
+            raise UsageError(
+                f"--image-version: {info.name} is not installed in local mode (the {info.label} on this machine is "
+                f"used as it is); {applies}"
+            )
 
 
 def _compose(folder: Path, *arguments: str) -> list[str]:
@@ -171,9 +207,32 @@ def start(folder: Path, spec: Spec, run: Runner = subprocess.run) -> None:
             pull = _compose(folder, "exec", "-T", layout.RUNTIME_SERVICE, *pull_argv(model))
             if run(pull, check=False).returncode != 0:
                 raise DockerUnavailable(f"pulling {model} failed: see the output above")
-    elif not spec.runtime_info.in_container:  # the laptop's own runtime manages its models
+    for line in host_model_hints(spec):
+        print(line)
+
+
+def host_model_hints(spec: Spec) -> list[str]:
+    """How to give the laptop's own runtime (LM Studio) its models; empty for a runtime in Docker."""
+    if spec.runtime_info.in_container or spec.runtime_info.pull_argv is not None:
+        return []
+    return [f"{spec.runtime_info.label} serves what it has loaded: `lms get {m}`, `lms load {m}`" for m in spec.models]
+
+
+def start_commands(folder: Path, spec: Spec) -> list[str]:
+    """What ``start`` runs, as shell lines a person can paste after ``--no-start`` (no key in them)."""
+    lines = [shlex.join(_compose(folder, "up", "-d", "--remove-orphans"))]
+    pull_argv = spec.runtime_info.pull_argv
+    if pull_argv is not None:
         for model in spec.models:
-            print(f"{spec.runtime_info.label} serves what it has loaded: `lms get {model}`, `lms load {model}`")
+            lines.append(shlex.join(_compose(folder, "exec", "-T", layout.RUNTIME_SERVICE, *pull_argv(model))))
+    return lines
+
+
+def key_from_file_command(folder: Path) -> str:
+    """``KEY=$(...)``: the first user key read from the folder's proxy.env, so no key is printed."""
+    variable, name_sep, key_sep = layout.KEYS_ENV_VAR, layout.KEY_NAME_SEPARATOR, layout.KEY_SEPARATOR
+    script = f"s/^{variable}=[^{name_sep}{key_sep}]*{name_sep}\\([^{key_sep}]*\\).*/\\1/p"
+    return f"KEY=$(sed -n {shlex.quote(script)} {shlex.quote(str(folder / layout.PROXY_ENV_FILE))})"
 
 
 def cmd_local(args: argparse.Namespace) -> int:
@@ -187,7 +246,7 @@ def cmd_local(args: argparse.Namespace) -> int:
             print(f"python -m bootstrap local: error: {err}", file=sys.stderr)
             return EXIT_DOCKER
     bundle = render_for_cli(spec)
-    write_bundle(bundle, folder, "--dir")
+    write_bundle(local_bundle(bundle, spec), folder, "--dir")
     print(f"wrote the bundle to {folder}")
     if not args.no_start:
         try:
@@ -199,11 +258,16 @@ def cmd_local(args: argparse.Namespace) -> int:
     print(f"URL:     {spec.public_url}")
     print(f"API key: {key}")
     print(f"Models:  {', '.join(spec.models)}")
+    if args.no_start:
+        print("Start it: " + "\n          ".join(start_commands(folder, spec)))
+        for line in host_model_hints(spec):
+            print(line)
     compose_file = folder / layout.COMPOSE_FILE
     print(
         "Trust the local CA once (browsers): "
         f"docker compose -f {compose_file} cp {layout.PROXY_SERVICE}:{CA_PATH_IN_PROXY} llmhost-local-ca.crt"
     )
     models_url = f"{spec.public_url}{spec.runtime_info.models_path}"  # what this runtime lists models at
-    print(f'Try it:  curl --cacert llmhost-local-ca.crt -H "Authorization: Bearer $KEY" {models_url}')
+    set_key = f"{key_from_file_command(folder)}; " if spec.api_keys else ""
+    print(f'Try it:  {set_key}curl --cacert llmhost-local-ca.crt -H "Authorization: Bearer $KEY" {models_url}')
     return 0

@@ -33,6 +33,8 @@ def read_hf_token(variable: str | None, environ: Mapping[str, str] | os._Environ
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", variable):
         raise TokenOptionError(f"{OPTION}: not an environment variable name; use e.g. HF_TOKEN")
     value = environ.get(variable)
-    if value is None or not value.strip():
+    if value is None:
         raise TokenOptionError(f"{OPTION} {variable}: the variable is not set; export it with the token as its value")
+    if not value.strip():
+        raise TokenOptionError(f"{OPTION} {variable}: the variable is empty; export it with the token as its value")
     return value.strip()

@@ -44,6 +44,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bootstrap.echo import shown
 from bootstrap.model_sizes import kv_bytes_per_token, model_gb
 
 GIB = 2**30
@@ -178,7 +179,7 @@ def _check_range(field: str, value: int | None, bounds: tuple[int, int], unit: s
         return
     lo, hi = bounds
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise SizingError(field, f"{value!r} is out of range", f"use a whole number from {lo} to {hi} ({unit})")
+        raise SizingError(field, f"{shown(value)} is out of range", f"use a whole number from {lo} to {hi} ({unit})")
 
 
 def _gib(value: float) -> str:

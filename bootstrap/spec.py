@@ -13,8 +13,9 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from bootstrap import layout
+from bootstrap import layout, runtimes
 from bootstrap.durations import KEEP_ALIVE_HELP, parse_keep_alive
+from bootstrap.echo import shown
 from bootstrap.runtimes import ModelRefError
 from bootstrap.runtimes.llamacpp import is_gguf_file, is_gguf_url  # noqa: F401 - public here before the table
 from bootstrap.sizing import Capacity
@@ -60,7 +61,7 @@ def normalise_models(runtime: str, models: tuple[str, ...]) -> tuple[str, ...]:
 def model_case_warnings(given: tuple[str, ...] | list[str], spec_models: tuple[str, ...]) -> list[str]:
     """One line per model the spec spells differently from the user (case only)."""
     return [
-        f"{g!r} is used as {m!r}: Ollama model names are case-insensitive and listed in lowercase"
+        f"{shown(g)} is used as {shown(m)}: Ollama model names are case-insensitive and listed in lowercase"
         for g, m in zip(given, spec_models, strict=False)
         if g != m
     ]
@@ -98,7 +99,7 @@ def validate_hf_token(token: str, info: layout.Runtime) -> None:
 def validate_keep_alive(value: object) -> None:
     """What Ollama's OLLAMA_KEEP_ALIVE parser takes, no more (bootstrap/durations.py)."""
     if not isinstance(value, str) or len(value) > MAX_KEEP_ALIVE_LENGTH:
-        raise SpecError("keep_alive", f"{str(value)[:40]!r} is not a duration", KEEP_ALIVE_HELP)
+        raise SpecError("keep_alive", f"{shown(str(value))} is not a duration", KEEP_ALIVE_HELP)
     try:
         parse_keep_alive(value)
     except ValueError as err:
@@ -150,12 +151,12 @@ def validate_origin(origin: str, allow_null: bool = False) -> None:
         "safari-web-extension",
         "tauri",
     ):
-        raise SpecError("origins", f"{origin!r} is not a valid extension or webview origin", allowed)
+        raise SpecError("origins", f"{shown(origin)} is not a valid extension or webview origin", allowed)
     parts = urlsplit(origin)
     try:
         port = parts.port
     except ValueError:
-        raise SpecError("origins", f"{origin!r} has an invalid port", allowed) from None
+        raise SpecError("origins", f"{shown(origin)} has an invalid port", allowed) from None
     if (
         parts.scheme not in ("http", "https")
         or not parts.hostname
@@ -168,7 +169,7 @@ def validate_origin(origin: str, allow_null: bool = False) -> None:
         or (port is not None and not 0 < port < 65536)
         or not (_HOST_RE.fullmatch(parts.hostname) or is_ip(parts.hostname))
     ):
-        raise SpecError("origins", f"{origin!r} is not an origin", allowed)
+        raise SpecError("origins", f"{shown(origin)} is not an origin", allowed)
 
 
 def validate_key(key: str) -> None:
@@ -193,7 +194,7 @@ def validate_key_name(name: str, field_name: str = "key_names") -> None:
     """A key's name, as the access log and the usage report show it."""
     if not _KEY_NAME_RE.fullmatch(name):
         raise SpecError(
-            field_name, f"{name!r} is not a key name", "use 1-32 characters of a-z 0-9 _ - (e.g. alice, ci-bot)"
+            field_name, f"{shown(name)} is not a key name", "use 1-32 characters of a-z 0-9 _ - (e.g. alice, ci-bot)"
         )
 
 
@@ -206,22 +207,52 @@ def validate_domain(domain: str) -> None:
     if is_ip(domain) or not _HOSTNAME_RE.fullmatch(domain) or len(domain) > 253:
         raise SpecError(
             "domain",
-            f"{domain!r} is not a DNS hostname",
+            f"{shown(domain)} is not a DNS hostname",
             "use a fully qualified name such as llm.example.com (no scheme, no port, not an IP)",
         )
 
 
+MAX_DNS_NAME_LENGTH = 253
+"""RFC 1035 section 2.3.4 / RFC 2181 section 11: a name of at most 255 octets on the wire, 253 as text."""
+MAX_EMAIL_LENGTH = 254
+"""RFC 5321 section 4.5.3.1.3 (a path of 256 octets with its <>), RFC 3696 errata 1690: 254."""
+MAX_EMAIL_LOCAL_PART = 64
+"""RFC 5321 section 4.5.3.1.1."""
+
+
 def validate_site(site: str) -> None:
     allowed = "use scheme://host[:port] with scheme http or https (e.g. http://127.0.0.1:8088)"
+    longest = len("https://") + MAX_DNS_NAME_LENGTH + len(":65535")
+    if len(site) > longest:
+        raise SpecError(
+            "site",
+            f"{shown(site)} is too long",
+            f"{allowed}, at most {longest} characters (a host name of {MAX_DNS_NAME_LENGTH})",
+        )
     parts = urlsplit(site)
     if parts.scheme not in ("http", "https") or "://" not in site:
-        raise SpecError("site", f"{site!r} has no http:// or https:// scheme", allowed)
+        raise SpecError("site", f"{shown(site)} has no http:// or https:// scheme", allowed)
     try:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
-        raise SpecError("site", f"{site!r} has an invalid port", allowed) from None
+        raise SpecError("site", f"{shown(site)} has an invalid port", allowed) from None
     if not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise SpecError("site", f"{site!r} is not scheme://host[:port]", allowed)
+        raise SpecError("site", f"{shown(site)} is not scheme://host[:port]", allowed)
+    if len(parts.hostname) > MAX_DNS_NAME_LENGTH:
+        raise SpecError(
+            "site",
+            f"{shown(site)} has a host name of {len(parts.hostname)} characters",
+            f"{allowed}; a host name has at most {MAX_DNS_NAME_LENGTH}",
+        )
+
+
+def validate_acme_email(email: str) -> None:
+    """An ACME contact address: name@domain, at most 254 characters (64 before the @)."""
+    allowed = f"use name@example.com, at most {MAX_EMAIL_LENGTH} characters ({MAX_EMAIL_LOCAL_PART} before the @)"
+    if len(email) > MAX_EMAIL_LENGTH or len(email.partition("@")[0]) > MAX_EMAIL_LOCAL_PART:
+        raise SpecError("acme_email", f"{shown(email)} is too long", allowed)
+    if not _EMAIL_RE.fullmatch(email):
+        raise SpecError("acme_email", f"{shown(email)} is not an email address", allowed)
 
 
 def validate_upstream(upstream: str) -> None:
@@ -229,9 +260,9 @@ def validate_upstream(upstream: str) -> None:
     host, sep, port = upstream.rpartition(":")
     host = host.strip("[]")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not host:
-        raise SpecError("upstream", f"{upstream!r} is not host:port", allowed)
+        raise SpecError("upstream", f"{shown(upstream)} is not host:port", allowed)
     if not (is_ip(host) or _HOST_RE.fullmatch(host)):
-        raise SpecError("upstream", f"{upstream!r} has an invalid host", allowed)
+        raise SpecError("upstream", f"{shown(upstream)} has an invalid host", allowed)
 
 
 def validate_idle_stop_minutes(minutes: object) -> None:
@@ -239,7 +270,7 @@ def validate_idle_stop_minutes(minutes: object) -> None:
     lo, hi = layout.MIN_IDLE_STOP_MINUTES, layout.MAX_IDLE_STOP_MINUTES
     allowed = f"use {lo} to {hi} minutes ({hi} = 7 days), or leave it unset to never stop"
     if isinstance(minutes, bool) or not isinstance(minutes, int):
-        raise SpecError("idle_stop_minutes", f"{minutes!r} is not a whole number of minutes", allowed)
+        raise SpecError("idle_stop_minutes", f"{shown(minutes)} is not a whole number of minutes", allowed)
     if not lo <= minutes <= hi:
         raise SpecError("idle_stop_minutes", f"{minutes} is out of range", allowed)
 
@@ -275,7 +306,7 @@ def is_unreachable_for_acme(text: str) -> bool:
 
 def _one_of(field_name: str, value: str, choices: tuple[str, ...] | list[str]) -> None:
     if value not in choices:
-        raise SpecError(field_name, f"{value!r} is not supported", f"use one of: {', '.join(choices)}")
+        raise SpecError(field_name, f"{shown(value)} is not supported", f"use one of: {', '.join(choices)}")
 
 
 @dataclass(frozen=True)
@@ -374,16 +405,11 @@ class Spec:
                 f"turn gpu on for a host with an NVIDIA GPU (--gpu, llmhost:gpu), or use one of: {', '.join(others)}",
             )
         if self.gpu and not info.in_container:
-            raise SpecError(
-                "runtime",
-                f"{self.runtime} runs on the host, not in a container: llmhost reserves no GPU for it "
-                "and installs its CPU build",
-                "turn gpu off (--gpu, llmhost:gpu), or use a runtime that runs in a GPU container",
-            )
+            raise SpecError("gpu", str(info.placement_problem(None, True)), runtimes.host_gpu_allowed())
         if self.domain is not None:
             validate_domain(self.domain)
         if self.public_ip is not None and not is_ip(self.public_ip):
-            raise SpecError("public_ip", f"{self.public_ip!r} is not an IP address", "use e.g. 203.0.113.10")
+            raise SpecError("public_ip", f"{shown(self.public_ip)} is not an IP address", "use e.g. 203.0.113.10")
         _one_of("tls", self.tls, TLS_MODES)
         if self.tls == "acme" and not self.domain:
             raise SpecError("tls", "acme needs a domain", "give a domain, or use ipdomain or internal")
@@ -396,9 +422,9 @@ class Spec:
                 "use internal (Caddy's own CA), or give the server's public IP",
             )
         if not _HOSTNAME_RE.fullmatch(self.ip_dns_suffix):
-            raise SpecError("ip_dns_suffix", f"{self.ip_dns_suffix!r} is not a DNS name", "use e.g. sslip.io")
-        if self.acme_email is not None and not _EMAIL_RE.fullmatch(self.acme_email):
-            raise SpecError("acme_email", f"{self.acme_email!r} is not an email address", "use name@example.com")
+            raise SpecError("ip_dns_suffix", f"{shown(self.ip_dns_suffix)} is not a DNS name", "use e.g. sslip.io")
+        if self.acme_email is not None:
+            validate_acme_email(self.acme_email)
         object.__setattr__(self, "origins", tuple(normalize_origin(origin) for origin in self.origins))
         for origin in self.origins:
             validate_origin(origin, self.allow_null_origin)
@@ -413,7 +439,7 @@ class Spec:
             if not _SSM_NAME_RE.fullmatch(self.ssm_parameter):
                 raise SpecError(
                     "ssm_parameter",
-                    f"{self.ssm_parameter!r} is not an SSM parameter name",
+                    f"{shown(self.ssm_parameter)} is not an SSM parameter name",
                     "use a name such as /llmhost/dev/api-keys",
                 )
             if self.api_keys or self.admin_keys:  # the parameter holds both roles (bootstrap/key_parameter.py)
@@ -431,12 +457,12 @@ class Spec:
         if self.model_volume_id is not None and not _VOLUME_ID_RE.fullmatch(self.model_volume_id):
             raise SpecError(
                 "model_volume_id",
-                f"{self.model_volume_id!r} is not a volume id",
+                f"{shown(self.model_volume_id)} is not a volume id",
                 "use the cloud's id, e.g. vol-0123456789abcdef0 or 12345678",
             )
         if self.models_dir is not None and not re.fullmatch(r"/[A-Za-z0-9._/-]{1,4000}", self.models_dir):
             raise SpecError(
-                "models_dir", f"{self.models_dir!r} is not an absolute path", "use e.g. /var/lib/llmhost/models"
+                "models_dir", f"{shown(self.models_dir)} is not an absolute path", "use e.g. /var/lib/llmhost/models"
             )
         validate_keep_alive(self.keep_alive)
         if not 1 <= self.max_body_mb <= 1024:
@@ -446,16 +472,23 @@ class Spec:
             if not _VERSION_RE.fullmatch(version) or version == "latest":
                 raise SpecError(
                     "versions",
-                    f"{component} version {version!r} is not a pinned tag",
+                    f"{component} version {shown(version)} is not a pinned tag",
                     f"use a release tag such as {layout.DEFAULT_VERSIONS[component]}",
+                )
+            if component != self.runtime and component in layout.RUNTIMES:  # else silently unused
+                raise SpecError(
+                    "versions",
+                    f"{component} is not the runtime in use ({self.runtime})",
+                    f"pin only {self.runtime} and caddy, or use runtime {component}",
                 )
         _one_of("compress", self.compress, COMPRESS_MODES)
         if self.listen_address is not None and not is_ip(self.listen_address):
-            raise SpecError("listen_address", f"{self.listen_address!r} is not an IP address", "use e.g. 127.0.0.1")
+            problem = f"{shown(self.listen_address)} is not an IP address"
+            raise SpecError("listen_address", problem, "use e.g. 127.0.0.1")
         for name in ("http_port", "https_port"):
             port = getattr(self, name)
             if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-                raise SpecError(name, f"{port!r} is not a port number", "use 1 to 65535")
+                raise SpecError(name, f"{shown(port)} is not a port number", "use 1 to 65535")
         if self.http_port == self.https_port:
             raise SpecError(
                 "https_port", f"{self.https_port} is also the HTTP port", "give HTTP and HTTPS different ports"
@@ -465,11 +498,11 @@ class Spec:
         if self.balancer_port is not None and (
             isinstance(self.balancer_port, bool) or not 1024 <= self.balancer_port <= 65535
         ):
-            raise SpecError("balancer_port", f"{self.balancer_port!r} is out of range", "use 1024 to 65535")
+            raise SpecError("balancer_port", f"{shown(self.balancer_port)} is out of range", "use 1024 to 65535")
         if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", self.compose_project):
             raise SpecError(
                 "compose_project",
-                f"{self.compose_project!r} is not a project name",
+                f"{shown(self.compose_project)} is not a project name",
                 "use lowercase letters, digits, - and _",
             )
 

@@ -32,6 +32,7 @@ from collections import deque
 from typing import Any
 
 from bootstrap import layout, ssh_client
+from bootstrap.runtimes import lmstudio as lmstudio_runtime
 from checks.errors import one_line
 from infra import naming
 
@@ -73,6 +74,22 @@ COMMANDS: tuple[Command, ...] = (
     Command("memory", ("free", "-m")),
 )
 """What ``collect_ssh`` runs, in order; the names are the keys of its result."""
+
+RUNTIME_COMMANDS: dict[str, tuple[Command, ...]] = {
+    # LM Studio runs on the host under systemd, not in the compose project (bootstrap/runtimes/lmstudio.py):
+    # its daemon's log is the unit's journal, and `compose logs runtime` has nothing.
+    layout.RUNTIMES[lmstudio_runtime.RUNTIME].api: (
+        Command("lmstudio_log", ("journalctl", "--unit", lmstudio_runtime.UNIT_NAME, "--no-pager", "--lines",
+                                 str(LOG_LINES)), root=True),
+    ),
+}
+"""Added after ``COMMANDS`` for a target whose API dialect (``Target.api``: ``--api`` or the stack's
+``runtime`` output) names that runtime."""
+
+
+def commands_for(api: str | None) -> tuple[Command, ...]:
+    """``COMMANDS`` plus the runtime's own (LM Studio: its systemd journal)."""
+    return COMMANDS + RUNTIME_COMMANDS.get(api or "", ())
 
 
 # --- secrets ------------------------------------------------------------------------------------
@@ -171,8 +188,9 @@ def collect_ssh(
     host_key: str | None = None,
     timeout: float = 10,
     command_timeout: float | None = None,
+    api: str | None = None,
 ) -> dict[str, str]:
-    """Log in (host key pinned) and run ``COMMANDS``: ``{name: output}``, plus ``summary``.
+    """Log in (host key pinned) and run ``commands_for(api)``: ``{name: output}``, plus ``summary``.
 
     ``timeout`` bounds each network step of the login; ``command_timeout`` (default twice that)
     each command. A failed command's entry starts with ``[failed: ...]``.
@@ -184,11 +202,12 @@ def collect_ssh(
     seconds = command_timeout if command_timeout is not None else 2 * timeout
     results: dict[str, str] = {}
     with _connect(host, user, port, identity, known_hosts, host_key, timeout) as conn:
-        for command in COMMANDS:
+        commands = commands_for(api)
+        for command in commands:
             results[command.name] = run_command(conn, command, seconds)
     failed = [name for name, text in results.items() if text.startswith("[failed")]
     results["summary"] = (
-        f"{user}@{host}:{port}: {len(COMMANDS)} commands, "
+        f"{user}@{host}:{port}: {len(commands)} commands, "
         + (f"{len(failed)} failed ({', '.join(failed)})" if failed else "all succeeded")
     )
     return results

@@ -40,7 +40,8 @@ def collect(target: Target) -> dict[str, Any]:
     if ssh.host:
         try:
             sections["ssh"] = diagnose.collect_ssh(
-                ssh.host, ssh.user, ssh.port, ssh.identity, known_hosts=ssh.known_hosts, host_key=ssh.host_key
+                ssh.host, ssh.user, ssh.port, ssh.identity, known_hosts=ssh.known_hosts, host_key=ssh.host_key,
+                api=target.api,
             )
         except diagnose.DiagnoseError as err:
             sections["ssh"] = {"error": one_line(err)}

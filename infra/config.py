@@ -45,6 +45,7 @@ import pulumi
 
 from bootstrap import layout, runtimes
 from bootstrap.cloudinit import UserDataTooLarge
+from bootstrap.echo import shown
 from bootstrap.spec import Spec, SpecError, is_ip, model_case_warnings
 from infra import (
     aws_user_data,
@@ -86,7 +87,7 @@ KEYS: dict[str, str] = {
     "aws keeps both roles in SSM /llmhost/<stack>/api-keys)",
     "adminApiKeys": "secret JSON list or map of admin keys: every route, incl. model management and /metrics "
     "(default: one generated, output adminApiKey)",
-    "keepAlive": "how long the runtime keeps a model loaded: -1 = forever (default -1)",
+    "keepAlive": "Ollama only: how long it keeps a model loaded: -1 = forever (default -1)",
     "maxBodyMb": "request body limit at the proxy in MB (default 20)",
     "idleStopMinutes": "stop the server after this many minutes without an authenticated request (default off)",
     "hfToken": "secret Hugging Face token for gated models (vllm; target ssh: written to runtime.env, 0600)",
@@ -324,7 +325,7 @@ def read_settings(
 
     target = _string(source, "target") or DEFAULT_TARGET
     if target not in TARGETS:
-        raise ConfigError("target", f"{target!r} is not supported", f"use one of: {', '.join(TARGETS)}")
+        raise ConfigError("target", f"{shown(target)} is not supported", f"use one of: {', '.join(TARGETS)}")
     secret = None if secret_keys is None else set(secret_keys)
 
     api_keys, key_names = _named_keys(source, "apiKeys", "key-")
@@ -386,6 +387,7 @@ def read_settings(
         "hf_token": hf_token,
     }
     runtime_placement.check_target(values, target, ConfigError)
+    runtime_placement.check_runtime_keys(values, ConfigError)
     fleet = _read_fleet(source, target, values)
     if fleet is not None:  # TLS ends at the load balancer: the replicas' proxy serves plain HTTP
         values["balancer_port"] = layout.BALANCED_HTTP_PORT
@@ -522,7 +524,7 @@ def _read_aws(source: ConfigSource, values: dict[str, object], api_keys: list[st
     if hosted_zone_id is not None:
         if not _ZONE_RE.match(hosted_zone_id):
             raise ConfigError(
-                "hostedZoneId", f"{hosted_zone_id!r} is not a Route 53 zone id", "use e.g. Z0123456789ABCDEFGHIJ"
+                "hostedZoneId", f"{shown(hosted_zone_id)} is not a Route 53 zone id", "use e.g. Z0123456789ABCDEFGHIJ"
             )
         if not domain:
             raise ConfigError(
@@ -532,7 +534,7 @@ def _read_aws(source: ConfigSource, values: dict[str, object], api_keys: list[st
             )
     subnet_id = _string(source, "subnetId")
     if subnet_id is not None and not _SUBNET_RE.match(subnet_id):
-        raise ConfigError("subnetId", f"{subnet_id!r} is not a subnet id", "use e.g. subnet-0123456789abcdef0")
+        raise ConfigError("subnetId", f"{shown(subnet_id)} is not a subnet id", "use e.g. subnet-0123456789abcdef0")
     allowed, admin = _cidrs(source, ", use SSM Session Manager instead")
     ssh_public_key = _ssh_public_key(source)
     volume = _int(source, "volumeSize")
@@ -596,7 +598,7 @@ def _read_ssh(source: ConfigSource, secret: set[str] | None, warnings: list[str]
     if not _USER_RE.match(user):
         raise ConfigError(
             "sshUser",
-            f"{user!r} is not a login name",
+            f"{shown(user)} is not a login name",
             "use e.g. root or ubuntu: lowercase letters, digits, _ and -, starting with a letter or _, at most 32",
         )
     port = _int(source, "sshPort")
@@ -656,15 +658,15 @@ def _read_ssh(source: ConfigSource, secret: set[str] | None, warnings: list[str]
 def _check_host(host: str) -> None:
     allowed = "give a host name or IP address alone, e.g. llm.example.com or 203.0.113.10"
     if "@" in host:
-        raise ConfigError("sshHost", f"{host!r} contains a user", f"{allowed}; put the user in llmhost:sshUser")
+        raise ConfigError("sshHost", f"{shown(host)} contains a user", f"{allowed}; put the user in llmhost:sshUser")
     if "://" in host:
-        raise ConfigError("sshHost", f"{host!r} is a URL", allowed)
+        raise ConfigError("sshHost", f"{shown(host)} is a URL", allowed)
     if is_ip(host.strip("[]")):
         return
     if host.count(":") == 1:
-        raise ConfigError("sshHost", f"{host!r} contains a port", f"{allowed}; put the port in llmhost:sshPort")
+        raise ConfigError("sshHost", f"{shown(host)} contains a port", f"{allowed}; put the port in llmhost:sshPort")
     if len(host) > 253 or not _HOST_RE.match(host):
-        raise ConfigError("sshHost", f"{host!r} is not a host name or IP address", allowed)
+        raise ConfigError("sshHost", f"{shown(host)} is not a host name or IP address", allowed)
 
 
 def _cidrs(source: ConfigSource, ssh_hint: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -752,7 +754,7 @@ def _cidr_list(source: ConfigSource, key: str) -> list[str] | None:
             hint = "use a network such as 198.51.100.0/24, or 198.51.100.7/32 for one address"
             if "host bits set" in str(err):
                 hint = f"use {ipaddress.ip_network(item, strict=False)}, or {item.split('/')[0]}/32 for one address"
-            raise ConfigError(key, f"{item!r} is not a CIDR", hint) from None
+            raise ConfigError(key, f"{shown(item)} is not a CIDR", hint) from None
         result.append(str(network))
     return result
 
@@ -852,7 +854,7 @@ def _bool(source: ConfigSource, key: str) -> bool | None:
         return None
     lowered = value.strip().lower()
     if lowered not in ("true", "false"):
-        raise ConfigError(key, f"{value!r} is not a boolean", "use true or false")
+        raise ConfigError(key, f"{shown(value)} is not a boolean", "use true or false")
     return lowered == "true"
 
 
@@ -862,7 +864,7 @@ def _int(source: ConfigSource, key: str) -> int | None:
         return None
     # ASCII digits only: int() also takes "1_0" and other scripts' digits ("١٢").
     if not re.fullmatch(r"-?[0-9]{1,18}", value.strip()):
-        raise ConfigError(key, f"{value!r} is not a whole number", "use ASCII digits 0-9 only, e.g. 20")
+        raise ConfigError(key, f"{shown(value)} is not a whole number", "use ASCII digits 0-9 only, e.g. 20")
     return int(value.strip())
 
 

@@ -42,6 +42,7 @@ import json
 from dataclasses import dataclass
 
 from infra.setting_error import SettingError
+from bootstrap.echo import shown
 
 KEY = "fleet"
 MAX_REPLICAS = 100
@@ -94,7 +95,7 @@ def _int(doc: dict[str, object], name: str, default: int, lo: int, hi: int, unit
     value = doc.get(name, default)
     allowed = f"use a whole number from {lo} to {hi}{unit}"
     if isinstance(value, bool) or not isinstance(value, int):
-        raise FleetConfigError(_field(name), f"{value!r} is not a whole number", allowed)
+        raise FleetConfigError(_field(name), f"{shown(value)} is not a whole number", allowed)
     if not lo <= value <= hi:
         raise FleetConfigError(_field(name), f"{value} is out of range", allowed)
     return value
@@ -134,7 +135,7 @@ def parse_fleet(text: str) -> FleetSettings:
         value = doc.get("targetInFlightPerReplica", 2)
         allowed = "use a number above 0 and at most 1000 (concurrent requests per replica)"
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise FleetConfigError(_field("targetInFlightPerReplica"), f"{value!r} is not a number", allowed)
+            raise FleetConfigError(_field("targetInFlightPerReplica"), f"{shown(value)} is not a number", allowed)
         if not 0 < value <= 1000:
             raise FleetConfigError(_field("targetInFlightPerReplica"), f"{value} is out of range", allowed)
         in_flight = float(value)
@@ -143,7 +144,9 @@ def parse_fleet(text: str) -> FleetSettings:
     idle = _int(doc, "idleTimeoutSeconds", generation * 60, 1, MAX_IDLE_TIMEOUT_SECONDS, " seconds")
     algorithm = doc.get("algorithm", ALGORITHMS[0])
     if algorithm not in ALGORITHMS:
-        raise FleetConfigError(_field("algorithm"), f"{algorithm!r} is not supported", f"use {' or '.join(ALGORITHMS)}")
+        raise FleetConfigError(
+            _field("algorithm"), f"{shown(algorithm)} is not supported", f"use {' or '.join(ALGORITHMS)}"
+        )
     slow = _int(doc, "slowStartSeconds", 0, 0, SLOW_START_RANGE[1], " seconds")
     if 0 < slow < SLOW_START_RANGE[0]:
         raise FleetConfigError(

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bootstrap.echo import shown
+
 PRICE_DATE = "2026-06-15"
 CURRENCY = "EUR"
 PRICE_SOURCE = (
@@ -191,13 +193,13 @@ def lookup(server_type: str, location: str) -> ServerType:
     location = location.lower()
     if location not in LOCATIONS:
         raise HetznerTypeError(
-            "location", f"{location!r} is not a Hetzner Cloud location", f"use one of: {', '.join(LOCATIONS)}"
+            "location", f"{shown(location)} is not a Hetzner Cloud location", f"use one of: {', '.join(LOCATIONS)}"
         )
     found = SERVER_TYPES.get(server_type.lower())
     if found is None:
         raise HetznerTypeError(
             "serverType",
-            f"{server_type!r} is not a Hetzner Cloud server type llmhost knows",
+            f"{shown(server_type)} is not a Hetzner Cloud server type llmhost knows",
             f"use one of: {', '.join(SERVER_TYPES)} (GPU types do not exist in Hetzner Cloud)",
         )
     if location not in found.locations:

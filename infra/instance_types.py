@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bootstrap.echo import shown
+
 DEFAULT_INSTANCE_TYPE = "m7g.large"
 
 _TYPE_RE = re.compile(r"^(?P<family>[a-z][a-z0-9-]*)\.(?P<size>[a-z0-9-]+)$")
@@ -50,7 +52,7 @@ def classify(name: str) -> InstanceType:
     match = _TYPE_RE.match(name)
     if not match:
         raise InstanceTypeError(
-            f"{name!r} is not an EC2 instance type; use family.size such as {DEFAULT_INSTANCE_TYPE}"
+            f"{shown(name)} is not an EC2 instance type; use family.size such as {DEFAULT_INSTANCE_TYPE}"
         )
     family = match["family"]
     arm = bool(_GRAVITON_RE.match(family))
@@ -58,7 +60,7 @@ def classify(name: str) -> InstanceType:
     if arm and family.startswith("g"):
         # g5g: Graviton with T4 GPUs; no Deep Learning Base OSS AMI for arm64 GPUs.
         raise InstanceTypeError(
-            f"{name!r} is an arm64 GPU type, which llmhost does not support; use g4dn, g5, g6 or g6e"
+            f"{shown(name)} is an arm64 GPU type, which llmhost does not support; use g4dn, g5, g6 or g6e"
         )
     return InstanceType(name=name, family=family, arch="arm64" if arm else "amd64", gpu=gpu)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from bootstrap import layout
+from bootstrap import layout, runtimes
 
 
 def check_target(values: Mapping[str, object], target: str, error: Callable[[str, str, str], Exception]) -> None:
@@ -27,7 +27,8 @@ def check(
     instance_type: str | None,
     error: Callable[[str, str, str], Exception],
 ) -> None:
-    """Raise ``error("runtime", problem, allowed)`` when the runtime cannot run there."""
+    """Raise ``error("runtime", problem, allowed)`` when the runtime cannot run there (``"gpu"``: gpu on
+    for a runtime that runs on the host)."""
     name = values.get("runtime") or "ollama"
     info = layout.RUNTIMES.get(str(name))
     if info is None:
@@ -48,7 +49,7 @@ def check(
             f"use target {' or '.join(t for t in info.targets)} with a GPU, or a runtime for CPUs: {cpu_runtimes}",
         )
     if gpu and not info.in_container:  # a host daemon: no GPU is reserved for it
-        raise error("runtime", problem, "set llmhost:gpu false, or use a runtime that runs in a GPU container")
+        raise error("gpu", problem, runtimes.host_gpu_allowed())
     if target == "aws":
         raise error(
             "runtime",
@@ -60,3 +61,10 @@ def check(
         f"{problem} and llmhost:gpu is not true",
         f"set llmhost:gpu true for a host with an NVIDIA GPU and the container toolkit, or use one of: {cpu_runtimes}",
     )
+
+
+def check_runtime_keys(values: Mapping[str, object], error: Callable[[str, str, str], Exception]) -> None:
+    """Refuse a key that only another runtime reads (``keepAlive``: Ollama only), instead of ignoring it."""
+    keep_alive = runtimes.keep_alive_refusal(str(values.get("runtime") or "ollama"))
+    if keep_alive is not None and values.get("keep_alive") is not None:
+        raise error("keepAlive", *keep_alive)

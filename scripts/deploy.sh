@@ -14,7 +14,11 @@ cd "$REPO_ROOT"
 STACK="${STACK:-dev}"
 PASSPHRASE_FILE="${XDG_CONFIG_HOME:-$HOME/.config}/llmhost/passphrase"
 
-# (a) The Pulumi CLI. Its installer puts it in ~/.pulumi/bin and edits the shell profile,
+# (a) The Python environment Pulumi runs the program in (Pulumi.yaml: virtualenv .venv), first:
+# it needs no Pulumi, and every later step (preflight, the program) runs in it.
+ensure_venv requirements.txt
+
+# (b) The Pulumi CLI. Its installer puts it in ~/.pulumi/bin and edits the shell profile,
 # which a shell opened before the install has not read yet: look there too. When it is
 # nowhere, install the pinned release ourselves: the vendor's archive for this OS/arch,
 # checked against the vendor's published SHA-256 list, into a folder of our own under the
@@ -24,7 +28,7 @@ PASSPHRASE_FILE="${XDG_CONFIG_HOME:-$HOME/.config}/llmhost/passphrase"
 PULUMI_PIN="${LLMHOST_PULUMI_VERSION:-3.272.0}"
 PULUMI_RELEASES="${LLMHOST_PULUMI_RELEASES_URL:-https://get.pulumi.com/releases/sdk}"
 PULUMI_OWN="${XDG_DATA_HOME:-$HOME/.local/share}/llmhost/pulumi-v$PULUMI_PIN"
-PULUMI_MANUAL="install it with \`curl -fsSL https://get.pulumi.com | sh\` (see https://www.pulumi.com/docs/install/), then run make deploy again"
+PULUMI_MANUAL="install the pinned v$PULUMI_PIN with \`curl -fsSL https://get.pulumi.com | sh -s -- --version $PULUMI_PIN\` (see https://www.pulumi.com/docs/install/), then run make deploy again"
 
 # pulumi_works DIR [VERSION]: DIR/pulumi runs (`pulumi version` exits 0) and, given VERSION,
 # is that release. An interrupted download or copy leaves a folder without one that does.
@@ -112,9 +116,6 @@ if ! command -v pulumi >/dev/null 2>&1; then
 fi
 command -v pulumi >/dev/null 2>&1 || die "deploy: the pulumi CLI is missing: $PULUMI_MANUAL"
 export PULUMI_SKIP_UPDATE_CHECK="${PULUMI_SKIP_UPDATE_CHECK:-true}"
-
-# (b) The Python environment Pulumi runs the program in (Pulumi.yaml: virtualenv .venv).
-ensure_venv requirements.txt
 
 # (c) A state backend. Keep any existing login; otherwise local state in ~/.pulumi (no account).
 if ! pulumi whoami --non-interactive </dev/null >/dev/null 2>&1; then

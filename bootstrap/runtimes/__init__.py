@@ -24,7 +24,17 @@ from bootstrap import routes
 from bootstrap.runtimes import llamacpp, lmstudio, ollama, vllm
 from bootstrap.runtimes.base import API_DIALECTS, TARGETS, ModelRefError, Runtime, keep_models
 
-__all__ = ["API_DIALECTS", "RUNTIMES", "TARGETS", "ModelRefError", "Runtime", "choices_text", "names"]
+__all__ = [
+    "API_DIALECTS",
+    "RUNTIMES",
+    "TARGETS",
+    "ModelRefError",
+    "Runtime",
+    "choices_text",
+    "host_gpu_allowed",
+    "keep_alive_refusal",
+    "names",
+]
 
 RUNTIMES: dict[str, Runtime] = {
     "ollama": Runtime(
@@ -170,3 +180,28 @@ def choices_text() -> str:
     """``ollama, llamacpp or vllm``: for help texts."""
     *rest, last = names()
     return f"{', '.join(rest)} or {last}" if rest else last
+
+
+def host_gpu_allowed() -> str:
+    """What a refusal of gpu for a host runtime (LM Studio) allows: the one wording of the CLI
+    (``--gpu``, bootstrap/spec.py) and of Pulumi (``llmhost:gpu``, infra/runtime_placement.py)."""
+    in_containers = ", ".join(name for name, info in RUNTIMES.items() if info.in_container)
+    return f"turn it off, or use a runtime that runs in a GPU container: {in_containers}"
+
+
+KEEP_ALIVE_RUNTIMES = ("ollama",)
+"""Runtimes that read the keep-alive setting (Ollama's OLLAMA_KEEP_ALIVE, bootstrap/runtimes/ollama.py);
+the others keep their one model loaded for as long as they run."""
+
+
+def keep_alive_refusal(runtime: str) -> tuple[str, str] | None:
+    """(problem, allowed) when ``runtime`` has no keep-alive setting; None when it reads one (or is unknown).
+
+    The one wording of ``--keep-alive`` (bootstrap/cli_options.py) and ``llmhost:keepAlive``
+    (infra/runtime_placement.py)."""
+    if runtime in KEEP_ALIVE_RUNTIMES or runtime not in RUNTIMES:
+        return None
+    return (
+        f"{runtime} has no keep-alive setting (it keeps its model loaded)",
+        f"remove it (used by: {', '.join(KEEP_ALIVE_RUNTIMES)})",
+    )

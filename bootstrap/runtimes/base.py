@@ -132,5 +132,5 @@ class Runtime:
         if self.requires_gpu and not gpu:
             return f"{self.name} runs on an NVIDIA GPU only"
         if gpu and not self.in_container:
-            return f"{self.name} runs on the host, not in a container: llmhost reserves no GPU for it"
+            return f"{self.name} runs on the host, not in a container, so llmhost reserves no GPU for it"
         return None

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from bootstrap.capacity_render import capacity_arguments
+from bootstrap.echo import shown
 from bootstrap.runtimes.base import ModelRefError, curl_health, healthcheck
 
 if TYPE_CHECKING:
@@ -39,13 +40,13 @@ def is_gguf_file(model: str) -> bool:
 def validate_model(model: str) -> None:
     if "$" in model:
         raise ModelRefError(
-            f"{model!r} contains '$', which Docker Compose would substitute in compose.yaml",
+            f"{shown(model)} contains '$', which Docker Compose would substitute in compose.yaml",
             "percent-encode it as %24 in the URL",
         )
     if is_gguf_file(model):
         if not re.match(r"^/[A-Za-z0-9._/-]+\.gguf$", model) or "/../" in model or "/./" in model:
             raise ModelRefError(
-                f"{model!r} is not an absolute path of a .gguf file",
+                f"{shown(model)} is not an absolute path of a .gguf file",
                 "use e.g. /srv/models/model.gguf (letters, digits, . _ - /)",
             )
         return
@@ -53,13 +54,13 @@ def validate_model(model: str) -> None:
         parts = urlsplit(model)
         if not parts.hostname or not parts.path.endswith(".gguf") or not _URL_SAFE_RE.fullmatch(model):
             raise ModelRefError(
-                f"{model!r} is not a GGUF URL",
+                f"{shown(model)} is not a GGUF URL",
                 "use https://host/path/model.gguf or a Hugging Face reference user/repo[:quant]",
             )
         return
     if not HF_REF_RE.fullmatch(model):
         raise ModelRefError(
-            f"{model!r} is not a llama.cpp model reference",
+            f"{shown(model)} is not a llama.cpp model reference",
             "use a Hugging Face reference user/repo[:quant] or an https URL ending in .gguf",
         )
 

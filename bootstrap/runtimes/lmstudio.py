@@ -74,6 +74,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from bootstrap.echo import shown
 from bootstrap.runtimes.base import ModelRefError, Runtime
 
 if TYPE_CHECKING:
@@ -151,7 +152,7 @@ def checksum_url(version: str, platform: str) -> str:
 # --- the functions of its table entry ------------------------------------------------------------
 def validate_model(model: str) -> None:
     if not MODEL_RE.fullmatch(model):
-        raise ModelRefError(f"{model!r} is not an LM Studio model reference", f"use {MODEL_HELP}")
+        raise ModelRefError(f"{shown(model)} is not an LM Studio model reference", f"use {MODEL_HELP}")
 
 
 def image_tag(version: str, gpu: bool) -> str:

@@ -11,6 +11,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from bootstrap.capacity_render import capacity_environment
+from bootstrap.echo import shown
 from bootstrap.runtimes.base import ModelRefError, Runtime, healthcheck
 
 if TYPE_CHECKING:
@@ -25,7 +26,8 @@ MODEL_RE = re.compile(
 def validate_model(model: str) -> None:
     if not MODEL_RE.fullmatch(model):
         raise ModelRefError(
-            f"{model!r} is not an Ollama model reference", "use name[:tag] such as gemma3:1b or hf.co/org/repo:Q4_K_M"
+            f"{shown(model)} is not an Ollama model reference",
+            "use name[:tag] such as gemma3:1b or hf.co/org/repo:Q4_K_M",
         )
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from bootstrap.echo import shown
 from bootstrap.runtimes.base import ModelRefError, curl_health, healthcheck
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ MODEL_HELP = "a Hugging Face model id org/name such as Qwen/Qwen3-0.6B (gated mo
 def validate_model(model: str) -> None:
     if not HF_MODEL_ID_RE.fullmatch(model) or "--" in model or ".." in model or model.endswith(".git"):
         raise ModelRefError(
-            f"{model!r} is not a Hugging Face model id",
+            f"{shown(model)} is not a Hugging Face model id",
             "use org/name such as Qwen/Qwen3-0.6B (letters, digits, _ . -; no tag or quantisation suffix)",
         )
 

@@ -196,14 +196,21 @@ def test_bad_arguments_exit_2_with_one_line(sshd: Sshd, root: Path, tmp_path: Pa
     zero = run(sshd, root, tmp_path, "--connect-timeout", "0")  # was "cannot connect ...: Operation now in progress"
     assert zero.returncode == 2 and "argument --connect-timeout: '0' is not a number of seconds above 0" in zero.stderr
     assert len(zero.stderr.strip().splitlines()) == 1
-    port = free_port()
-    proc = run(sshd, root, tmp_path, "--port", str(port))
-    assert one_error_line(proc, 2) == f"SSH: connection refused by 127.0.0.1:{port} (nothing listens there)"
     # argparse: neither pin given.
     no_pin = [a for a in argv(sshd, root) if a not in ("--host-key", sshd.host_key.public)]
     proc = subprocess.run(no_pin, cwd=REPO, env=env(tmp_path), capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 2 and "one of the arguments --known-hosts --host-key is required" in proc.stderr
     assert "Traceback" not in proc.stderr and runs(root) == []
+
+
+def test_an_unreachable_server_exits_1_with_one_line(sshd: Sshd, root: Path, tmp_path: Path) -> None:
+    # Exit 2 means "fix your arguments"; a server that does not answer is a failure (exit 1).
+    port = free_port()
+    proc = run(sshd, root, tmp_path, "--port", str(port))
+    assert one_error_line(proc, 1) == f"SSH: connection refused by 127.0.0.1:{port} (nothing listens there)"
+    proc = run(sshd, root, tmp_path, "--port", str(port), "--remove")
+    assert one_error_line(proc, 1) == f"SSH: connection refused by 127.0.0.1:{port} (nothing listens there)"
+    assert runs(root) == []
 
 
 # --- removal -------------------------------------------------------------------------------------

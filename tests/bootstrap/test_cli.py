@@ -136,6 +136,12 @@ def test_ssm_parameter_leaves_no_key_in_any_file(tmp_path: Path) -> None:
         (["--tls", "letsencrypt"], {}, "--tls", "use one of"),
         (["--image-version", "ollama"], {}, "--image-version", "COMPONENT=VERSION"),
         (["--image-version", "ollama=latest"], {}, "--image-version", "not a pinned tag"),
+        (  # a pin for a runtime that is not in use would be silently ignored
+            ["--image-version", "vllm=v0.9.1"],
+            {},
+            "--image-version",
+            "vllm is not the runtime in use (ollama); pin only ollama and caddy, or use runtime vllm",
+        ),
         (["--max-body-mb", "many"], {}, "--max-body-mb", "is not a whole number"),
         (["--idle-stop-minutes", "5"], {}, "--idle-stop-minutes", "5 is out of range; use 10 to 10080 minutes"),
         (["--idle-stop-minutes", "10081"], {}, "--idle-stop-minutes", "out of range; use 10 to 10080 minutes"),

@@ -49,6 +49,12 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
         (["--parallel", "١٢"], "--parallel", "ASCII digits"),
         (["--cpus", "1_0", "--memory-gib", "8"], "--cpus", "ASCII digits"),
         (["--https-port", " 8443"], "--https-port", "ASCII digits"),
+        (["--site", "https://" + "a" * 10_000], "--site", "… (10008 characters) is too long"),
+        (["--site", "https://" + "a." * 127 + "io"], "--site", "has a host name of 256 characters"),
+        (["--acme-email", "a" * 10_000 + "@example.com"], "--acme-email", "(10012 characters) is too long"),
+        (["--domain", "a" * 10_000 + ".com"], "--domain", "(10004 characters) is not a DNS hostname"),
+        (["--image-version", "x" * 10_000], "--image-version", "(10000 characters) is not COMPONENT=VERSION"),
+        (["--" + "b" * 10_000], "unrecognized arguments: --bbb", "… (10002 characters)"),  # argparse's own line
         # A bundle-level refusal (user data too large uncompressed) is a line too, not a traceback.
         (["--compress", "never"], "--compress", "user data is"),
     ],
@@ -100,6 +106,17 @@ def test_a_key_given_as_the_variable_name_is_refused_without_echo(tmp_path: Path
     assert key not in result.stdout + result.stderr
     assert key[:12] not in result.stdout + result.stderr
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("option", ["--api-key-env", "--admin-key-env"])
+@pytest.mark.parametrize("value", ["sk_" + "Ab3" * 12, "sk-live key with spaces"])
+def test_the_hint_names_the_option_that_was_used(tmp_path: Path, option: str, value: str) -> None:
+    # A key-shaped unset name and a value that is no name at all: both hints speak of `option`.
+    result = run_cli("render", "--out", str(tmp_path / "o"), "--api-key-env", "K1", option, value, env=KEY_ENV)
+    line = one_error_line(result)
+    assert line.endswith(f"e.g. export LLMHOST_KEY=... then {option} LLMHOST_KEY"), line
+    assert line.count("-key-env") == 2 and f": error: {option}: expects the NAME" in line
+    assert value not in result.stdout + result.stderr and value[:12] not in result.stdout + result.stderr
 
 
 def test_a_million_character_model_name_is_refused_in_one_short_line() -> None:

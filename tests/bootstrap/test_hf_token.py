@@ -57,3 +57,14 @@ def test_without_a_token_runtime_env_says_so(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert run_cli("render", "--out", str(out), "--runtime", "vllm", "--gpu").returncode == 0
     assert "HF_TOKEN=" not in (out / layout.RUNTIME_ENV_FILE).read_text()
+
+
+def test_an_empty_variable_is_called_empty_not_unset(tmp_path: Path) -> None:
+    for value, problem in (("", "is empty"), ("  \n", "is empty"), (None, "is not set")):
+        env = {} if value is None else {"MY_HF": value}
+        result = run_cli("render", "--out", str(tmp_path / "o"), "--runtime", "vllm", "--gpu",
+                         "--hf-token-env", "MY_HF", env=env)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith(f"python -m bootstrap render: error: --hf-token-env MY_HF: the variable {problem}; ")
+        assert not (tmp_path / "o").exists()

@@ -613,5 +613,5 @@ def test_scripts_are_shellcheck_clean(tmp_path: Path) -> None:
 def test_gpu_is_refused_in_one_line() -> None:
     with pytest.raises(SpecError) as info:
         lm_spec(gpu=True)
-    assert info.value.field == "runtime"
-    assert "\n" not in str(info.value)
+    assert info.value.field == "gpu"  # the setting the user turned on, not the runtime (--gpu / llmhost:gpu)
+    assert "\n" not in str(info.value) and "reserves no GPU" in str(info.value)

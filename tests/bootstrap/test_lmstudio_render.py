@@ -136,7 +136,7 @@ def test_capacity_reaches_lms_load() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "field", "fragment"),
     [
-        ({"gpu": True}, "runtime", "lmstudio runs on the host, not in a container"),
+        ({"gpu": True}, "gpu", "lmstudio runs on the host, not in a container"),
         ({"models": ("google/gemma 3",)}, "models", "is not an LM Studio model reference"),
         ({"models": ("https://huggingface.co/x/y",)}, "models", "catalog id such as google/gemma-3-1b"),
         ({"models": ("a/b/c",)}, "models", "is not an LM Studio model reference"),
@@ -163,7 +163,10 @@ def test_cli_refuses_gpu_with_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, lines
-    assert lines[0].startswith("python -m bootstrap render: error: --runtime: lmstudio runs on the host"), lines
+    assert lines == [  # one clear line: the option, the runtime, what is allowed (Pulumi: the same words)
+        "python -m bootstrap render: error: --gpu: lmstudio runs on the host, not in a container, so llmhost "
+        "reserves no GPU for it; turn it off, or use a runtime that runs in a GPU container: ollama, llamacpp, vllm"
+    ]
     assert not out.exists()
 
 
@@ -191,3 +194,4 @@ def test_over_ssh_idle_stop_needs_no_user_data() -> None:
     files = render_bundle(over_ssh).files
     assert layout.USER_DATA_FILE not in files and layout.IDLE_SCRIPT in files
     assert server_spec(spec, "203.0.113.11").user_data_limit is None
+

@@ -113,6 +113,59 @@ def test_no_start_renders_without_docker(tmp_path: Path) -> None:
     assert (tmp_path / "local" / layout.COMPOSE_FILE).is_file()
 
 
+def _printed(stdout: str, label: str) -> list[str]:
+    """The shell lines after ``label`` (continuation lines are indented under it)."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(label))
+    block = [lines[start].removeprefix(label).strip()]
+    block += [line.strip() for line in lines[start + 1 :] if line.startswith(" " * 10)]
+    return block
+
+
+def test_no_start_prints_the_commands_that_start_it_and_a_key_from_the_file(tmp_path: Path) -> None:
+    folder = tmp_path / "my local"  # a space: the printed commands quote the paths
+    bin_dir = make_docker(tmp_path)
+    rendered = subprocess.run(
+        [sys.executable, "-m", "bootstrap", "local", "--dir", str(folder), "--no-start",
+         "--model", "gemma3:1b", "--model", "qwen3:0.6b"],
+        cwd=REPO, env={**os.environ, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, check=False, timeout=60,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    key = next(line for line in rendered.stdout.splitlines() if line.startswith("API key:")).split()[-1]
+    # Run what it printed, with the docker stand-in first on PATH: the calls `start` makes.
+    commands = _printed(rendered.stdout, "Start it:")
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "DOCKER_CALLS": str(tmp_path / "calls")}
+    for command in commands:
+        subprocess.run(["bash", "-c", command], env=env, check=True, timeout=30)
+    compose = f"compose --project-directory {folder} -f {folder / layout.COMPOSE_FILE}"
+    assert (tmp_path / "calls").read_text().splitlines() == [
+        f"{compose} up -d --remove-orphans",
+        f"{compose} exec -T runtime ollama pull gemma3:1b",
+        f"{compose} exec -T runtime ollama pull qwen3:0.6b",
+    ]
+    # The Try-it line sets KEY from the proxy.env it wrote; the line itself holds no key.
+    [try_it] = _printed(rendered.stdout, "Try it:")
+    assert key not in try_it and try_it.count("$KEY") == 1
+    set_key = try_it.split("; curl ")[0]
+    assert set_key.startswith("KEY=$(sed -n "), try_it  # only the sed runs below: never the curl
+    shown = subprocess.run(["bash", "-c", f'{set_key}; printf %s "$KEY"'], env=env, capture_output=True,
+                           text=True, check=True, timeout=30)
+    assert shown.stdout == key
+
+
+def test_try_it_reads_the_first_user_key_of_several_named_ones(tmp_path: Path) -> None:
+    keys = {"K_ALICE": "alice-key-" + "a" * 24, "K_BOB": "bob-key-" + "b" * 24}
+    result = run_local(tmp_path, "--no-start", "--api-key-env", "alice=K_ALICE", "--api-key-env", "bob=K_BOB",
+                       path="/usr/bin:/bin", **keys)
+    assert result.returncode == 0, result.stderr
+    [try_it] = _printed(result.stdout, "Try it:")
+    set_key = try_it.split("; curl ")[0]
+    assert set_key.startswith("KEY=$(sed -n "), try_it  # only the sed runs below: never the curl
+    shown = subprocess.run(["bash", "-c", set_key + '; printf %s "$KEY"'], capture_output=True,
+                           text=True, check=True, timeout=30)
+    assert shown.stdout == keys["K_ALICE"]
+
+
 @pytest.mark.parametrize(
     ("option", "value"), [("--domain", "llm.example.com"), ("--idle-stop-minutes", "60"), ("--volume-id", "vol-1")]
 )

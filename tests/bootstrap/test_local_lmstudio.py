@@ -17,6 +17,7 @@ import yaml
 from bootstrap import layout, lmstudio
 from bootstrap.local import DockerUnavailable, _wait_for_runtime
 from bootstrap.spec import Spec
+from tests.bootstrap.test_cli import run_cli
 from tests.bootstrap.test_local import make_docker, run_local
 
 PROBE = f"exec -T proxy wget -q -O /dev/null http://{lmstudio.UPSTREAM}{lmstudio.HEALTH_PATH}"
@@ -35,6 +36,46 @@ def test_fronts_the_laptops_lm_studio_without_a_runtime_container(tmp_path: Path
     assert all(p.startswith("127.0.0.1:") for p in compose["services"]["proxy"]["ports"])
     assert f"`lms get {lmstudio.DEFAULT_MODEL}`, `lms load {lmstudio.DEFAULT_MODEL}`" in result.stdout
     assert result.stdout.rstrip().endswith("https://localhost/v1/models")
+
+
+def test_no_start_says_how_to_start_it_and_how_to_load_the_model(tmp_path: Path) -> None:
+    result = run_local(tmp_path, "--runtime", "lmstudio", "--no-start", path="/usr/bin:/bin")
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "local"
+    start = f"docker compose --project-directory {folder} -f {folder / layout.COMPOSE_FILE} up -d --remove-orphans"
+    assert f"Start it: {start}\n" in result.stdout
+    assert "exec -T runtime" not in result.stdout  # LM Studio runs on the laptop: nothing to pull in Docker
+    assert f"`lms get {lmstudio.DEFAULT_MODEL}`, `lms load {lmstudio.DEFAULT_MODEL}`" in result.stdout
+    assert result.stdout.rstrip().endswith("https://localhost/v1/models")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--parallel", "4"], ["--context-length", "8192"], ["--max-queue", "8"], ["--memory-gib", "16", "--cpus", "8"],
+     ["--image-version", "lmstudio=0.0.21-1"]],
+    ids=lambda args: args[0],
+)
+def test_options_that_lm_studio_on_the_laptop_would_ignore_are_refused(tmp_path: Path, args: list[str]) -> None:
+    result = run_local(tmp_path, "--runtime", "lmstudio", "--no-start", *args, path="/usr/bin:/bin")
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"python -m bootstrap local: error: {args[0]}: "), line
+    assert "--runtime lmstudio" in line and "local mode" in line and "--model, --origin" in line
+    assert not (tmp_path / "local").exists()
+
+
+def test_local_writes_no_lm_studio_service_files(tmp_path: Path) -> None:
+    # The laptop's own LM Studio serves: the server's unit and scripts would never run here.
+    result = run_local(tmp_path, "--runtime", "lmstudio", "--no-start", path="/usr/bin:/bin")
+    assert result.returncode == 0, result.stderr
+    written = {path.name for path in (tmp_path / "local").iterdir()}
+    assert layout.COMPOSE_FILE in written and layout.CADDYFILE in written
+    assert not written & {lmstudio.UNIT_NAME, lmstudio.START_SCRIPT, lmstudio.FIREWALL_SCRIPT}, written
+    # A server bundle keeps them, with the capacity that `lms load` takes there.
+    server = run_cli("render", "--out", str(tmp_path / "server"), "--runtime", "lmstudio", "--parallel", "2")
+    assert server.returncode == 0, server.stderr
+    assert "--parallel 2" in (tmp_path / "server" / lmstudio.START_SCRIPT).read_text()
+    assert (tmp_path / "server" / lmstudio.UNIT_NAME).is_file()
 
 
 def test_another_port_goes_through_upstream(tmp_path: Path) -> None:

@@ -140,6 +140,11 @@ def test_images_are_pinned_and_upgradable_by_one_setting() -> None:
     assert not default.runtime_image.endswith(":latest")
     assert spec(versions=(("ollama", "0.99.1"),)).runtime_image == "ollama/ollama:0.99.1"
     assert spec(versions=(("caddy", "2.11.0"),)).proxy_image == "caddy:2.11.0"
+    with pytest.raises(SpecError) as caught:  # a pin nothing would read is refused, not ignored
+        spec(versions=(("llamacpp", "b6833"),))
+    assert caught.value.render() == (
+        "versions: llamacpp is not the runtime in use (ollama); pin only ollama and caddy, or use runtime llamacpp"
+    )
     llama = spec(runtime="llamacpp", models=("a/b",))
     assert llama.runtime_image.startswith("ghcr.io/ggml-org/llama.cpp:server-b")
     assert spec(runtime="llamacpp", models=("a/b",), gpu=True).runtime_image.startswith(
@@ -150,3 +155,46 @@ def test_images_are_pinned_and_upgradable_by_one_setting() -> None:
 @pytest.mark.parametrize("minutes", [None, 10, 60, 10080])
 def test_idle_stop_minutes_bounds(minutes: int | None) -> None:
     assert spec(idle_stop_minutes=minutes).idle_stop_minutes == minutes
+
+
+# --- length limits, and long values shortened in errors ----------------------------------------
+def test_site_and_acme_email_have_their_rfc_length_limits() -> None:
+    label = "a" * 63
+    host_253 = ".".join([label, label, label, "b" * 57]) + ".io"  # 63*3 + 57 + 3 dots + ".io" = 252
+    assert len(host_253) == 252
+    spec(site=f"https://{host_253}:8443")  # at the limit: fine
+    with pytest.raises(SpecError) as caught:
+        spec(site=f"https://{host_253}xx:8443")
+    assert caught.value.field == "site" and "has a host name of 254 characters" in caught.value.problem
+    assert "at most 253" in caught.value.allowed
+    email = "n" * 64 + "@" + host_253[: 254 - 65]
+    assert len(email) == 254
+    spec(acme_email=email)
+    for too_long in (email + "x", "n" * 65 + "@example.com"):
+        with pytest.raises(SpecError) as caught:
+            spec(acme_email=too_long)
+        assert caught.value.field == "acme_email" and caught.value.problem.endswith("is too long")
+        assert "at most 254 characters (64 before the @)" in caught.value.allowed
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"site": "https://" + "a" * 10_000},
+        {"site": "x" * 10_000},
+        {"acme_email": "a" * 10_000 + "@example.com"},
+        {"domain": "a" * 10_000 + ".com"},
+        {"origins": ("https://" + "a" * 10_000 + ".com:99999",)},
+        {"upstream": "h" * 10_000},
+        {"ssm_parameter": "p p" * 5_000},
+        {"public_ip": "1" * 10_000},
+        {"models": ("m" * 500 + " x",)},
+    ],
+    ids=lambda fields: next(iter(fields)),
+)
+def test_an_error_never_repeats_a_10_kb_value(fields: dict[str, object]) -> None:
+    with pytest.raises(SpecError) as caught:
+        spec(**fields)
+    line = caught.value.render()
+    assert len(line) < 400, line
+    assert "characters)" in line  # the cut value says how long it was

@@ -321,7 +321,7 @@ def test_diagnose_adds_server_view_and_keeps_exit_code(
     assert KEY not in json.dumps(diagnostics) and "[redacted]" in diagnostics["ssh"]["log"]
     assert diagnostics["aws"] == {"error": "InvalidInstanceID.NotFound: i-0123456789abcdef0 does not exist"}
     assert calls[0] == ("ssh", ("203.0.113.10", "ubuntu", 22, None),
-                        {"known_hosts": str(known), "host_key": None})
+                        {"known_hosts": str(known), "host_key": None, "api": "ollama"})  # the stack's runtime
     assert calls[1] == ("aws", ("i-0123456789abcdef0", "eu-west-1"), {})
     assert set(outcome.report) == {*TOP_KEYS, "diagnostics"}
     text = run_checks("--outputs-file", str(saved), "--ca-file", caddy_ca, "--diagnose", fmt="text",

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap import layout
+from bootstrap import layout, lmstudio
 from tests.checks.helpers import dg
 from tests.checks.helpers import diagnose_for_this_module as _diagnose_for_this_module  # noqa: F401
 from tests.sshd_harness import Sshd, make_key, run_sshd
@@ -91,11 +91,21 @@ esac
 """
 
 
+JOURNALCTL = f"""#!/bin/sh
+# Stand-in: `journalctl --unit {lmstudio.UNIT_NAME} --no-pager --lines N` on a server running LM Studio.
+[ "$1 $2 $3 $4" = "--unit {lmstudio.UNIT_NAME} --no-pager --lines" ] \
+  || {{ echo "stand-in journalctl: $*" >&2; exit 2; }}
+echo "Nov 22 03:11:40 llm systemd[1]: Started {lmstudio.UNIT_NAME} - llmhost: LM Studio headless."
+echo "Nov 22 03:11:58 llm lmstudio-start.sh[812]: Success! Server is now running on PORT 1234"
+"""
+
+
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     with run_sshd(tmp_path_factory.mktemp("sshd")) as server:
         server.add_stand_in("cloud-init", CLOUD_INIT)
         server.add_stand_in("docker", DOCKER)
+        server.add_stand_in("journalctl", JOURNALCTL)
         yield server
 
 
@@ -259,6 +269,15 @@ def test_redact_blanks_key_lines_and_bearer_tokens() -> None:
         f"a\n{layout.KEYS_ENV_VAR}=[redacted]\nexport {layout.KEYS_ENV_VAR}: [redacted]\n"
         "Authorization: bearer [redacted]\nb"
     )
+
+
+def test_lm_studio_adds_its_systemd_journal(sshd: Sshd, known_hosts: Path) -> None:
+    # LM Studio runs on the host under systemd: its log is the unit's journal, not `compose logs`.
+    result = collect(sshd, known_hosts=str(known_hosts), api="lmstudio")
+    assert list(result) == [command.name for command in dg().COMMANDS] + ["lmstudio_log", "summary"]
+    assert "Server is now running on PORT 1234" in result["lmstudio_log"]
+    assert f"{len(dg().COMMANDS) + 1} commands" in result["summary"]
+    assert "lmstudio_log" not in collect(sshd, known_hosts=str(known_hosts), api="ollama")
 
 
 # --- through the CLI -------------------------------------------------------------------------------

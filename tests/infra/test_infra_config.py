@@ -103,13 +103,13 @@ def test_scalars_are_parsed() -> None:
             "domain": "llm.example.com",
             "tls": "acme",
             "acmeEmail": "ops@example.com",
-            "keepAlive": "30m",
             "maxBodyMb": "64",
         }
     ).spec
     assert (spec.runtime, spec.gpu, spec.domain, spec.tls) == ("llamacpp", True, "llm.example.com", "acme")
-    assert (spec.acme_email, spec.keep_alive, spec.max_body_mb) == ("ops@example.com", "30m", 64)
+    assert (spec.acme_email, spec.max_body_mb) == ("ops@example.com", 64)
     assert spec.site_address == "llm.example.com"
+    assert read({"keepAlive": "30m"}).spec.keep_alive == "30m"  # Ollama's (another runtime refuses it)
 
 
 # What each target needs besides the keys (tests/infra/test_config_hetzner.py and test_config_ssh.py).
@@ -261,3 +261,20 @@ def test_aws_has_no_hetzner_or_ssh_settings() -> None:
     settings = read({})
     assert settings.aws is not None
     assert (settings.hetzner, settings.ssh) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"subnetId": "s" * 10_000},
+        {"acmeEmail": "a" * 10_000 + "@example.com", "domain": "llm.example.com"},
+        {"target": "t" * 10_000},
+        {"instanceType": "m" * 10_000},
+        {"target": "ssh", "sshHost": "h" * 10_000, "sshPrivateKey": PRIVATE_KEY, "sshTrustOnFirstUse": "true",
+         "apiKeys": f'["{KEY}"]'},
+    ],
+    ids=lambda values: next(iter(values)) if "target" not in values or len(values) == 1 else "sshHost",
+)
+def test_a_10_kb_value_is_cut_in_its_error(values: dict[str, str]) -> None:
+    message = str(error_for(values))
+    assert len(message) < 400 and "characters)" in message, message

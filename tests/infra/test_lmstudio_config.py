@@ -32,7 +32,7 @@ def test_other_targets_take_it_with_its_default_model(target: str) -> None:
 def test_gpu_is_refused_on_a_target_that_takes_lmstudio() -> None:
     values = {"target": "ssh", "runtime": "lmstudio", "gpu": "true", "apiKeys": f'["{KEY}"]', **TARGET_MINIMUM["ssh"]}
     err = error_for(values)
-    assert str(err) == (
-        "llmhost:runtime: lmstudio runs on the host, not in a container: llmhost reserves no GPU for it; "
-        "set llmhost:gpu false, or use a runtime that runs in a GPU container"
+    assert str(err) == (  # the CLI's --gpu line, in Pulumi's key (tests/bootstrap/test_lmstudio_render.py)
+        "llmhost:gpu: lmstudio runs on the host, not in a container, so llmhost reserves no GPU for it; "
+        "turn it off, or use a runtime that runs in a GPU container: ollama, llamacpp, vllm"
     )

@@ -129,11 +129,12 @@ def test_ci_run_passes_pytest_arguments_through_and_reports_ruff(tmp_path: Path)
 # --- deploy.sh ------------------------------------------------------------------------------
 
 
-def test_deploy_without_the_pulumi_cli_prints_one_line(tmp_path: Path) -> None:
+def test_deploy_without_the_pulumi_cli_prints_one_line(tmp_path: Path, venv_ready: None) -> None:
     # A PATH with bash, coreutils and python, and certainly no pulumi.
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name in ("bash", "env", "dirname", "cat", "head", "mkdir", "rm", "sed", "tr", "base64", "sha256sum"):
+    tools = ("bash", "env", "dirname", "basename", "cat", "head", "mkdir", "rm", "sed", "tr", "base64", "sha256sum")
+    for name in tools:
         found = shutil.which(name)
         assert found, name
         (bin_dir / name).symlink_to(found)
@@ -150,12 +151,14 @@ def test_deploy_without_the_pulumi_cli_prints_one_line(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 1
-    assert proc.stdout == ""
+    # .venv comes first (it needs no Pulumi): here it is up to date, so pip does not run.
+    assert proc.stdout == "==> virtualenv: .venv up to date with requirements.txt\n"
     lines = proc.stderr.splitlines()
     assert len(lines) == 1, proc.stderr
     assert "pulumi CLI is missing" in lines[0]
     assert "curl, needed to install it, is not available" in lines[0]
-    assert "curl -fsSL https://get.pulumi.com | sh" in lines[0]
+    # The manual fallback installs the pinned release, not the latest.
+    assert f"install the pinned v{PIN} with `curl -fsSL https://get.pulumi.com | sh -s -- --version {PIN}`" in lines[0]
     assert "https://www.pulumi.com/docs/install/" in lines[0]
     assert list(home.iterdir()) == [], "deploy.sh wrote files before finding the CLI"
 
@@ -398,7 +401,7 @@ def test_deploy_refuses_an_archive_whose_checksum_does_not_match(deploy: Deploy,
     (releases.root / ARCHIVE).write_bytes(stand_in_archive() + b"tampered")
     proc = deploy.run("--yes", **without_pulumi(deploy, releases))
     assert proc.returncode == 1
-    assert proc.stdout == ""
+    assert proc.stdout == "==> virtualenv: .venv up to date with requirements.txt\n"  # .venv first, then pulumi
     (line,) = proc.stderr.splitlines()
     assert line.startswith(f"deploy: {ARCHIVE} does not match its published SHA-256 (expected ")
     assert "nothing was installed" in line

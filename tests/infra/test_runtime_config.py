@@ -90,3 +90,25 @@ def test_vllm_capacity_output_says_what_the_bundle_renders() -> None:
     sized = read({"runtime": "vllm", "instanceType": "g5.xlarge", "parallel": "48"}).spec
     assert sized.capacity is not None and sized.capacity.max_queue is None
     assert capacity_output("vllm", sized.capacity)["slots"] == 48
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {**SSH, "runtime": "llamacpp", "keepAlive": "10m"},
+        {**SSH, "runtime": "lmstudio", "keepAlive": "-1"},  # even the default value: nothing would read it
+        {"runtime": "vllm", "instanceType": "g5.xlarge", "keepAlive": "5m"},
+    ],
+    ids=lambda values: values["runtime"],
+)
+def test_keep_alive_is_refused_for_a_runtime_that_has_none(values: dict[str, str]) -> None:
+    err = error_for(values)
+    assert err.key == "llmhost:keepAlive"
+    assert str(err) == (
+        f"llmhost:keepAlive: {values['runtime']} has no keep-alive setting (it keeps its model loaded); "
+        "remove it (used by: ollama)"
+    )
+
+
+def test_keep_alive_is_read_for_ollama() -> None:
+    assert read({**SSH, "keepAlive": "10m"}).spec.keep_alive == "10m"
