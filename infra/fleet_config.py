@@ -41,8 +41,8 @@ import difflib
 import json
 from dataclasses import dataclass
 
-from infra.setting_error import SettingError
 from bootstrap.echo import shown
+from infra.setting_error import SettingError
 
 KEY = "fleet"
 MAX_REPLICAS = 100
