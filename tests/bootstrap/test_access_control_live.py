@@ -62,6 +62,11 @@ LLAMACPP_ADMIN_ONLY = (
     ("POST", "/lora-adapters"),
     ("GET", METRICS_PATH),
     ("GET", RUNTIME_METRICS_PATH),
+    # b11243: acts on any caller's completion / stream by its id (routes.py)
+    ("POST", "/v1/chat/completions/control"),
+    ("GET", "/v1/stream?conv_id=c1"),
+    ("POST", "/v1/streams/lookup"),
+    ("DELETE", "/v1/stream?conv_id=c1"),
 )
 
 
@@ -79,8 +84,12 @@ def _examples(rules: tuple[RouteRule, ...]) -> list[tuple[str, str]]:
 def _body(method: str, path: str) -> dict[str, Any] | None:
     if method != "POST":
         return None
-    if "chat" in path:
+    if "chat" in path or path.startswith("/v1/messages"):  # OpenAI chat and Anthropic messages
         return {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": False, "max_tokens": 2}
+    if "responses" in path:
+        return {"model": MODEL, "input": "hi", "stream": False, "max_output_tokens": 2}
+    if "streams" in path:
+        return {"conversation_ids": ["c1"]}
     if "embed" in path:
         return {"model": MODEL, "input": "hi", "content": "hi", "prompt": "hi"}
     if path in ("/tokenize", "/detokenize"):
