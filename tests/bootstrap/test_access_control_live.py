@@ -399,6 +399,9 @@ def test_llamacpp_route_matrix(llama_proxy: RunningProxy, caller: str) -> None:
             else:
                 assert response.status_code not in (401, 403), (method, path, response.text[:200])
                 assert _reached_upstream(response), (method, path)
+                # The route exists in the build the tests run (= the pinned one): llama-server
+                # answers 404 "File Not Found" only for a path it does not register.
+                assert response.status_code != 404, (method, path, response.text[:200])
         for method, path in LLAMACPP_ADMIN_ONLY:
             response = _send(c, method, path, key)
             if caller in ("none", "wrong"):
@@ -414,6 +417,30 @@ def test_llamacpp_route_matrix(llama_proxy: RunningProxy, caller: str) -> None:
             assert runtime.status_code == 200 and "llamacpp:" in runtime.text  # llama-server's own metric names
             proxy = c.get(METRICS_PATH, headers=admin)
             assert proxy.status_code == 200 and "caddy_" in proxy.text and "via" not in proxy.headers
+
+
+def test_llamacpp_user_key_reaches_the_anthropic_and_responses_apis(llama_proxy: RunningProxy) -> None:
+    """The routes b11243 added for users answer in their own API's shape through the proxy."""
+    user = {"Authorization": f"Bearer {TEST_KEYS[0]}"}
+    chat = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
+    with _client(llama_proxy.url) as c:
+        message = c.post("/v1/messages", headers=user, json={**chat, "max_tokens": 2})
+        assert message.status_code == 200, message.text[:300]
+        body = message.json()
+        assert (body["type"], body["role"]) == ("message", "assistant")
+        assert body["content"][0]["type"] == "text"
+        assert body["stop_reason"] in ("max_tokens", "end_turn") and 1 <= body["usage"]["output_tokens"] <= 2
+        counted = c.post("/v1/messages/count_tokens", headers=user, json=chat)
+        assert counted.status_code == 200, counted.text[:300]
+        assert counted.json()["input_tokens"] > 0
+        response = c.post("/v1/responses", headers=user, json={"model": MODEL, "input": "hi", "max_output_tokens": 2})
+        assert response.status_code == 200, response.text[:300]
+        answer = response.json()
+        assert (answer["object"], answer["status"]) == ("response", "completed")
+        assert 1 <= answer["usage"]["output_tokens"] <= 2
+        # The per-completion control route stays with admins.
+        control = c.post("/v1/chat/completions/control", headers=user, json={"id": "x", "action": "reasoning_end"})
+        _assert_refused(control, 403, "/v1/chat/completions/control")
 
 
 # --- CORS for every real client ---------------------------------------------------------------------------
