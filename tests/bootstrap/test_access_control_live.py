@@ -63,6 +63,11 @@ LLAMACPP_ADMIN_ONLY = (
     ("POST", "/lora-adapters"),
     ("GET", METRICS_PATH),
     ("GET", RUNTIME_METRICS_PATH),
+    # b11243: acts on any caller's completion / stream by its id (routes.py)
+    ("POST", "/v1/chat/completions/control"),
+    ("GET", "/v1/stream?conv_id=c1"),
+    ("POST", "/v1/streams/lookup"),
+    ("DELETE", "/v1/stream?conv_id=c1"),
 )
 
 
@@ -74,8 +79,12 @@ def _examples(rules: tuple[RouteRule, ...]) -> list[tuple[str, str]]:
 def _body(method: str, path: str) -> dict[str, Any] | None:
     if method != "POST":
         return None
-    if "chat" in path:
+    if "chat" in path or path.startswith("/v1/messages"):  # OpenAI chat and Anthropic messages
         return {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": False, "max_tokens": 2}
+    if "responses" in path:
+        return {"model": MODEL, "input": "hi", "stream": False, "max_output_tokens": 2}
+    if "streams" in path:
+        return {"conversation_ids": ["c1"]}
     if "embed" in path:
         return {"model": MODEL, "input": "hi", "content": "hi", "prompt": "hi"}
     if path in ("/tokenize", "/detokenize"):
@@ -333,6 +342,9 @@ def test_llamacpp_route_matrix(llama_proxy: RunningProxy, caller: str) -> None:
             else:
                 assert response.status_code not in (401, 403), (method, path, response.text[:200])
                 assert _reached_upstream(response), (method, path)
+                # The route exists in the build the tests run (= the pinned one): llama-server
+                # answers 404 "File Not Found" only for a path it does not register.
+                assert response.status_code != 404, (method, path, response.text[:200])
         for method, path in LLAMACPP_ADMIN_ONLY:
             response = _send(c, method, path, key)
             if caller in ("none", "wrong"):
@@ -348,6 +360,30 @@ def test_llamacpp_route_matrix(llama_proxy: RunningProxy, caller: str) -> None:
             assert runtime.status_code == 200 and "llamacpp:" in runtime.text  # llama-server's own metric names
             proxy = c.get(METRICS_PATH, headers=admin)
             assert proxy.status_code == 200 and "caddy_" in proxy.text and "via" not in proxy.headers
+
+
+def test_llamacpp_user_key_reaches_the_anthropic_and_responses_apis(llama_proxy: RunningProxy) -> None:
+    """The routes b11243 added for users answer in their own API's shape through the proxy."""
+    user = {"Authorization": f"Bearer {TEST_KEYS[0]}"}
+    chat = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
+    with _client(llama_proxy.url) as c:
+        message = c.post("/v1/messages", headers=user, json={**chat, "max_tokens": 2})
+        assert message.status_code == 200, message.text[:300]
+        body = message.json()
+        assert (body["type"], body["role"]) == ("message", "assistant")
+        assert body["content"][0]["type"] == "text"
+        assert body["stop_reason"] in ("max_tokens", "end_turn") and 1 <= body["usage"]["output_tokens"] <= 2
+        counted = c.post("/v1/messages/count_tokens", headers=user, json=chat)
+        assert counted.status_code == 200, counted.text[:300]
+        assert counted.json()["input_tokens"] > 0
+        response = c.post("/v1/responses", headers=user, json={"model": MODEL, "input": "hi", "max_output_tokens": 2})
+        assert response.status_code == 200, response.text[:300]
+        answer = response.json()
+        assert (answer["object"], answer["status"]) == ("response", "completed")
+        assert 1 <= answer["usage"]["output_tokens"] <= 2
+        # The per-completion control route stays with admins.
+        control = c.post("/v1/chat/completions/control", headers=user, json={"id": "x", "action": "reasoning_end"})
+        assert_refused(control, 403, "/v1/chat/completions/control")
 
 
 # --- CORS for every real client ---------------------------------------------------------------------------

