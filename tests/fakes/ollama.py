@@ -382,10 +382,13 @@ class _Handler(FakeHandler):
         try:
             payload = json.loads(self._record.body)
         except ValueError as err:
-            if self.fake.flavour == "llamacpp":  # nlohmann::json's parse_error: 400, and the connection closes
-                error = _llama_error(400, f"[json.exception.parse_error.101] parse error: {err}")
+            if self.fake.flavour == "llamacpp":
+                # b11243 (the shipped build): nlohmann::json's parse_error reaches the server's generic
+                # exception handler, so 500 server_error, and the connection closes (the contract test
+                # compares this with the real llama-server).
+                error = _llama_error(500, f"[json.exception.parse_error.101] parse error: {err}")
                 self.close_connection = True
-                self._send(400, compact_json(error).encode(), extra={"Connection": "close"})
+                self._send(500, compact_json(error).encode(), extra={"Connection": "close"})
             else:
                 self._error(400, f"invalid character in JSON: {err}")
             return None
@@ -838,7 +841,6 @@ class _Handler(FakeHandler):
                 }],
                 "object": "list",
                 "data": [{"id": model_name, "aliases": [model_name], "tags": [], "object": "model",
-                          "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]},
                           "created": 1768471445, "owned_by": "llamacpp", "meta": {}}],
             })  # fmt: skip
             return

