@@ -138,6 +138,7 @@ class FakeRuntime:
         self._port = port
 
     def _handler_class(self) -> type[FakeHandler]:
+        """Each fake (ollama.py, lmstudio.py, vllm.py) names its own handler: a hook, not a stub."""
         raise NotImplementedError
 
     @property
@@ -371,4 +372,5 @@ class FakeHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _route(self) -> None:
+        """Each fake's handler answers its own routes here: a hook, not a stub."""
         raise NotImplementedError
