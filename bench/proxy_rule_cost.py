@@ -81,7 +81,7 @@ VARIANTS: dict[str, Callable[[str], str]] = {
     ),
     "no preflight": _chain(_drop_block(r"@preflight \{"), _drop_lines(r"@preflight|Vary Origin")),
     "no too_large": _chain(_drop_lines(r"^\s*@too_large "), _drop_block(r"handle @too_large")),
-    "no query strip": _drop_block(r"uri query \{"),
+    "no query strip": _chain(_drop_block(r"^\t\turi .*query \{"), _drop_lines(r"@llmhost_has_query not vars")),
     "no header_up strip": _drop_lines(r"header_up -|header_down -"),
 }
 

@@ -47,6 +47,7 @@ CLIENT_CREDENTIAL_HEADERS = ("Authorization", "X-Api-Key", "Api-Key", "Cookie", 
 X-Api-Key itself), and the runtime's own log must not see them."""
 KEY_QUERY_PARAMS = ("api_key", "key", "access_token")
 """Query parameters some clients put keys in: removed before the request goes upstream."""
+QUERY_MATCHER = "llmhost_has_query"
 
 BEARER_MATCHER = "llmhost_bearer"
 KEY_NAME = "llmhost_key_name"
@@ -117,8 +118,10 @@ def _origin_lines(origins: tuple[str, ...]) -> Lines:
 def cors_rules(origins: tuple[str, ...]) -> Lines:
     """Allow-Origin for allowed origins (every answer, 401s included), preflights answered here."""
     preflight = ["method OPTIONS", "header Access-Control-Request-Method *"]
-    lines = ["header Vary Origin", *_block("@preflight", preflight)]
+    lines = _block("@preflight", preflight)
     if origins:
+        # Answers differ by Origin only when some origin is allowed: then caches must key on it.
+        lines = ["header Vary Origin", *lines]
         echoable = [
             *preflight,
             *_origin_lines(origins),
@@ -198,8 +201,12 @@ def strip_client_credentials() -> Lines:
 
 def strip_key_query_params() -> Lines:
     """Query parameters that may carry a key are removed from the URI sent upstream: one
-    ``rewrite`` handler with a delete list (one ``uri query -x`` line each would be a handler each)."""
-    return _block("uri query", [f"-{param}" for param in KEY_QUERY_PARAMS])
+    ``rewrite`` handler with a delete list (one ``uri query -x`` line each would be a handler
+    each), run only when the request has a query string at all (most API calls have none)."""
+    return [
+        f'@{QUERY_MATCHER} not vars {{http.request.uri.query}} ""',
+        *_block(f"uri @{QUERY_MATCHER} query", [f"-{param}" for param in KEY_QUERY_PARAMS]),
+    ]
 
 
 def healthz(spec: Spec) -> Lines:
@@ -267,17 +274,21 @@ def identity_log_fields() -> Lines:
 
 
 def _role_is(role: str) -> str:
-    """A matcher line for "the key's role is ``role``".
+    """A matcher line for "the key's role is ``role``", for a matcher set with no other ``vars``.
 
-    ``vars_regexp``, not ``vars``: Caddy's ``vars`` matcher ORs its keys (VarsMatcher returns
-    true on the first key that matches), so a role and a path in one ``vars`` would let
-    either alone through. Different matcher types in one set are ANDed.
+    Caddy's ``vars`` matcher ORs its keys (VarsMatcher returns true on the first key that
+    matches), so it may only test the role in a set where no other ``vars`` test is ANDed
+    with it; different matcher types in one set are ANDed (``not`` is its own type). Plain
+    ``vars``, not ``vars_regexp``: an exact string compare instead of a regexp, and every
+    reference to the role re-runs the key map, so the rules below test it as few times as
+    they can (bench/proxy_rule_cost.py).
     """
-    return f"vars_regexp {{{KEY_ROLE}}} ^{role}$"
+    return f"vars {{{KEY_ROLE}}} {role}"
 
 
 def _route_matcher(name: str, rule: RouteRule) -> Lines:
-    body = [_role_is("user"), f"method {' '.join(rule.methods)}"]
+    """The route alone, for every key: only ``@forbidden`` reads the mark, and only for a user key."""
+    body = [f"method {' '.join(rule.methods)}"]
     if rule.paths:
         # Exact, case-sensitive, uncleaned: the string the runtime routes on.
         body.append(f"vars {{http.request.uri.path}} {' '.join(rule.paths)}")
@@ -288,7 +299,10 @@ def _route_matcher(name: str, rule: RouteRule) -> Lines:
 
 
 def user_route_allow_list(rules: tuple[RouteRule, ...]) -> Lines:
-    """Default deny for ``user`` keys: a var marks an allowed route, anything else is 403."""
+    """Default deny for ``user`` keys: a var marks an allowed route, anything else is 403.
+
+    The marks do not test the role (an admin may call every route anyway); ``@forbidden``
+    tests it once, ANDed with the missing mark (``not`` is a matcher type of its own)."""
     lines: Lines = []
     for index, rule in enumerate(rules):
         name = f"user_route_{index}"

@@ -212,6 +212,9 @@ def test_each_key_is_logged_by_name_and_role(client: httpx.Client, proxy: Runnin
     assert seen == [("alice", "user"), ("ci-bot", "user"), ("admin-1", "admin"), (None, None)]
     assert all(e[access_log.header_field("User-Agent")] == "acl-test/1" for e in entries)
     assert [e.get(layout.AUTH_LOG_FIELD) for e in entries] == ["ok", "ok", "ok", None]
+    # Deleted from every entry (bootstrap/access_log.py DELETED_FIELDS); status and size stay.
+    assert not any("resp_headers" in e or "headers" in e["request"] or "uri" in e["request"] for e in entries)
+    assert [e["status"] for e in entries] == [404, 404, 404, 401] and all("size" in e for e in entries)
 
 
 def _every_way(key: str) -> list[tuple[str, str, list[tuple[str, str]]]]:

@@ -55,13 +55,37 @@ def test_every_listed_user_route_is_rendered(runtime: str) -> None:
 
 
 def test_the_route_checks_use_anded_matchers() -> None:
-    """Caddy's vars matcher ORs its keys: the role must be tested by another matcher type."""
+    """Caddy's vars matcher ORs its keys: a set that tests the role has no other ``vars`` test.
+
+    The allowed-route marks do not test the role at all; ``@forbidden`` ANDs the role with a
+    ``not`` matcher (a type of its own), and the admin-only blocks AND it with ``path``.
+    """
+    for runtime in layout.RUNTIMES:
+        info = layout.RUNTIMES[runtime]
+        text = _render(runtime=runtime, models=(info.default_model,), gpu=info.requires_gpu)
+        forbidden = _block(text, "@forbidden").splitlines()[1:-1]
+        assert [line.strip() for line in forbidden] == ["vars {llmhost_key_role} user", "not vars llmhost_route_ok yes"]
+        for index in range(len(info.user_routes)):
+            block = _block(text, f"@user_route_{index}")
+            assert "llmhost_key_role" not in block and block.count("vars ") <= 1
+        assert "vars_regexp {llmhost_key_role}" not in text
+        for head in ("@admin_metrics", "@admin_runtime_metrics"):
+            if f"{head} {{" in text:
+                lines = [line.strip() for line in _block(text, head).splitlines()[1:-1]]
+                assert lines[0] == "vars {llmhost_key_role} admin" and lines[1].startswith("path ")
+                assert len(lines) == 2
+
+
+def test_query_strip_runs_only_on_a_query_string() -> None:
     text = _render()
-    forbidden = _block(text, "@forbidden")
-    assert "vars_regexp {llmhost_key_role} ^user$" in forbidden
-    for index in range(len(routes.OLLAMA_USER_ROUTES)):
-        block = _block(text, f"@user_route_{index}")
-        assert block.count("vars ") <= 1 and "vars_regexp {llmhost_key_role} ^user$" in block
+    matcher = f'@{caddyfile.QUERY_MATCHER} not vars {{http.request.uri.query}} ""'
+    assert f"\t\t{matcher}\n" in text
+    assert _block(text, f"uri @{caddyfile.QUERY_MATCHER} query")
+
+
+def test_vary_origin_only_when_an_origin_is_allowed() -> None:
+    assert "Vary Origin" not in _render()
+    assert "\t\theader Vary Origin\n" in _render(origins=("https://app.example.com",))
 
 
 def test_header_stripping_in_the_runtime_proxy_and_healthz() -> None:
@@ -71,14 +95,14 @@ def test_header_stripping_in_the_runtime_proxy_and_healthz() -> None:
         assert f"header_up -{header}\n" in main
     healthz = _block(text, "handle @healthz")
     assert "header_up -*" in healthz and "rewrite * /api/version?" in healthz
-    strip = _block(text, "uri query")
+    strip = _block(text, f"uri @{caddyfile.QUERY_MATCHER} query")
     for param in caddyfile.KEY_QUERY_PARAMS:
         assert f"\t-{param}\n" in strip
 
 
 def test_log_deletes_headers_and_uri() -> None:
     log = _block(_render(), "log")
-    assert "request>headers delete" in log and "request>uri delete" in log
+    assert "request>headers delete" in log and "request>uri delete" in log and "resp_headers delete" in log
 
 
 @pytest.mark.parametrize("error", [proxy_errors.UNAUTHORIZED, proxy_errors.FORBIDDEN_USER, proxy_errors.TOO_LARGE])
