@@ -76,7 +76,8 @@ VARIANTS: dict[str, Callable[[str], str]] = {
     ),
     "no access log": _drop_block(r"^\tlog \{"),
     "no role routes": _chain(
-        _drop_block(r"@user_route_\d \{"), _drop_lines(r"vars @user_route_"), _drop_block(r"@forbidden \{"),
+        _drop_block(r'map "\{http.request.method\}'),
+        _drop_block(r"@forbidden \{"),
         _drop_block(r"handle @forbidden"),
     ),
     "no preflight": _chain(_drop_block(r"@preflight \{"), _drop_lines(r"@preflight|Vary Origin")),

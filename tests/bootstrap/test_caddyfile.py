@@ -7,6 +7,7 @@ real Caddy; these pin the structure, so a refactor that drops a rule fails in a 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -44,30 +45,76 @@ def test_no_key_in_the_caddyfile_and_config_not_persisted() -> None:
     assert f"{{${layout.KEY_MAP_ENV_VAR}}}" in text
 
 
+def _route_map(text: str) -> tuple[list[tuple[str, str]], str]:
+    """The rendered route map's (key, value) entries and its default, read back from the text."""
+    head = next(
+        line.strip()[:-2] for line in text.splitlines() if line.strip().startswith('map "{http.request.method}')
+    )
+    entries, default = [], ""
+    for line in _block(text, head).splitlines()[1:-1]:
+        line = line.strip()
+        if line.startswith("default "):
+            default = line.split()[1]
+        else:
+            key, value = line.rsplit(" ", 1)
+            entries.append((key.strip('"'), value))
+    return entries, default
+
+
+def _map_decides(entries: list[tuple[str, str]], default: str, method: str, path: str) -> str:
+    """What Caddy's map handler answers (modules/caddyhttp/map/map.go): the first exact or
+    ``~`` regexp entry that matches ``"<method> <path>"``, else the default."""
+    key = f"{method} {path}"
+    for entry, value in entries:
+        if (entry.startswith("~") and re.search(entry[1:], key)) or entry == key:
+            return value
+    return default
+
+
 @pytest.mark.parametrize("runtime", list(layout.RUNTIMES))
-def test_every_listed_user_route_is_rendered(runtime: str) -> None:
+def test_the_route_map_decides_like_the_route_lists(runtime: str) -> None:
+    """Every listed route (each method) and a set of near misses: the rendered map and
+    ``routes.user_may_call`` agree, so the live route matrix tests what the lists say."""
     info = layout.RUNTIMES[runtime]
     text = _render(runtime=runtime, models=(info.default_model,), gpu=info.requires_gpu)
-    for rule in layout.RUNTIMES[runtime].user_routes:
-        line = f"vars {{http.request.uri.path}} {' '.join(rule.paths)}" if rule.paths else rule.path_regex
-        assert line and line in text
-    assert text.count("vars @user_route_") == len(layout.RUNTIMES[runtime].user_routes)
+    entries, default = _route_map(text)
+    assert default == "no" and {value for _, value in entries} == {"yes"}
+    samples = {
+        ("GET", "/v1/models/a/b:c"),
+        ("GET", "/v1/models/../api/pull"),
+        ("GET", "/v1/models/.x"),
+        ("GET", "/v1/models/"),
+        ("GET", "/v1/models/a b"),
+        ("get", "/api/tags"),
+        ("GET", "/API/TAGS"),
+        ("DELETE", "/api/delete"),
+        ("POST", "/api/pull"),
+        ("GET", "/metrics"),
+        ("POST", "/slots/0"),
+    }
+    for rule in info.user_routes:
+        for method in (*rule.methods, "PUT", "DELETE", "OPTIONS"):
+            for path in rule.paths:
+                samples |= {(method, path), (method, path + "/"), (method, path.upper()), (method, path + " x")}
+    for method, path in sorted(samples):
+        expected = "yes" if routes.user_may_call(info.user_routes, method, path) else "no"
+        assert _map_decides(entries, default, method, path) == expected, (method, path)
 
 
 def test_the_route_checks_use_anded_matchers() -> None:
     """Caddy's vars matcher ORs its keys: a set that tests the role has no other ``vars`` test.
 
-    The allowed-route marks do not test the role at all; ``@forbidden`` ANDs the role with a
-    ``not`` matcher (a type of its own), and the admin-only blocks AND it with ``path``.
+    ``@forbidden`` ANDs the role with a ``not`` matcher (a type of its own), and the
+    admin-only blocks AND it with ``path``.
     """
     for runtime in layout.RUNTIMES:
         info = layout.RUNTIMES[runtime]
         text = _render(runtime=runtime, models=(info.default_model,), gpu=info.requires_gpu)
         forbidden = _block(text, "@forbidden").splitlines()[1:-1]
-        assert [line.strip() for line in forbidden] == ["vars {llmhost_key_role} user", "not vars llmhost_route_ok yes"]
-        for index in range(len(info.user_routes)):
-            block = _block(text, f"@user_route_{index}")
-            assert "llmhost_key_role" not in block and block.count("vars ") <= 1
+        assert [line.strip() for line in forbidden] == [
+            "vars {llmhost_key_role} user",
+            "not vars {llmhost_route_ok} yes",
+        ]
         assert "vars_regexp {llmhost_key_role}" not in text
         for head in ("@admin_metrics", "@admin_runtime_metrics"):
             if f"{head} {{" in text:
