@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from infra.config_values import ConfigError, read_bool
+
 KEY = "wakeUrl"
 DESCRIPTION = (
     "true: a Lambda function URL that starts the stopped server for a valid API key "
@@ -18,9 +20,7 @@ DESCRIPTION = (
 
 def read(source: Any, idle_stop_minutes: object) -> bool:
     """The setting; ConfigError (naming llmhost:wakeUrl) when it is not a boolean or lacks idle stop."""
-    from infra.config import ConfigError, _bool
-
-    wanted = bool(_bool(source, KEY))
+    wanted = bool(read_bool(source, KEY))
     if wanted and idle_stop_minutes is None:
         raise ConfigError(KEY, "is true but llmhost:idleStopMinutes is not set",
                           "set llmhost:idleStopMinutes (a server that never stops needs no wake URL), "
