@@ -19,8 +19,9 @@ Per target, one module reads the keys only that target reads (its ``KEYS`` and
 after): infra/aws_config.py, infra/hetzner_config.py, infra/ssh_config.py; the keys both
 cloud targets read are in infra/cloud_config.py. The readers of single values (each error
 names the key) are in infra/config_values.py, the Spec field -> key table in
-infra/spec_keys.py. Adding a target: a module like those, a row in :data:`TARGET_KEYS` and its
-keys in :data:`KEYS`, and a branch in :func:`read_settings`.
+infra/spec_keys.py. Adding a target: a module like those; here a row in :data:`TARGET_KEYS`
+(which makes it a value of ``llmhost:target``), its keys in :data:`KEYS`, a field of
+:class:`Settings` and its ``read``/``check`` calls in :func:`read_settings`.
 
 A key that only another target reads is reported as a warning, not an error: switching a
 stack between targets should not require deleting settings first.
@@ -70,7 +71,15 @@ from infra.hetzner_config import HetznerSettings
 from infra.spec_keys import build_spec
 from infra.ssh_config import SshSettings
 
-TARGETS = ("aws", "hetzner", "ssh", "local")
+TARGET_KEYS: dict[str, tuple[str, ...]] = {
+    "aws": aws_config.TARGET_KEYS,
+    "hetzner": hetzner_config.TARGET_KEYS,
+    "ssh": ssh_config.TARGET_KEYS,
+    "local": (),
+}
+"""Which target reads which of its own keys; a key set for another target is ignored with a warning."""
+TARGETS = tuple(TARGET_KEYS)
+"""The values of llmhost:target: ``aws``, ``hetzner``, ``ssh``, ``local``."""
 DEFAULT_TARGET = "aws"
 DEFAULT_MODELS = ("gemma3:1b",)
 
@@ -101,14 +110,6 @@ KEYS: dict[str, str] = {
     **ssh_config.KEYS,
     **capacity_config.KEYS,
 }
-
-TARGET_KEYS: dict[str, tuple[str, ...]] = {
-    "aws": aws_config.TARGET_KEYS,
-    "hetzner": hetzner_config.TARGET_KEYS,
-    "ssh": ssh_config.TARGET_KEYS,
-    "local": (),
-}
-"""Which target reads which of its own keys; a key set for another target is ignored with a warning."""
 
 
 @dataclass(frozen=True)

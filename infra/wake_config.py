@@ -1,4 +1,4 @@
-"""``llmhost:wakeUrl``: read and validated here, called from infra/config.py with a few lines.
+"""``llmhost:wakeUrl``: read and validated here, called from infra/aws_config.py with a few lines.
 
 ``true`` deploys a Lambda function URL that starts the stopped server for a valid API key
 (infra/wake.py). It only makes sense on AWS with ``llmhost:idleStopMinutes`` (a server that
