@@ -7,9 +7,7 @@ never stops needs no wake-up).
 
 from __future__ import annotations
 
-from typing import Any
-
-from infra.config_values import ConfigError, read_bool
+from infra.config_values import ConfigError, ConfigSource, read_bool
 
 KEY = "wakeUrl"
 DESCRIPTION = (
@@ -18,7 +16,7 @@ DESCRIPTION = (
 )
 
 
-def read(source: Any, idle_stop_minutes: object) -> bool:
+def read(source: ConfigSource, idle_stop_minutes: object) -> bool:
     """The setting; ConfigError (naming llmhost:wakeUrl) when it is not a boolean or lacks idle stop."""
     wanted = bool(read_bool(source, KEY))
     if wanted and idle_stop_minutes is None:
