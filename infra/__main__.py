@@ -10,7 +10,8 @@ from __future__ import annotations
 import pulumi
 
 from bootstrap.sizing import capacity_output
-from infra.config import ConfigError, Settings, load
+from infra.config import Settings, load
+from infra.config_values import ConfigError
 from infra.server_outputs import COMMON_OUTPUTS
 
 # Outputs only some targets have. ``instanceId`` stays AWS-only: the health checks'

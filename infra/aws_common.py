@@ -18,7 +18,7 @@ import pulumi_aws as aws
 from bootstrap import key_parameter
 from bootstrap.spec import Spec, default_key_names
 from infra import naming, preview_checks
-from infra.config import AwsSettings
+from infra.aws_config import AwsSettings
 from infra.generated_keys import generated_key
 from infra.key_config import (
     PLACEHOLDER_ADMIN_KEY,

@@ -26,7 +26,7 @@ from bootstrap import layout
 from bootstrap.spec import Spec
 from infra import aws_common, aws_user_data, naming, prices
 from infra.aws_common import SSM_MANAGED_POLICY, assume_role_policy, keys_policy  # noqa: F401
-from infra.config import AwsSettings
+from infra.aws_config import AwsSettings
 from infra.key_config import GENERATED_KEY_LENGTH  # noqa: F401
 from infra.server_outputs import ModelServer
 

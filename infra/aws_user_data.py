@@ -6,7 +6,7 @@ instancedata-add-user-data.html). The single server passes the base64 as the ins
 ``user_data_base64`` (pulumi-aws: "gzip-encoded user data must be base64-encoded and passed via
 this argument to avoid corruption"); a launch template's ``user_data`` is base64 already.
 
-No Pulumi import: infra/config.py renders it once with placeholders, so that user data over the
+No Pulumi import: infra/aws_config.py renders it once with placeholders, so that user data over the
 limit fails before anything is created.
 """
 

@@ -2,7 +2,7 @@
 
 A JSON object, read and validated here (infra/config.py calls :func:`read_fleet` once);
 every problem is one :class:`FleetConfigError` naming the field as ``llmhost:fleet.<field>``
-(or the other key that is missing), which infra/config.py turns into its ConfigError.
+(or the other key that is missing), which infra/config.py turns into a ConfigError (infra/config_values.py).
 
 Fields (all optional; ``{}`` is a valid fleet of two):
 

@@ -42,7 +42,7 @@ import pulumi_aws as aws
 from bootstrap import layout
 from bootstrap.spec import Spec
 from infra import aws_common, aws_user_data, naming, prices
-from infra.config import AwsSettings
+from infra.aws_config import AwsSettings
 from infra.fleet_config import FleetSettings
 from infra.server_outputs import ModelServer
 

@@ -6,7 +6,7 @@ what makes rotation cheap: the user data never changes when the keys do, and a c
 user data would replace the server. The user data carries the server's SSH host key
 instead (pinned by the deployer, no trust on first use), which makes it a secret too.
 
-No Pulumi import: infra/config.py renders this once with placeholders, so that a bundle
+No Pulumi import: infra/hetzner_config.py renders this once with placeholders, so that a bundle
 over the 32 KiB limit fails before anything is created.
 """
 

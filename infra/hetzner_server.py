@@ -43,8 +43,9 @@ from bootstrap.cloudinit import SshHostKey
 from bootstrap.proxy_env import render_proxy_env
 from bootstrap.spec import Spec
 from infra import hetzner_availability, hetzner_bundle, hetzner_types, naming
-from infra.config import ConfigError, HetznerSettings
+from infra.config_values import ConfigError
 from infra.generated_keys import with_admin_key
+from infra.hetzner_config import HetznerSettings
 from infra.hetzner_types import HetznerTypeError
 from infra.remote_deploy import RemoteKeys, SshConnection
 from infra.server_outputs import ModelServer

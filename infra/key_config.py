@@ -5,7 +5,7 @@
   and ``python -m checks usage`` show;
 * ``adminApiKeys``: the same two shapes for the ``admin`` role (names ``admin-1``, ...).
 
-Pure parsing; infra/config.py reads the values and turns errors into ``ConfigError`` (a
+Pure parsing; infra/config_values.py reads the values and turns errors into ``ConfigError`` (a
 RunError naming the ``llmhost:`` key).
 """
 

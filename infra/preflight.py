@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.config import DEFAULT_TARGET, TARGETS, full_key
+from infra.config import DEFAULT_TARGET, TARGETS
+from infra.config_values import full_key
 
 # Local evidence that this machine is an EC2 instance (Nitro and Xen instance types).
 EC2_EVIDENCE_FILES: tuple[tuple[Path, str], ...] = (

@@ -1,8 +1,9 @@
 """The error shape of the pure ``llmhost:`` checks (infra/fleet_config.py, infra/preview_checks.py).
 
 ``key`` names the setting (without the ``llmhost:`` namespace), ``problem`` what is wrong and
-``allowed`` what is allowed; the message is ``key: problem; allowed``. infra/config.py turns
-it into its ConfigError (a ``pulumi.RunError`` naming the full key).
+``allowed`` what is allowed; the message is ``key: problem; allowed``.
+infra/config_values.py (``from_setting_error``) turns it into its ConfigError (a
+``pulumi.RunError`` naming the full key).
 """
 
 from __future__ import annotations

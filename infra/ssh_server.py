@@ -18,10 +18,10 @@ from bootstrap import remote
 from bootstrap.bundle import render_bundle
 from bootstrap.proxy_env import render_proxy_env
 from bootstrap.spec import Spec, is_ip
-from infra.config import SshSettings
 from infra.generated_keys import with_admin_key
 from infra.remote_deploy import RemoteBundle, SshConnection
 from infra.server_outputs import ModelServer
+from infra.ssh_config import SshSettings
 
 COMPONENT_TYPE = "llmhost:ssh:ModelServer"
 

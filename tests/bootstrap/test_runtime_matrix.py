@@ -22,14 +22,14 @@ from bootstrap import layout
 from bootstrap.bundle import render_bundle
 from bootstrap.runtimes import RUNTIMES, TARGETS
 from bootstrap.spec import Spec
-from infra.config import ConfigError
+from infra.config_values import ConfigError
 from infra.hetzner_bundle import HETZNER_USER_DATA, HETZNER_USER_DATA_LIMIT
 from tests.bootstrap.specs import KEY_A, MODELS
 from tests.bootstrap.test_cli import run_cli
 from tests.bootstrap.test_compose import COMPOSE_SCHEMA
 from tests.bootstrap.test_user_data import assert_valid_delivery
 from tests.infra import keymaterial as km
-from tests.infra.test_infra_config import read
+from tests.infra.config_helpers import read
 from tests.proxy_harness import caddy_validate
 
 COMBOS = list(itertools.product(RUNTIMES, TARGETS, (False, True)))

@@ -11,11 +11,11 @@ from bootstrap import layout
 from bootstrap.bundle import render_bundle
 from infra import config as cfg
 from infra import hetzner_types
-from infra.config import ConfigError
+from infra.config_values import ConfigError
 from infra.instance_types import INSTANCE_SIZES
 from infra.prices import INSTANCE_HOURLY
 from tests.infra import keymaterial as km
-from tests.infra.test_infra_config import KEY, DictSource
+from tests.infra.config_helpers import KEY, DictSource
 
 HETZNER = {"target": "hetzner", "apiKeys": json.dumps([KEY]), "adminCidrs": '["198.51.100.7/32"]'}
 SSH = {

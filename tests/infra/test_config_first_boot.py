@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bootstrap import layout
-from infra.config import ConfigError
-from tests.infra.test_infra_config import error_for, read
+from infra.config_values import ConfigError
+from tests.infra.config_helpers import error_for, read
 
 
 def test_llamacpp_without_models_previews_with_gemma_3_1b_instruct() -> None:

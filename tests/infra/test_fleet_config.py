@@ -6,7 +6,7 @@ import pytest
 
 from infra.config import read_settings
 from infra.fleet_config import FleetConfigError, FleetSettings, parse_fleet, read_fleet
-from tests.infra.test_infra_config import DictSource
+from tests.infra.config_helpers import DictSource
 
 
 def test_empty_object_gives_the_documented_defaults() -> None:

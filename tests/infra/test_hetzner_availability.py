@@ -15,11 +15,11 @@ import pytest
 
 from infra import config as cfg
 from infra import hetzner_availability, hetzner_types
-from infra.config import ConfigError
+from infra.config_values import ConfigError
 from infra.hetzner_server import HetznerModelServer, HetznerServerArgs
 from tests.infra import hetzner_mocks
+from tests.infra.config_helpers import DictSource
 from tests.infra.pulumi_harness import ProgramRun
-from tests.infra.test_infra_config import DictSource
 
 KEY = "hetzner-key-" + "1" * 30
 BASE = {"target": "hetzner", "apiKeys": json.dumps([KEY]), "adminCidrs": '["198.51.100.7/32"]'}

@@ -22,13 +22,13 @@ import yaml
 from bootstrap import layout
 from infra import config as cfg
 from infra import hetzner_bundle, hetzner_types, naming
-from infra.config import ConfigError
+from infra.config_values import ConfigError
 from infra.hetzner_server import HetznerModelServer, HetznerServerArgs
 from tests.bootstrap.test_user_data import assert_valid_user_data
 from tests.infra import hetzner_mocks
+from tests.infra.config_helpers import DictSource
 from tests.infra.pulumi_harness import GENERATED_ADMIN_KEY, RANDOM_PASSWORD, ProgramRun
 from tests.infra.test_aws_server import SECRET_SIG, secret_value
-from tests.infra.test_infra_config import DictSource
 
 KEY_ONE = "hetzner-key-" + "1" * 30
 KEY_TWO = "hetzner-key-" + "2" * 30

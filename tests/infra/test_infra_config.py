@@ -1,4 +1,8 @@
-"""infra/config.py: stack configuration -> Spec, and every mistake reported under its config key."""
+"""infra/config.py: stack configuration -> Spec, and every mistake reported under its config key.
+
+The readers of single values are tested in test_config_values.py, each target's own keys in
+test_aws_config.py, test_hetzner_config.py and test_ssh_config.py.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +11,12 @@ import dataclasses
 import pulumi
 import pytest
 
-from bootstrap.spec import Spec, SpecError
-from infra import capacity_config
+from bootstrap.spec import Spec
+from infra import capacity_config, spec_keys
 from infra import config as cfg
-from infra.config import ConfigError, read_settings
+from infra.config import read_settings
+from tests.infra.config_helpers import KEY, KEY2, TARGET_MINIMUM, DictSource, error_for, read
 from tests.infra.keymaterial import PRIVATE_KEY
-
-KEY = "A" * 32
-KEY2 = "b" * 40
-
-
-class DictSource:
-    """A ``pulumi.Config``-like source: ``get`` returns the stored text or None."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values = values
-
-    def get(self, key: str) -> str | None:
-        return self.values.get(key)
-
-
-def read(values: dict[str, str], stack: str = "dev", **kwargs: object) -> cfg.Settings:
-    return read_settings(DictSource(values), stack, present_keys=values.keys(), **kwargs)  # type: ignore[arg-type]
-
-
-def error_for(values: dict[str, str], **kwargs: object) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        read(values, **kwargs)
-    return info.value
-
 
 # --- defaults -----------------------------------------------------------------------------
 
@@ -55,18 +36,6 @@ def test_defaults_give_ollama_gemma_on_aws_with_keys_from_ssm() -> None:
     assert spec.keep_alive == "-1"
     assert spec.max_body_mb == 20
     assert settings.warnings == ()
-
-
-def test_the_ssm_parameter_is_per_stack() -> None:
-    assert read({}, stack="prod").spec.ssm_parameter == "/llmhost/prod/api-keys"
-
-
-def test_empty_values_count_as_unset() -> None:
-    # `pulumi config set llmhost:domain ''` is how people clear a value.
-    settings = read({"domain": "", "models": "  ", "target": ""})
-    assert settings.spec.domain is None
-    assert settings.spec.models == ("gemma3:1b",)
-    assert settings.target == "aws"
 
 
 # --- values ---------------------------------------------------------------------------------
@@ -89,11 +58,6 @@ def test_lists_are_given_as_json() -> None:
     assert settings.aws is not None and settings.aws.api_keys == (KEY, KEY2)
 
 
-def test_a_single_bare_value_is_a_list_of_one() -> None:
-    # `pulumi config set llmhost:models gemma3:4b` is what people type first.
-    assert read({"models": "gemma3:4b"}).spec.models == ("gemma3:4b",)
-
-
 def test_scalars_are_parsed() -> None:
     spec = read(
         {
@@ -110,14 +74,6 @@ def test_scalars_are_parsed() -> None:
     assert (spec.acme_email, spec.max_body_mb) == ("ops@example.com", 64)
     assert spec.site_address == "llm.example.com"
     assert read({"keepAlive": "30m"}).spec.keep_alive == "30m"  # Ollama's (another runtime refuses it)
-
-
-# What each target needs besides the keys (tests/infra/test_config_hetzner.py and test_config_ssh.py).
-TARGET_MINIMUM: dict[str, dict[str, str]] = {
-    "hetzner": {"adminCidrs": '["198.51.100.7/32"]'},
-    "ssh": {"sshHost": "203.0.113.10", "sshPrivateKey": PRIVATE_KEY, "sshTrustOnFirstUse": "true"},
-    "local": {},
-}
 
 
 @pytest.mark.parametrize("target", ["hetzner", "ssh", "local"])
@@ -203,64 +159,12 @@ def test_unknown_keys_are_only_checked_when_the_caller_lists_the_present_keys() 
 
 def test_every_spec_field_an_operator_sets_has_a_config_key() -> None:
     spec_fields = {f.name for f in dataclasses.fields(Spec)}
-    assert set(cfg.FIELD_KEYS) <= spec_fields, "FIELD_KEYS names a field Spec does not have"
+    assert set(spec_keys.FIELD_KEYS) <= spec_fields, "FIELD_KEYS names a field Spec does not have"
     target_keys = {key for keys in cfg.TARGET_KEYS.values() for key in keys}
     # The capacity keys feed one Spec field together (capacity), read by infra/capacity_config.py.
-    keys = set(cfg.FIELD_KEYS.values()) | {"target"} | target_keys | set(capacity_config.KEYS)
+    keys = set(spec_keys.FIELD_KEYS.values()) | {"target"} | target_keys | set(capacity_config.KEYS)
     assert keys == set(cfg.KEYS), "a key without a field, or the reverse"
     assert set(cfg.TARGET_KEYS) == set(cfg.TARGETS)
-
-
-def test_a_spec_error_on_a_field_no_key_sets_is_an_internal_error() -> None:
-    err = cfg.spec_error_to_config_error(SpecError("upstream", "bad", "use host:port"))
-    assert isinstance(err, pulumi.RunError)
-    assert not isinstance(err, ConfigError)
-    assert str(err) == "llmhost internal error: upstream: bad; use host:port"
-
-
-# --- the AWS target's own keys ----------------------------------------------------------------
-
-
-def test_aws_defaults() -> None:
-    aws = read({}).aws
-    assert aws is not None
-    assert (aws.instance.name, aws.instance.arch, aws.instance.gpu) == ("m7g.large", "arm64", False)
-    assert aws.volume_size_gib == cfg.DEFAULT_VOLUME_GIB
-    assert aws.allowed_cidrs == ("0.0.0.0/0", "::/0")
-    assert aws.admin_cidrs == ()
-    assert (aws.ssh_public_key, aws.hosted_zone_id, aws.subnet_id, aws.api_keys) == (None, None, None, None)
-    assert aws.retain_volume is False
-
-
-def test_cidrs_are_canonical_and_a_bare_address_is_one_host() -> None:
-    values = {"adminCidrs": '["198.51.100.7", "2001:DB8::/32"]', "allowedCidrs": "203.0.113.0/24", "tls": "internal"}
-    aws = read(values).aws
-    assert aws is not None
-    assert aws.admin_cidrs == ("198.51.100.7/32", "2001:db8::/32")
-    assert aws.allowed_cidrs == ("203.0.113.0/24",)
-
-
-def test_the_gpu_follows_the_instance_type() -> None:
-    assert read({"instanceType": "g6.xlarge"}).spec.gpu is True
-    assert read({"instanceType": "g6.xlarge", "gpu": "true"}).spec.gpu is True
-    assert read({"instanceType": "m7i.large"}).spec.gpu is False
-
-
-def test_the_volume_must_hold_the_models() -> None:
-    err = error_for({"models": '["gemma3:27b", "llama3.1:70b"]', "volumeSize": "50"})
-    assert str(err).startswith("llmhost:volumeSize: 50 GiB is smaller than the ~")
-    assert read({"models": '["gemma3:27b"]', "volumeSize": "30"}).aws is not None
-
-
-def test_other_targets_have_no_aws_settings() -> None:
-    settings = read({"target": "local", "apiKeys": f'["{KEY}"]'})
-    assert (settings.aws, settings.hetzner, settings.ssh) == (None, None, None)
-
-
-def test_aws_has_no_hetzner_or_ssh_settings() -> None:
-    settings = read({})
-    assert settings.aws is not None
-    assert (settings.hetzner, settings.ssh) == (None, None)
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ import pytest
 
 from bootstrap import key_parameter, layout
 from bootstrap.proxy_env import parse_named_keys, render_proxy_env
-from infra.config import ConfigError
+from infra.config_values import ConfigError
 from infra.key_config import PLACEHOLDER_ADMIN_KEY, PLACEHOLDER_USER_KEY
-from tests.infra.test_config_ssh import BASE, SECRET, error_for, read
+from tests.infra.test_ssh_config import BASE, SECRET, error_for, read
 
 ALICE = "alice-key-" + "a" * 30
 CI = "ci-key-" + "c" * 30

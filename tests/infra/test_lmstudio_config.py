@@ -6,7 +6,7 @@ import pytest
 
 from bootstrap import layout, lmstudio
 from bootstrap.bundle import render_bundle
-from tests.infra.test_infra_config import KEY, TARGET_MINIMUM, error_for, read
+from tests.infra.config_helpers import KEY, TARGET_MINIMUM, error_for, read
 
 
 def test_aws_is_refused_in_one_line_naming_the_key() -> None:

@@ -14,10 +14,10 @@ import pytest
 
 from bootstrap import layout
 from infra import preview_checks
-from infra.config import ConfigError
+from infra.config_values import ConfigError
 from tests.infra import aws_mocks
+from tests.infra.config_helpers import read
 from tests.infra.pulumi_harness import ProgramRun
-from tests.infra.test_infra_config import read
 
 Program = Callable[..., ProgramRun]
 KEY = "k" * 40

@@ -19,7 +19,7 @@ from bootstrap.spec import Spec
 from infra.aws_server import ingress_rules
 from infra.hetzner_server import firewall_rules
 from policy import rules
-from tests.infra.test_infra_config import read
+from tests.infra.config_helpers import read
 
 TABLE = {(ingress.port, ingress.protocol) for ingress in layout.PUBLIC_INGRESS}
 NARROW = '["198.51.100.0/24", "2001:db8::/48"]'

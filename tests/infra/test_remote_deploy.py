@@ -270,7 +270,7 @@ def test_remote_keys_wait_for_a_server_that_is_still_booting(sshd: Sshd, root: P
 PROGRAM = """
 import pulumi
 from bootstrap.spec import Spec
-from infra.config import SshSettings
+from infra.ssh_config import SshSettings
 from infra.ssh_server import SshModelServer, SshServerArgs
 
 args = SshServerArgs(stack=pulumi.get_stack(), spec=Spec(**SPEC), settings=SshSettings(**SETTINGS))

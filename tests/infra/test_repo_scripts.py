@@ -106,7 +106,7 @@ def test_ci_run_fails_when_pytest_collects_nothing(tmp_path: Path) -> None:
 
 
 def test_ci_run_passes_pytest_arguments_through_and_reports_ruff(tmp_path: Path) -> None:
-    selected = "tests/infra/test_infra_config.py::test_the_ssm_parameter_is_per_stack"
+    selected = "tests/infra/test_aws_config.py::test_the_ssm_parameter_is_per_stack"
     proc = run_ci([selected, "-q"], cwd=tmp_path)
     assert f"==> pytest {selected} -q" in proc.stdout
     # The llama.cpp build is cached: the run that started this test built or installed it, so

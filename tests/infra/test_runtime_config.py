@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from infra.config import ConfigError
+from infra.config_values import ConfigError
 from tests.infra import keymaterial as km
-from tests.infra.test_infra_config import KEY, error_for, read
+from tests.infra.config_helpers import KEY, error_for, read
 
 SSH = {"target": "ssh", "apiKeys": f'["{KEY}"]', "sshHost": "203.0.113.10", "sshPrivateKey": km.PRIVATE_KEY,
        "sshHostKey": km.HOST_KEY}

@@ -1,4 +1,4 @@
-"""infra/config.py for target ssh: host, user, port, the private key and the pinned host key."""
+"""infra/ssh_config.py (through read_settings): host, user, port, the private key and the pinned host key."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 
 from infra import config as cfg
 from infra import sshkeys
-from infra.config import ConfigError
+from infra.config_values import ConfigError
 from tests.infra import keymaterial as km
-from tests.infra.test_infra_config import KEY, DictSource
+from tests.infra.config_helpers import KEY, DictSource
 
 BASE = {
     "target": "ssh",

@@ -1,4 +1,4 @@
-"""infra/config.py for target hetzner: defaults, the server-type table, credentials, adminCidrs."""
+"""infra/hetzner_config.py (through read_settings): defaults, the server-type table, credentials, adminCidrs."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 
 from bootstrap.spec import SpecError
 from infra import config as cfg
-from infra import hetzner_bundle, hetzner_types
-from infra.config import ConfigError
-from tests.infra.test_infra_config import KEY, DictSource
+from infra import hetzner_bundle, hetzner_config, hetzner_types
+from infra.config_values import ConfigError
+from tests.infra.config_helpers import KEY, DictSource
 
 TOKEN = {"hcloud:token"}
 OPERATOR_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGn0d3vK2mJwQ0p5Q9nY1lqkqvYp8uTtX0N0sF9mE0xL ops@laptop"
@@ -39,7 +39,7 @@ def test_defaults() -> None:
     assert hetzner.server_type.name == hetzner_types.DEFAULT_SERVER_TYPE == "cax11"
     assert (hetzner.server_type.arch, hetzner.server_type.ram_gib) == ("arm", 4)
     assert hetzner.location == "fsn1"
-    assert hetzner.volume_size_gib == cfg.DEFAULT_HETZNER_VOLUME_GIB == 20
+    assert hetzner.volume_size_gib == hetzner_config.DEFAULT_HETZNER_VOLUME_GIB == 20
     assert hetzner.retain_volume is False
     assert hetzner.allowed_cidrs == ("0.0.0.0/0", "::/0")
     assert hetzner.admin_cidrs == ("198.51.100.7/32",)
