@@ -338,3 +338,16 @@ def test_an_out_longer_than_path_max_is_one_line_not_a_traceback(tmp_path: Path)
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("python -m bootstrap render: error: argument --out: it is ")
     assert line.endswith("bytes long; name a folder under 4096 bytes")
+
+
+@pytest.mark.parametrize("args", [["render", "--out"], ["local", "--no-start", "--dir"]])
+@pytest.mark.parametrize("keys", [[], ["--api-key-env", "K"]], ids=["kept-keys", "given-key"])
+def test_a_folder_name_too_long_is_one_line_not_a_traceback(tmp_path: Path, args: list[str], keys: list[str]) -> None:
+    # Python 3.11's Path.exists()/is_file() raise ENAMETOOLONG instead of answering False.
+    folder = tmp_path / ("x" * 300)
+    result = run_cli(*args, str(folder), *keys, env={"K": KEY_ONE})
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"python -m bootstrap {args[0]}: error: {args[-1]} {folder}: a name in the path is too long")
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
