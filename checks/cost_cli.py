@@ -83,6 +83,8 @@ def monthly_usd_from_outputs(outputs: Mapping[str, Any], where: str, usd_per_eur
     total = float(estimate["total"])
     currency = estimate.get("currency", "USD")
     if currency == "USD":
+        if usd_per_eur is not None:  # silently ignoring it would let a user believe a conversion happened
+            raise UsageError(f"--usd-per-eur: {where}'s monthlyCostEstimate is already in USD; drop --usd-per-eur")
         return total
     if currency == "EUR":
         if usd_per_eur is None:
@@ -122,6 +124,9 @@ def plan(argv: Sequence[str], environ: Mapping[str, str], outputs_runner: Output
         raise UsageError("give exactly one of --stack, --outputs-file and --monthly-usd (the server's monthly cost)"
                          + (f"; got {' and '.join(sources)}" if sources else ""))
     if args.monthly_usd:
+        if usd_per_eur is not None:
+            raise UsageError("--usd-per-eur: only converts a EUR stack's estimate (--stack, --outputs-file); "
+                             "--monthly-usd is already in USD: convert it yourself or drop --usd-per-eur")
         monthly = amount(args.monthly_usd, "--monthly-usd")
     elif args.stack:
         monthly = monthly_usd_from_outputs(outputs_runner(args.stack), f"--stack {args.stack}", usd_per_eur)
