@@ -409,6 +409,10 @@ def build_target(
         raise name.error(f"give {name('url')} URL, {name('stack')} NAME or {name('outputs_file')} FILE")
     if "stack" in given and "outputs_file" in given:
         raise name.error(f"give only one of {name('stack')} and {name('outputs_file')}")
+    if "url" in given and len(sources) > 1:  # else the stack's own key would be sent to that other URL
+        other = name("stack") if "stack" in given else name("outputs_file")
+        raise name.error(f"give only one of {name('url')} and {other}: {other} names the server (its endpoint "
+                         f"output) and its key; {name('url')} is for a server given by its address")
 
     implied: dict[str, Any] = {}
     if "stack" in given:
