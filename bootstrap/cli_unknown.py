@@ -26,6 +26,19 @@ def _subparser(parser: argparse.ArgumentParser, command: str | None) -> argparse
 def unknown_argument_line(parser: argparse.ArgumentParser, command: str | None, extra: Sequence[str]) -> str:
     """``"<prog>: error: ..."`` for the first of ``extra`` (what ``parse_known_args`` left over)."""
     sub = _subparser(parser, command)
+    return f"{sub.prog}: error: {unknown_argument_text(sub, extra)}"
+
+
+def rewrite_unrecognized(parser: argparse.ArgumentParser, message: str) -> str:
+    """argparse's ``unrecognized arguments: A B`` (an ``error()`` message) as :func:`unknown_argument_text`."""
+    prefix = "unrecognized arguments: "
+    if not message.startswith(prefix) or not message[len(prefix):].split():
+        return message
+    return unknown_argument_text(parser, message[len(prefix):].split())
+
+
+def unknown_argument_text(sub: argparse.ArgumentParser, extra: Sequence[str]) -> str:
+    """What is wrong with the first of ``extra`` for ``sub`` and what to do, without the prog prefix."""
     first = extra[0]
     if first.startswith("-") and len(first) > 1:
         name = first.split("=", 1)[0]
@@ -33,9 +46,9 @@ def unknown_argument_line(parser: argparse.ArgumentParser, command: str | None, 
         options = sorted(o[2:] for o in sub._option_string_actions if o.startswith("--"))
         close = difflib.get_close_matches(name.lstrip("-"), options, n=1, cutoff=0.75)
         hint = f"did you mean --{close[0]}? " if close else ""
-        return f"{sub.prog}: error: {shown(name)}: no such option; {hint}`{sub.prog} --help` lists them"
+        return f"{shown(name)}: no such option; {hint}`{sub.prog} --help` lists them"
     example = "--host-key 'ssh-ed25519 AAAA...'" if "--host-key" in sub._option_string_actions else "--option 'a b'"
     return (
-        f"{sub.prog}: error: {shown(first)}: an extra value no option takes; each option takes one value: "
+        f"{shown(first)}: an extra value no option takes; each option takes one value: "
         f"quote a value that has spaces (e.g. {example})"
     )

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
+from bootstrap.cli_unknown import rewrite_unrecognized
 from checks import diagnostics, report, runner
 from checks.errors import UsageError, one_line
 from checks.result import RunReport
@@ -41,7 +42,7 @@ PROG = "python -m checks"
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UsageError(one_line(message))
+        raise UsageError(one_line(rewrite_unrecognized(self, message)))  # a typo: "did you mean --timeout?"
 
 
 def build_parser() -> argparse.ArgumentParser:

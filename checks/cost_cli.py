@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from bootstrap.cli_unknown import rewrite_unrecognized
 from checks import bedrock_prices, cost, cost_plot
 from checks.errors import UsageError, one_line
 from checks.targets import Namer, OutputsRunner, load_outputs_file, run_pulumi_outputs
@@ -37,7 +38,7 @@ _SCALE = {"": 1, "k": 1e3, "m": 1e6, "b": 1e9}
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UsageError(one_line(message))
+        raise UsageError(one_line(rewrite_unrecognized(self, message)))  # a typo: "did you mean --timeout?"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from bootstrap import access_log, layout
+from bootstrap.cli_unknown import rewrite_unrecognized
 from checks.report import write_atomic
 from checks.result import Status
 
@@ -51,7 +52,7 @@ class UsageInputError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        print(f"{PROG}: error: {message}", file=sys.stderr)
+        print(f"{PROG}: error: {rewrite_unrecognized(self, message)}", file=sys.stderr)
         raise SystemExit(EXIT_UNKNOWN)
 
 

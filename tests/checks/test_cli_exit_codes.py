@@ -106,3 +106,23 @@ def test_a_reader_that_left_early_is_unknown_without_a_traceback(args: tuple[str
         os.close(write_end)
     assert result.returncode == UNKNOWN
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (("checks", "--url", "https://llm.example.com", "--timout", "3"),
+         "checks: error: '--timout': no such option; did you mean --timeout? `python -m checks --help` lists them"),
+        (("checks", "cost", "--monthly-usd", "5", "--tokens-per-mont", "9M"),
+         "checks cost: error: '--tokens-per-mont': no such option; did you mean --tokens-per-month? "
+         "`python -m checks cost --help` lists them"),
+        (("checks", "usage", "--log", "x", "--formatt", "json"),
+         "python -m checks usage: error: '--formatt': no such option; did you mean --format? "
+         "`python -m checks usage --help` lists them"),
+    ],
+)
+def test_a_typo_in_an_option_names_the_nearest_one(argv: tuple[str, ...], line: str, tmp_path: Path) -> None:
+    # argparse's own line was "unrecognized arguments: --timout 3": no hint of what is allowed.
+    proc = run(*argv, cwd=tmp_path)
+    assert proc.returncode == UNKNOWN
+    assert proc.stderr.strip() == line
