@@ -167,7 +167,8 @@ def plan(
         targets = load_targets_file(args.targets, options, environ=environ, outputs_runner=outputs_runner)
         multi = True
     else:
-        if not any(options.get(k) for k in ("url", "stack", "outputs_file")) and options.get("api") != "bedrock":
+        # `is None`: an empty value (--url "$UNSET_VAR") is named by build_target, not "nothing to check"
+        if all(options.get(k) is None for k in ("url", "stack", "outputs_file")) and options.get("api") != "bedrock":
             raise UsageError("nothing to check: give --url URL, --stack NAME, --outputs-file FILE or --targets FILE")
         targets = [build_target(options, Namer(True), environ=environ, outputs_runner=outputs_runner)]
         multi = False

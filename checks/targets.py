@@ -142,7 +142,8 @@ def _number(raw: Any, key: str, name: Namer, *, minimum: float, integer: bool = 
 
 def _text(raw: Any, key: str, name: Namer) -> str:
     if not isinstance(raw, str | int | float) or isinstance(raw, bool) or str(raw).strip() == "":
-        raise name.error(f"{name(key)}: expected a non-empty text value")
+        example = {"url": " such as https://llm.example.com", "stack": " such as dev"}.get(key, "")
+        raise name.error(f"{name(key)}: expected a non-empty text value{example}")
     return str(raw).strip()
 
 
@@ -331,6 +332,9 @@ def parse_outputs(text: str, where: str) -> dict[str, Any]:
 
 
 def load_outputs_file(path: str, name: Namer) -> dict[str, Any]:
+    if not str(path).strip():  # Path("") is the current folder: "cannot read it (Is a directory)"
+        raise name.error(f"{name('outputs_file')}: it is empty; name the file that holds "
+                         "`pulumi stack output --json --show-secrets`")
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as err:

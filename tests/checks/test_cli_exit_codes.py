@@ -126,3 +126,20 @@ def test_a_typo_in_an_option_names_the_nearest_one(argv: tuple[str, ...], line: 
     proc = run(*argv, cwd=tmp_path)
     assert proc.returncode == UNKNOWN
     assert proc.stderr.strip() == line
+
+
+@pytest.mark.parametrize(
+    ("option", "line"),
+    [
+        ("--url", "checks: error: --url: expected a non-empty text value such as https://llm.example.com"),
+        ("--stack", "checks: error: --stack: expected a non-empty text value such as dev"),
+        ("--outputs-file", "checks: error: --outputs-file: it is empty; name the file that holds "
+                           "`pulumi stack output --json --show-secrets`"),
+    ],
+)
+def test_an_empty_target_option_is_named(option: str, line: str, tmp_path: Path) -> None:
+    # `--url "$LLMHOST_URL"` with the variable unset: was "nothing to check: give --url URL, ..."
+    # (and --outputs-file "" read the current folder: "cannot read it (Is a directory)").
+    proc = run("checks", option, "", cwd=tmp_path)
+    assert proc.returncode == UNKNOWN
+    assert proc.stderr.strip() == line
