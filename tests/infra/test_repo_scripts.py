@@ -522,3 +522,36 @@ def test_test_sh_installs_npm_only_when_there_is_none(tmp_path: Path, npm_on_pat
     (install,) = [line.split() for line in log.read_text().splitlines() if " install " in f" {line} "]
     assert "cloud-init" in install
     assert ("npm" in install) is not npm_on_path, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("interpreter", ["python3", "python3.11"])
+def test_an_old_python_is_one_line_before_any_venv_is_made(tmp_path: Path, interpreter: str) -> None:
+    # Ubuntu 22.04's python3 is 3.10: pip would install everything else, then fail on
+    # requires-python in a multi-line error. A copy of the scripts, so the real .venv is untouched.
+    root = tmp_path / "repo"
+    (root / "scripts").mkdir(parents=True)
+    for name in ("scripts/lib.sh", "scripts/venv.sh", "requirements.txt", "requirements-dev.txt", "pyproject.toml"):
+        shutil.copy(REPO_ROOT / name, root / name)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("dirname", "basename", "cat", "sha256sum"):
+        (bin_dir / name).symlink_to(shutil.which(name) or f"/usr/bin/{name}")
+    fake = bin_dir / interpreter
+    fake.write_text("#!/bin/sh\necho 3.10.12\nexit 1\n", encoding="utf-8")
+    fake.chmod(0o755)
+    proc = subprocess.run(
+        [BASH, str(root / "scripts" / "venv.sh")],
+        env={"PATH": str(bin_dir), "HOME": str(tmp_path)}
+        | ({"LLMHOST_PYTHON": interpreter} if interpreter != "python3" else {}),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        f"{interpreter} is Python 3.10.12; llmhost needs 3.11 or newer: install one (Ubuntu 22.04: sudo apt-get "
+        "install python3.11 python3.11-venv) and run again with LLMHOST_PYTHON=python3.11\n"
+    )
+    assert not (root / ".venv").exists()
