@@ -33,6 +33,7 @@ from checks.targets import (
     Thresholds,
     build_target,
     load_targets_file,
+    number_kind,
     run_pulumi_outputs,
 )
 
@@ -120,8 +121,7 @@ def _positive(raw: str | None, option: str, default: float, *, minimum: float, i
     if not re.fullmatch(r"[0-9]{1,12}" if integer else r"[0-9]{1,12}(?:\.[0-9]{1,9})?", raw):  # ASCII only
         if re.fullmatch(r"-[0-9]{1,12}(?:\.[0-9]{1,9})?", raw):  # a number, but below every minimum
             raise UsageError(f"{option}: must be at least {minimum:g}, got {raw}")
-        kind = "a whole number" if integer else "a number"
-        raise UsageError(f"{option}: expected {kind}, got {one_line(repr(raw), 40)}")
+        raise UsageError(f"{option}: expected {number_kind(integer)}, got {one_line(repr(raw), 40)}")
     try:
         value = int(raw) if integer else float(raw)
     except ValueError:

@@ -122,14 +122,20 @@ class Namer:
         return UsageError(f"{self.where}{message}" if self.where else message)
 
 
+def number_kind(integer: bool) -> str:
+    """What a number option takes, for "expected ..." lines: '1e15' is a number to a user, not to us."""
+    if integer:
+        return "a whole number such as 30 (ASCII digits, at most 12)"
+    return "a number such as 30 or 2.5 (ASCII digits, at most 12 before the point and 9 after; no exponent)"
+
+
 def _number(raw: Any, key: str, name: Namer, *, minimum: float, integer: bool = False) -> float:
     if isinstance(raw, bool):
         raise name.error(f"{name(key)}: expected a number, got {raw!r}")
     if isinstance(raw, str) and not re.fullmatch(r"[0-9]{1,12}(?:\.[0-9]{1,9})?", raw.strip()):  # float() takes "١٢"
         if re.fullmatch(r"-[0-9]{1,12}(?:\.[0-9]{1,9})?", raw.strip()):  # a number, but below every minimum
             raise name.error(f"{name(key)}: must be at least {minimum:g}, got {raw.strip()}")
-        kind = "a whole number" if integer else "a number"
-        raise name.error(f"{name(key)}: expected {kind}, got {one_line(repr(raw), 60)}")
+        raise name.error(f"{name(key)}: expected {number_kind(integer)}, got {one_line(repr(raw), 60)}")
     try:
         value = int(raw) if integer else float(raw)
     except (TypeError, ValueError):

@@ -143,3 +143,20 @@ def test_an_empty_target_option_is_named(option: str, line: str, tmp_path: Path)
     proc = run("checks", option, "", cwd=tmp_path)
     assert proc.returncode == UNKNOWN
     assert proc.stderr.strip() == line
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "allowed"),
+    [
+        ("--wait", "1e15", "a number such as 30 or 2.5 (ASCII digits, at most 12 before the point and 9 after; "
+                           "no exponent)"),
+        ("--concurrency", "1.5", "a whole number such as 30 (ASCII digits, at most 12)"),
+    ],
+)
+def test_a_number_in_a_form_we_do_not_take_says_which_form_we_do(
+    option: str, value: str, allowed: str, tmp_path: Path
+) -> None:
+    # Was "expected a number, got '1e15'": 1e15 is a number to the user; the line must say what is allowed.
+    proc = run("checks", "--url", "http://127.0.0.1:9", option, value, cwd=tmp_path)
+    assert proc.returncode == UNKNOWN
+    assert proc.stderr == f"checks: error: {option}: expected {allowed}, got {value!r}\n"
