@@ -234,11 +234,13 @@ def _read_key(options: Mapping[str, Any], name: Namer, environ: Mapping[str, str
         return value
     if path:
         try:
-            value = Path(str(path)).read_text(encoding="utf-8").strip()
+            # utf-8-sig: a leading byte-order mark (Windows editors, PowerShell 5's Out-File) is not the key
+            value = Path(str(path)).read_text(encoding="utf-8-sig").strip()
         except OSError as err:
             raise name.error(f"{name('api_key_file')} {path}: cannot read it ({err.strerror or err})") from None
         except UnicodeDecodeError:
-            raise name.error(f"{name('api_key_file')} {path}: not a text file") from None
+            raise name.error(f"{name('api_key_file')} {path}: not UTF-8 text (UTF-16, as PowerShell 5's `>` writes?); "
+                             "save the key as one line of UTF-8 or ASCII text") from None
         if not value:
             raise name.error(f"{name('api_key_file')} {path}: the file is empty")
         if "\n" in value:
