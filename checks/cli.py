@@ -172,6 +172,9 @@ def plan(
             raise UsageError("nothing to check: give --url URL, --stack NAME, --outputs-file FILE or --targets FILE")
         targets = [build_target(options, Namer(True), environ=environ, outputs_runner=outputs_runner)]
         multi = False
+    if args.output is not None and not args.output.strip():  # else the report silently went to stdout
+        raise UsageError("--output: expected a file name (it is empty: an unset variable?); "
+                         "leave it out to print to stdout")
     if args.output and os.path.isdir(args.output):
         raise UsageError(f"--output {args.output}: is a folder; give a file name")
     if args.wake and (missing := [t.name for t in targets if not t.wake_url]):

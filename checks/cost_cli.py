@@ -162,6 +162,8 @@ def plan(argv: Sequence[str], environ: Mapping[str, str], outputs_runner: Output
         share = amount(args.input_share, "--input-share", allow_zero=True)
         if share > 1:
             raise UsageError(f"--input-share: must be between 0 and 1, got {args.input_share}")
+    if args.plot is not None and not args.plot.strip():  # else no chart, silently
+        raise UsageError("--plot: expected a file name ending in .png (it is empty: an unset variable?)")
     if args.plot and (os.path.isdir(args.plot) or not args.plot.lower().endswith(".png")):
         raise UsageError(f"--plot {args.plot}: give a file name ending in .png")
     return args, cost.compare(monthly, tokens, tps, input_share=share)

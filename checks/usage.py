@@ -271,6 +271,10 @@ def main(argv: Sequence[str] | None = None, *, now: float | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # --help (0) or a bad argument (already one line on stderr)
         return int(exit_.code or 0)
+    if args.output is not None and not args.output.strip():  # else the table silently went to stdout
+        print(f"{PROG}: error: --output: expected a file name (it is empty: an unset variable?); "
+              "leave it out to print to stdout", file=sys.stderr)
+        return EXIT_UNKNOWN
     try:
         seconds = parse_period(args.since)
     except ValueError as err:

@@ -160,3 +160,25 @@ def test_a_number_in_a_form_we_do_not_take_says_which_form_we_do(
     proc = run("checks", "--url", "http://127.0.0.1:9", option, value, cwd=tmp_path)
     assert proc.returncode == UNKNOWN
     assert proc.stderr == f"checks: error: {option}: expected {allowed}, got {value!r}\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (("checks", "--url", "http://127.0.0.1:9", "--output", ""),
+         "checks: error: --output: expected a file name (it is empty: an unset variable?); "
+         "leave it out to print to stdout"),
+        (("checks", "usage", "--log", "-", "--output", ""),
+         "python -m checks usage: error: --output: expected a file name (it is empty: an unset variable?); "
+         "leave it out to print to stdout"),
+        (("checks", "cost", "--monthly-usd", "5", "--tokens-per-month", "1M", "--tokens-per-second", "3", "--plot", ""),
+         "checks cost: error: --plot: expected a file name ending in .png (it is empty: an unset variable?)"),
+    ],
+)
+def test_an_empty_output_file_is_refused_not_silently_stdout(argv: tuple[str, ...], line: str, tmp_path: Path) -> None:
+    # `--output "$PROM_FILE"` with the variable unset printed to stdout: the textfile was never
+    # written, and monitoring only noticed when the metric went stale.
+    proc = run(*argv, cwd=tmp_path)
+    assert proc.returncode == UNKNOWN
+    assert proc.stderr == line + "\n"
+    assert proc.stdout == "" and list(tmp_path.iterdir()) == []
