@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from bootstrap.cli_values import looks_like_key
+from bootstrap.cli_values import login_name_problem, looks_like_key
 from bootstrap.runtimes import RUNTIMES
 from checks.errors import UsageError, one_line
 
@@ -476,9 +476,12 @@ def build_target(
     ssh_port = int(_number(merged.get("ssh_port", 22), "ssh_port", name, minimum=1, integer=True))
     if ssh_port > 65535:
         raise name.error(f"{name('ssh_port')}: {ssh_port} is not a port number; use 1 to 65535")
+    ssh_user = _text(merged.get("ssh_user", "ubuntu"), "ssh_user", name)
+    if problem := login_name_problem(ssh_user):
+        raise name.error(f"{name('ssh_user')}: {problem}")
     ssh = SshOptions(
         host=str(merged.get("ssh_host") or merged.get("ssh_host_fallback") or "") or None,
-        user=_text(merged.get("ssh_user", "ubuntu"), "ssh_user", name),
+        user=ssh_user,
         port=ssh_port,
         identity=_existing(merged.get("identity"), "identity", name),
         known_hosts=_existing(merged.get("known_hosts"), "known_hosts", name),

@@ -33,6 +33,7 @@ from typing import Any, NoReturn
 
 from bootstrap import access_log, layout
 from bootstrap.cli_unknown import rewrite_unrecognized
+from bootstrap.cli_values import login_name_problem
 from checks.report import write_atomic
 from checks.result import Status
 
@@ -195,6 +196,8 @@ def ssh_lines(args: argparse.Namespace, period: str) -> list[str]:
     from bootstrap import ssh_client
     from checks import diagnose
 
+    if problem := login_name_problem(args.ssh_user):
+        raise UsageInputError(f"--ssh-user: {problem}")
     target = ssh_client.SshTarget(
         host=args.ssh_host,
         user=args.ssh_user,

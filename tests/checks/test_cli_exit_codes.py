@@ -182,3 +182,20 @@ def test_an_empty_output_file_is_refused_not_silently_stdout(argv: tuple[str, ..
     assert proc.returncode == UNKNOWN
     assert proc.stderr == line + "\n"
     assert proc.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "prog"),
+    [
+        (("checks", "usage", "--ssh-host", "127.0.0.1", "--ssh-port", "9", "--ssh-user", "a b"),
+         "python -m checks usage"),
+        (("checks", "--url", "http://127.0.0.1:9", "--diagnose", "--ssh-host", "127.0.0.1", "--ssh-user", "a b"),
+         "checks"),
+    ],
+)
+def test_a_bad_ssh_user_is_named_before_any_connection(argv: tuple[str, ...], prog: str, tmp_path: Path) -> None:
+    # apply --user refused it; checks went on to connect and reported an SSH failure instead.
+    proc = run(*argv, cwd=tmp_path)
+    assert proc.returncode == UNKNOWN
+    assert proc.stderr == (f"{prog}: error: --ssh-user: 'a b' is not a login name; use letters, digits, _ . - "
+                           "(at most 32), e.g. ubuntu or root\n")
