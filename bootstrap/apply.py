@@ -27,7 +27,7 @@ import sys
 from bootstrap import layout, remote, ssh_client
 from bootstrap.bundle import render_bundle
 from bootstrap.cli_options import SpecOptions, UsageError, add_spec_options, spec_from_args
-from bootstrap.cli_values import ascii_int, ascii_seconds, not_empty
+from bootstrap.cli_values import ascii_int, ascii_seconds, login_name_problem, not_empty
 from bootstrap.spec import is_ip
 
 PROG = "python -m bootstrap apply"
@@ -62,8 +62,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _HOST_NAME_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
-_USER_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}")
-"""A login name as useradd accepts it (letters, digits, _ . -; at most 32), checked before any connection."""
 
 
 def _target(args: argparse.Namespace) -> ssh_client.SshTarget:
@@ -72,9 +70,8 @@ def _target(args: argparse.Namespace) -> ssh_client.SshTarget:
     if not (is_ip(args.host) or (len(args.host) <= 253 and _HOST_NAME_RE.fullmatch(args.host))):
         raise UsageError(f"--host: {args.host[:80]!r} is not a host name or IP address; use e.g. 203.0.113.7 or "
                          "llm.example.com (no user@, no port: --user, --port)")
-    if not _USER_RE.fullmatch(args.user):
-        raise UsageError(f"--user: {args.user[:40]!r} is not a login name; use letters, digits, _ . - "
-                         "(at most 32), e.g. ubuntu or root")
+    if problem := login_name_problem(args.user):
+        raise UsageError(f"--user: {problem}")
     return ssh_client.SshTarget(
         host=args.host,
         port=args.port,

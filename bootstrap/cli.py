@@ -30,6 +30,7 @@ from bootstrap.cli_options import (
     spec_from_args,
     write_bundle,
 )
+from bootstrap.cli_unknown import unknown_argument_line
 from bootstrap.cli_values import folder
 from bootstrap.echo import cut_long_words
 
@@ -57,6 +58,13 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {cut_long_words(message)}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: object = None) -> argparse.Namespace:  # type: ignore[override]
+        parsed, extra = self.parse_known_args(args, namespace)  # type: ignore[arg-type]
+        if extra:  # a typo in an option, or a value with spaces pasted unquoted (bootstrap/cli_unknown.py)
+            print(unknown_argument_line(self, getattr(parsed, "command", None), extra), file=sys.stderr)
+            raise SystemExit(EXIT_USAGE)
+        return parsed
 
 
 def cmd_render(args: argparse.Namespace) -> int:

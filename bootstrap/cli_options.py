@@ -330,8 +330,12 @@ def kept_keys(args: argparse.Namespace, folder: Path, option: str) -> KeptKeys |
     """
     if args.api_key_env or args.ssm_parameter:
         return None
+    check_out_folder(folder, option)  # a name too long or a file in the way: one line, before any stat below
     existing = folder / layout.PROXY_ENV_FILE
-    if not existing.is_file():
+    try:
+        if not existing.is_file():
+            return None
+    except OSError:  # the folder passed, its proxy.env path does not (e.g. over PATH_MAX): write_all will say why
         return None
     try:
         text = existing.read_text(encoding="utf-8")

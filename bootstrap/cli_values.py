@@ -86,3 +86,15 @@ def ascii_seconds(text: str) -> float:
     if not _ASCII_NUMBER_RE.fullmatch(text) or float(text) == 0:
         raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a number of seconds above 0; use e.g. 10 or 2.5")
     return float(text)
+
+
+LOGIN_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}")
+"""A login name every CLI that logs in accepts (apply --user, checks --ssh-user): POSIX portable
+characters, at most 32 (useradd's limit)."""
+
+
+def login_name_problem(user: str) -> str | None:
+    """None for a good login name; else the rest of a one-line error (after ``--option: ``)."""
+    if LOGIN_NAME_RE.fullmatch(user):
+        return None
+    return f"{user[:40]!r} is not a login name; use letters, digits, _ . - (at most 32), e.g. ubuntu or root"

@@ -32,6 +32,8 @@ _REASONS = {
     errno.ENOTDIR: "a part of the path is a file, not a folder",
     errno.EEXIST: "it exists and is not a folder",
     errno.ENOENT: "a part of the path does not exist and cannot be created",
+    errno.ENAMETOOLONG: "a name in the path is too long (at most 255 bytes per name, 4096 in all)",
+    errno.ELOOP: "the path has too many symbolic links (a loop?)",
 }
 
 
@@ -65,11 +67,14 @@ def check_folder(folder: Path, option: str) -> None:
     so the first complaint is about the argument that is wrong.
     """
     where = f"{option} {folder}"
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(f"{where}: it exists and is not a folder; name a folder")
-    for p in reversed([folder, *folder.parents]):
-        if p.exists() and not p.is_dir():
-            raise OutputError(f"{where}: {p} is a file, not a folder; name a folder")
+    try:  # Path.exists raises (Python 3.11) for a name over NAME_MAX or a symlink loop
+        if folder.exists() and not folder.is_dir():
+            raise OutputError(f"{where}: it exists and is not a folder; name a folder")
+        for p in reversed([folder, *folder.parents]):
+            if p.exists() and not p.is_dir():
+                raise OutputError(f"{where}: {p} is a file, not a folder; name a folder")
+    except OSError as err:
+        raise OutputError(f"{where}: {_reason(err)}; name another folder") from None
 
 
 def write_all(folder: Path, files: Mapping[str, OutFile], option: str) -> list[Path]:

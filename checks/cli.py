@@ -17,6 +17,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
+from bootstrap.cli_unknown import rewrite_unrecognized
 from checks import diagnostics, report, runner
 from checks.errors import UsageError, one_line
 from checks.result import RunReport
@@ -32,6 +33,7 @@ from checks.targets import (
     Thresholds,
     build_target,
     load_targets_file,
+    number_kind,
     run_pulumi_outputs,
 )
 
@@ -41,7 +43,7 @@ PROG = "python -m checks"
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UsageError(one_line(message))
+        raise UsageError(one_line(rewrite_unrecognized(self, message)))  # a typo: "did you mean --timeout?"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,8 +121,7 @@ def _positive(raw: str | None, option: str, default: float, *, minimum: float, i
     if not re.fullmatch(r"[0-9]{1,12}" if integer else r"[0-9]{1,12}(?:\.[0-9]{1,9})?", raw):  # ASCII only
         if re.fullmatch(r"-[0-9]{1,12}(?:\.[0-9]{1,9})?", raw):  # a number, but below every minimum
             raise UsageError(f"{option}: must be at least {minimum:g}, got {raw}")
-        kind = "a whole number" if integer else "a number"
-        raise UsageError(f"{option}: expected {kind}, got {one_line(repr(raw), 40)}")
+        raise UsageError(f"{option}: expected {number_kind(integer)}, got {one_line(repr(raw), 40)}")
     try:
         value = int(raw) if integer else float(raw)
     except ValueError:
@@ -166,10 +167,14 @@ def plan(
         targets = load_targets_file(args.targets, options, environ=environ, outputs_runner=outputs_runner)
         multi = True
     else:
-        if not any(options.get(k) for k in ("url", "stack", "outputs_file")) and options.get("api") != "bedrock":
+        # `is None`: an empty value (--url "$UNSET_VAR") is named by build_target, not "nothing to check"
+        if all(options.get(k) is None for k in ("url", "stack", "outputs_file")) and options.get("api") != "bedrock":
             raise UsageError("nothing to check: give --url URL, --stack NAME, --outputs-file FILE or --targets FILE")
         targets = [build_target(options, Namer(True), environ=environ, outputs_runner=outputs_runner)]
         multi = False
+    if args.output is not None and not args.output.strip():  # else the report silently went to stdout
+        raise UsageError("--output: expected a file name (it is empty: an unset variable?); "
+                         "leave it out to print to stdout")
     if args.output and os.path.isdir(args.output):
         raise UsageError(f"--output {args.output}: is a folder; give a file name")
     if args.wake and (missing := [t.name for t in targets if not t.wake_url]):

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from bootstrap.cli_unknown import rewrite_unrecognized
 from checks import bedrock_prices, cost, cost_plot
 from checks.errors import UsageError, one_line
 from checks.targets import Namer, OutputsRunner, load_outputs_file, run_pulumi_outputs
@@ -37,7 +38,7 @@ _SCALE = {"": 1, "k": 1e3, "m": 1e6, "b": 1e9}
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UsageError(one_line(message))
+        raise UsageError(one_line(rewrite_unrecognized(self, message)))  # a typo: "did you mean --timeout?"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,6 +84,8 @@ def monthly_usd_from_outputs(outputs: Mapping[str, Any], where: str, usd_per_eur
     total = float(estimate["total"])
     currency = estimate.get("currency", "USD")
     if currency == "USD":
+        if usd_per_eur is not None:  # silently ignoring it would let a user believe a conversion happened
+            raise UsageError(f"--usd-per-eur: {where}'s monthlyCostEstimate is already in USD; drop --usd-per-eur")
         return total
     if currency == "EUR":
         if usd_per_eur is None:
@@ -122,6 +125,9 @@ def plan(argv: Sequence[str], environ: Mapping[str, str], outputs_runner: Output
         raise UsageError("give exactly one of --stack, --outputs-file and --monthly-usd (the server's monthly cost)"
                          + (f"; got {' and '.join(sources)}" if sources else ""))
     if args.monthly_usd:
+        if usd_per_eur is not None:
+            raise UsageError("--usd-per-eur: only converts a EUR stack's estimate (--stack, --outputs-file); "
+                             "--monthly-usd is already in USD: convert it yourself or drop --usd-per-eur")
         monthly = amount(args.monthly_usd, "--monthly-usd")
     elif args.stack:
         monthly = monthly_usd_from_outputs(outputs_runner(args.stack), f"--stack {args.stack}", usd_per_eur)
@@ -156,6 +162,8 @@ def plan(argv: Sequence[str], environ: Mapping[str, str], outputs_runner: Output
         share = amount(args.input_share, "--input-share", allow_zero=True)
         if share > 1:
             raise UsageError(f"--input-share: must be between 0 and 1, got {args.input_share}")
+    if args.plot is not None and not args.plot.strip():  # else no chart, silently
+        raise UsageError("--plot: expected a file name ending in .png (it is empty: an unset variable?)")
     if args.plot and (os.path.isdir(args.plot) or not args.plot.lower().endswith(".png")):
         raise UsageError(f"--plot {args.plot}: give a file name ending in .png")
     return args, cost.compare(monthly, tokens, tps, input_share=share)

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from bootstrap.cli_values import looks_like_key
+from bootstrap.cli_values import login_name_problem, looks_like_key
 from bootstrap.runtimes import RUNTIMES
 from checks.errors import UsageError, one_line
 
@@ -122,14 +122,20 @@ class Namer:
         return UsageError(f"{self.where}{message}" if self.where else message)
 
 
+def number_kind(integer: bool) -> str:
+    """What a number option takes, for "expected ..." lines: '1e15' is a number to a user, not to us."""
+    if integer:
+        return "a whole number such as 30 (ASCII digits, at most 12)"
+    return "a number such as 30 or 2.5 (ASCII digits, at most 12 before the point and 9 after; no exponent)"
+
+
 def _number(raw: Any, key: str, name: Namer, *, minimum: float, integer: bool = False) -> float:
     if isinstance(raw, bool):
         raise name.error(f"{name(key)}: expected a number, got {raw!r}")
     if isinstance(raw, str) and not re.fullmatch(r"[0-9]{1,12}(?:\.[0-9]{1,9})?", raw.strip()):  # float() takes "١٢"
         if re.fullmatch(r"-[0-9]{1,12}(?:\.[0-9]{1,9})?", raw.strip()):  # a number, but below every minimum
             raise name.error(f"{name(key)}: must be at least {minimum:g}, got {raw.strip()}")
-        kind = "a whole number" if integer else "a number"
-        raise name.error(f"{name(key)}: expected {kind}, got {one_line(repr(raw), 60)}")
+        raise name.error(f"{name(key)}: expected {number_kind(integer)}, got {one_line(repr(raw), 60)}")
     try:
         value = int(raw) if integer else float(raw)
     except (TypeError, ValueError):
@@ -142,7 +148,8 @@ def _number(raw: Any, key: str, name: Namer, *, minimum: float, integer: bool = 
 
 def _text(raw: Any, key: str, name: Namer) -> str:
     if not isinstance(raw, str | int | float) or isinstance(raw, bool) or str(raw).strip() == "":
-        raise name.error(f"{name(key)}: expected a non-empty text value")
+        example = {"url": " such as https://llm.example.com", "stack": " such as dev"}.get(key, "")
+        raise name.error(f"{name(key)}: expected a non-empty text value{example}")
     return str(raw).strip()
 
 
@@ -227,11 +234,13 @@ def _read_key(options: Mapping[str, Any], name: Namer, environ: Mapping[str, str
         return value
     if path:
         try:
-            value = Path(str(path)).read_text(encoding="utf-8").strip()
+            # utf-8-sig: a leading byte-order mark (Windows editors, PowerShell 5's Out-File) is not the key
+            value = Path(str(path)).read_text(encoding="utf-8-sig").strip()
         except OSError as err:
             raise name.error(f"{name('api_key_file')} {path}: cannot read it ({err.strerror or err})") from None
         except UnicodeDecodeError:
-            raise name.error(f"{name('api_key_file')} {path}: not a text file") from None
+            raise name.error(f"{name('api_key_file')} {path}: not UTF-8 text (UTF-16, as PowerShell 5's `>` writes?); "
+                             "save the key as one line of UTF-8 or ASCII text") from None
         if not value:
             raise name.error(f"{name('api_key_file')} {path}: the file is empty")
         if "\n" in value:
@@ -331,6 +340,9 @@ def parse_outputs(text: str, where: str) -> dict[str, Any]:
 
 
 def load_outputs_file(path: str, name: Namer) -> dict[str, Any]:
+    if not str(path).strip():  # Path("") is the current folder: "cannot read it (Is a directory)"
+        raise name.error(f"{name('outputs_file')}: it is empty; name the file that holds "
+                         "`pulumi stack output --json --show-secrets`")
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as err:
@@ -409,6 +421,10 @@ def build_target(
         raise name.error(f"give {name('url')} URL, {name('stack')} NAME or {name('outputs_file')} FILE")
     if "stack" in given and "outputs_file" in given:
         raise name.error(f"give only one of {name('stack')} and {name('outputs_file')}")
+    if "url" in given and len(sources) > 1:  # else the stack's own key would be sent to that other URL
+        other = name("stack") if "stack" in given else name("outputs_file")
+        raise name.error(f"give only one of {name('url')} and {other}: {other} names the server (its endpoint "
+                         f"output) and its key; {name('url')} is for a server given by its address")
 
     implied: dict[str, Any] = {}
     if "stack" in given:
@@ -460,9 +476,12 @@ def build_target(
     ssh_port = int(_number(merged.get("ssh_port", 22), "ssh_port", name, minimum=1, integer=True))
     if ssh_port > 65535:
         raise name.error(f"{name('ssh_port')}: {ssh_port} is not a port number; use 1 to 65535")
+    ssh_user = _text(merged.get("ssh_user", "ubuntu"), "ssh_user", name)
+    if problem := login_name_problem(ssh_user):
+        raise name.error(f"{name('ssh_user')}: {problem}")
     ssh = SshOptions(
         host=str(merged.get("ssh_host") or merged.get("ssh_host_fallback") or "") or None,
-        user=_text(merged.get("ssh_user", "ubuntu"), "ssh_user", name),
+        user=ssh_user,
         port=ssh_port,
         identity=_existing(merged.get("identity"), "identity", name),
         known_hosts=_existing(merged.get("known_hosts"), "known_hosts", name),

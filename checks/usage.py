@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from bootstrap import access_log, layout
+from bootstrap.cli_unknown import rewrite_unrecognized
+from bootstrap.cli_values import login_name_problem
 from checks.report import write_atomic
 from checks.result import Status
 
@@ -51,7 +53,7 @@ class UsageInputError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        print(f"{PROG}: error: {message}", file=sys.stderr)
+        print(f"{PROG}: error: {rewrite_unrecognized(self, message)}", file=sys.stderr)
         raise SystemExit(EXIT_UNKNOWN)
 
 
@@ -194,6 +196,8 @@ def ssh_lines(args: argparse.Namespace, period: str) -> list[str]:
     from bootstrap import ssh_client
     from checks import diagnose
 
+    if problem := login_name_problem(args.ssh_user):
+        raise UsageInputError(f"--ssh-user: {problem}")
     target = ssh_client.SshTarget(
         host=args.ssh_host,
         user=args.ssh_user,
@@ -270,6 +274,10 @@ def main(argv: Sequence[str] | None = None, *, now: float | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # --help (0) or a bad argument (already one line on stderr)
         return int(exit_.code or 0)
+    if args.output is not None and not args.output.strip():  # else the table silently went to stdout
+        print(f"{PROG}: error: --output: expected a file name (it is empty: an unset variable?); "
+              "leave it out to print to stdout", file=sys.stderr)
+        return EXIT_UNKNOWN
     try:
         seconds = parse_period(args.since)
     except ValueError as err:

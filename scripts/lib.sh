@@ -18,15 +18,20 @@ die() {
 # Create .venv when missing (or broken) and pip-install the file into it. A stamp inside the
 # venv holds the hash of every file that decides what pip installs; while it matches, pip is
 # skipped (pip takes seconds even when everything is already installed).
+# LLMHOST_PYTHON names the interpreter that creates .venv (default python3), e.g. python3.11 on
+# Ubuntu 22.04, whose python3 is 3.10: pyproject.toml requires 3.11, and pip would only say so
+# in a multi-line error after installing everything else.
 ensure_venv() {
-  local req="$1" stamp hash
-  command -v python3 >/dev/null 2>&1 ||
-    die "python3 is missing: install Python 3.11 or newer (Debian/Ubuntu: sudo apt-get install python3 python3-venv)"
+  local req="$1" stamp hash py="${LLMHOST_PYTHON:-python3}" version
+  command -v "$py" >/dev/null 2>&1 ||
+    die "$py is missing: install Python 3.11 or newer (Debian/Ubuntu: sudo apt-get install python3 python3-venv)"
   if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
-    python3 -c 'import ensurepip' >/dev/null 2>&1 ||
-      die "python3 cannot create virtualenvs: install the venv module (Debian/Ubuntu: sudo apt-get install python3-venv)"
+    version="$("$py" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3]); raise SystemExit(sys.version_info < (3, 11))' 2>/dev/null)" ||
+      die "$py is Python ${version:-of an unknown version}; llmhost needs 3.11 or newer: install one (Ubuntu 22.04: sudo apt-get install python3.11 python3.11-venv) and run again with LLMHOST_PYTHON=python3.11"
+    "$py" -c 'import ensurepip' >/dev/null 2>&1 ||
+      die "$py cannot create virtualenvs: install the venv module (Debian/Ubuntu: sudo apt-get install python3-venv)"
     status "virtualenv: creating .venv"
-    python3 -m venv --clear "$VENV"
+    "$py" -m venv --clear "$VENV"
   fi
   stamp="$VENV/.llmhost-$(basename "$req").sha256"
   hash="$(cd "$REPO_ROOT" && cat requirements.txt requirements-dev.txt pyproject.toml "$req" | sha256sum)"

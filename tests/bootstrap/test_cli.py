@@ -155,7 +155,7 @@ def test_ssm_parameter_leaves_no_key_in_any_file(tmp_path: Path) -> None:
         ),
         (["--runtime", "vllm", "--gpu", "--keep-alive", "5m"], {}, "--keep-alive", "vllm has no keep-alive setting"),
         (["--runtime", "llamacpp", "--keep-alive", "0"], {}, "--keep-alive", "remove it (used by: ollama)"),
-        (["--bogus"], {}, "--bogus", "unrecognized arguments"),
+        (["--bogus"], {}, "--bogus", "no such option; `python -m bootstrap render --help` lists them"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(
@@ -338,3 +338,48 @@ def test_an_out_longer_than_path_max_is_one_line_not_a_traceback(tmp_path: Path)
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("python -m bootstrap render: error: argument --out: it is ")
     assert line.endswith("bytes long; name a folder under 4096 bytes")
+
+
+@pytest.mark.parametrize("args", [["render", "--out"], ["local", "--no-start", "--dir"]])
+@pytest.mark.parametrize("keys", [[], ["--api-key-env", "K"]], ids=["kept-keys", "given-key"])
+def test_a_folder_name_too_long_is_one_line_not_a_traceback(tmp_path: Path, args: list[str], keys: list[str]) -> None:
+    # Python 3.11's Path.exists()/is_file() raise ENAMETOOLONG instead of answering False.
+    folder = tmp_path / ("x" * 300)
+    result = run_cli(*args, str(folder), *keys, env={"K": KEY_ONE})
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"python -m bootstrap {args[0]}: error: {args[-1]} {folder}: a name in the path is too long")
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["render", "--out", "o", "--runtme", "llamacpp"],
+         "python -m bootstrap render: error: '--runtme': no such option; did you mean --runtime? "
+         "`python -m bootstrap render --help` lists them"),
+        (["local", "--no-start", "--orign=http://localhost:5173"],
+         "python -m bootstrap local: error: '--orign': no such option; did you mean --origin? "
+         "`python -m bootstrap local --help` lists them"),
+        (["apply", "--host", "h", "--user", "u", "--identity", "id", "--host-key", "ssh-ed25519", "AAAAC3Nz"],
+         "python -m bootstrap apply: error: 'AAAAC3Nz': an extra value no option takes; each option takes one "
+         "value: quote a value that has spaces (e.g. --host-key 'ssh-ed25519 AAAA...')"),
+    ],
+)
+def test_an_unknown_argument_names_the_command_and_the_nearest_option(
+    tmp_path: Path, args: list[str], line: str
+) -> None:
+    # argparse's own line was "python -m bootstrap: error: unrecognized arguments: --runtme llamacpp".
+    result = subprocess.run(
+        [sys.executable, "-m", "bootstrap", *args],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == line
+    assert list(tmp_path.iterdir()) == []

@@ -54,7 +54,7 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
         (["--acme-email", "a" * 10_000 + "@example.com"], "--acme-email", "(10012 characters) is too long"),
         (["--domain", "a" * 10_000 + ".com"], "--domain", "(10004 characters) is not a DNS hostname"),
         (["--image-version", "x" * 10_000], "--image-version", "(10000 characters) is not COMPONENT=VERSION"),
-        (["--" + "b" * 10_000], "unrecognized arguments: --bbb", "… (10002 characters)"),  # argparse's own line
+        (["--" + "b" * 10_000], "'--bbb", "… (10002 characters)"),  # bootstrap/cli_unknown.py
         # A bundle-level refusal (user data too large uncompressed) is a line too, not a traceback.
         (["--compress", "never"], "--compress", "user data is"),
     ],

@@ -176,7 +176,8 @@ def test_bad_ca_file_content_is_named(tmp_path: Path) -> None:
 def test_bad_arguments_through_the_real_entry_point() -> None:
     outcome = run_cli("--url", "http://127.0.0.1", "--timeout", "soon")
     assert outcome.code == 3
-    assert outcome.stderr == "checks: error: --timeout: expected a number, got 'soon'\n"
+    assert outcome.stderr == ("checks: error: --timeout: expected a number such as 30 or 2.5 (ASCII digits, at most 12 "
+                              "before the point and 9 after; no exponent), got 'soon'\n")
     outcome = run_cli("--api", "grpc", "--url", "http://127.0.0.1")
     assert outcome.code == 3 and len(outcome.stderr.splitlines()) == 1 and "--api" in outcome.stderr
 

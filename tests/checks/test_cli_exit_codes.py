@@ -106,3 +106,96 @@ def test_a_reader_that_left_early_is_unknown_without_a_traceback(args: tuple[str
         os.close(write_end)
     assert result.returncode == UNKNOWN
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (("checks", "--url", "https://llm.example.com", "--timout", "3"),
+         "checks: error: '--timout': no such option; did you mean --timeout? `python -m checks --help` lists them"),
+        (("checks", "cost", "--monthly-usd", "5", "--tokens-per-mont", "9M"),
+         "checks cost: error: '--tokens-per-mont': no such option; did you mean --tokens-per-month? "
+         "`python -m checks cost --help` lists them"),
+        (("checks", "usage", "--log", "x", "--formatt", "json"),
+         "python -m checks usage: error: '--formatt': no such option; did you mean --format? "
+         "`python -m checks usage --help` lists them"),
+    ],
+)
+def test_a_typo_in_an_option_names_the_nearest_one(argv: tuple[str, ...], line: str, tmp_path: Path) -> None:
+    # argparse's own line was "unrecognized arguments: --timout 3": no hint of what is allowed.
+    proc = run(*argv, cwd=tmp_path)
+    assert proc.returncode == UNKNOWN
+    assert proc.stderr.strip() == line
+
+
+@pytest.mark.parametrize(
+    ("option", "line"),
+    [
+        ("--url", "checks: error: --url: expected a non-empty text value such as https://llm.example.com"),
+        ("--stack", "checks: error: --stack: expected a non-empty text value such as dev"),
+        ("--outputs-file", "checks: error: --outputs-file: it is empty; name the file that holds "
+                           "`pulumi stack output --json --show-secrets`"),
+    ],
+)
+def test_an_empty_target_option_is_named(option: str, line: str, tmp_path: Path) -> None:
+    # `--url "$LLMHOST_URL"` with the variable unset: was "nothing to check: give --url URL, ..."
+    # (and --outputs-file "" read the current folder: "cannot read it (Is a directory)").
+    proc = run("checks", option, "", cwd=tmp_path)
+    assert proc.returncode == UNKNOWN
+    assert proc.stderr.strip() == line
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "allowed"),
+    [
+        ("--wait", "1e15", "a number such as 30 or 2.5 (ASCII digits, at most 12 before the point and 9 after; "
+                           "no exponent)"),
+        ("--concurrency", "1.5", "a whole number such as 30 (ASCII digits, at most 12)"),
+    ],
+)
+def test_a_number_in_a_form_we_do_not_take_says_which_form_we_do(
+    option: str, value: str, allowed: str, tmp_path: Path
+) -> None:
+    # Was "expected a number, got '1e15'": 1e15 is a number to the user; the line must say what is allowed.
+    proc = run("checks", "--url", "http://127.0.0.1:9", option, value, cwd=tmp_path)
+    assert proc.returncode == UNKNOWN
+    assert proc.stderr == f"checks: error: {option}: expected {allowed}, got {value!r}\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (("checks", "--url", "http://127.0.0.1:9", "--output", ""),
+         "checks: error: --output: expected a file name (it is empty: an unset variable?); "
+         "leave it out to print to stdout"),
+        (("checks", "usage", "--log", "-", "--output", ""),
+         "python -m checks usage: error: --output: expected a file name (it is empty: an unset variable?); "
+         "leave it out to print to stdout"),
+        (("checks", "cost", "--monthly-usd", "5", "--tokens-per-month", "1M", "--tokens-per-second", "3", "--plot", ""),
+         "checks cost: error: --plot: expected a file name ending in .png (it is empty: an unset variable?)"),
+    ],
+)
+def test_an_empty_output_file_is_refused_not_silently_stdout(argv: tuple[str, ...], line: str, tmp_path: Path) -> None:
+    # `--output "$PROM_FILE"` with the variable unset printed to stdout: the textfile was never
+    # written, and monitoring only noticed when the metric went stale.
+    proc = run(*argv, cwd=tmp_path)
+    assert proc.returncode == UNKNOWN
+    assert proc.stderr == line + "\n"
+    assert proc.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "prog"),
+    [
+        (("checks", "usage", "--ssh-host", "127.0.0.1", "--ssh-port", "9", "--ssh-user", "a b"),
+         "python -m checks usage"),
+        (("checks", "--url", "http://127.0.0.1:9", "--diagnose", "--ssh-host", "127.0.0.1", "--ssh-user", "a b"),
+         "checks"),
+    ],
+)
+def test_a_bad_ssh_user_is_named_before_any_connection(argv: tuple[str, ...], prog: str, tmp_path: Path) -> None:
+    # apply --user refused it; checks went on to connect and reported an SSH failure instead.
+    proc = run(*argv, cwd=tmp_path)
+    assert proc.returncode == UNKNOWN
+    assert proc.stderr == (f"{prog}: error: --ssh-user: 'a b' is not a login name; use letters, digits, _ . - "
+                           "(at most 32), e.g. ubuntu or root\n")

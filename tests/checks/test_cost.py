@@ -186,3 +186,15 @@ def test_eur_stack_needs_a_rate(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert cli.main(["cost", "--outputs-file", str(outputs(tmp_path, 6.49, "EUR")), "--tokens-per-month", "9M",
                      "--tokens-per-second", "5"]) == 3
     assert "--usd-per-eur" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("source", ["--monthly-usd", "usd-stack"])
+def test_an_unused_eur_rate_is_refused(source: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Ignoring it silently would let a user who typed a EUR amount believe it was converted.
+    given = ["--monthly-usd", "60"] if source == "--monthly-usd" else ["--outputs-file", str(outputs(tmp_path, 68.82))]
+    assert cli.main(["cost", *given, "--usd-per-eur", "1.08", "--tokens-per-month", "9M",
+                     "--tokens-per-second", "5"]) == 3
+    captured = capsys.readouterr()
+    (line,) = captured.err.strip().splitlines()
+    assert "--usd-per-eur:" in line and "already in USD" in line and "drop --usd-per-eur" in line
+    assert captured.out == ""

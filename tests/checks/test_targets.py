@@ -214,3 +214,43 @@ def test_no_pulumi_anywhere_is_one_line_with_the_hint(tmp_path: Path) -> None:
     (tmp_path / "bin").mkdir()
     with pytest.raises(UsageError, match="the pulumi CLI is not installed; install it"):
         run_pulumi_outputs("dev", {"PATH": str(tmp_path / "bin"), "HOME": str(tmp_path)})
+
+
+@pytest.mark.parametrize("source", ["stack", "outputs_file"])
+def test_url_with_a_stack_is_refused_so_its_key_never_goes_to_another_server(tmp_path: Path, source: str) -> None:
+    # `--help` says "what to check (one of)"; merging them sent the stack's apiKey to --url.
+    saved = tmp_path / "outputs.json"
+    saved.write_text(json.dumps(OUTPUTS), encoding="utf-8")
+    asked: list[str] = []
+
+    def runner(stack: str) -> dict[str, Any]:
+        asked.append(stack)
+        return OUTPUTS
+
+    options = {"url": "https://elsewhere.example.net", source: "dev" if source == "stack" else str(saved)}
+    with pytest.raises(UsageError) as caught:
+        build_target(options, Namer(True), environ={}, outputs_runner=runner)
+    flag = "--" + source.replace("_", "-")
+    assert str(caught.value).startswith(f"give only one of --url and {flag}: ")
+    assert OUTPUTS["apiKey"] not in str(caught.value) and asked == []
+    entry = f"- url: https://elsewhere.example.net\n  {source}: {options[source]}\n"
+    with pytest.raises(UsageError, match=f"target #1: give only one of url and {source}"):
+        load_targets_file(write(tmp_path, entry), {}, environ={}, outputs_runner=runner)
+
+
+def test_a_key_file_saved_on_windows_is_read_or_named(tmp_path: Path) -> None:
+    # A byte-order mark and CRLF (Notepad, PowerShell 5's Out-File -Encoding utf8) are not part of the key.
+    key = "k" * 40
+    with_bom = tmp_path / "bom.key"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + key.encode() + b"\r\n")
+    target = build_target({"url": "https://llm.example.com", "api_key_file": str(with_bom)}, Namer(True), environ={})
+    assert target.api_key == key
+    # PowerShell 5's `>` writes UTF-16: say so, and what to save instead.
+    utf16 = tmp_path / "utf16.key"
+    utf16.write_bytes((key + "\r\n").encode("utf-16"))
+    with pytest.raises(UsageError) as caught:
+        build_target({"url": "https://llm.example.com", "api_key_file": str(utf16)}, Namer(True), environ={})
+    assert str(caught.value) == (
+        f"--api-key-file {utf16}: not UTF-8 text (UTF-16, as PowerShell 5's `>` writes?); "
+        "save the key as one line of UTF-8 or ASCII text"
+    )

@@ -478,3 +478,80 @@ def test_deploy_refuses_an_archive_whose_cli_is_not_the_pinned_release(deploy: D
     parent = deploy.home / "data" / "llmhost"
     assert not parent.exists() or list(parent.iterdir()) == []
     assert not any(call.startswith(("stack", "up")) for call in deploy.calls())
+
+
+# --- test.sh on a fresh machine -------------------------------------------------------------
+
+FAKE_DPKG_QUERY = """#!/bin/sh
+# every package is installed except cloud-init (so apt-get always runs) and npm (never on a fresh Debian)
+case "$*" in *" cloud-init"|*" npm") exit 1 ;; esac
+printf 'install ok installed'
+"""
+FAKE_APT_GET = """#!/bin/sh
+printf '%s\\n' "$*" >>"$APT_LOG"
+case "$*" in *install*) exit 1 ;; esac
+"""
+
+
+@pytest.mark.parametrize("npm_on_path", [False, True], ids=["fresh-debian", "nodesource-npm"])
+def test_test_sh_installs_npm_only_when_there_is_none(tmp_path: Path, npm_on_path: bool) -> None:
+    # The OpenAI JS SDK step needs npm; a fresh Debian has none, so apt must bring it (else
+    # make test dies after the long setup). NodeSource's nodejs bundles npm and conflicts with
+    # Debian's npm package: then apt must leave it alone.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("grep", "dirname", "env", "cat"):
+        (bin_dir / name).symlink_to(shutil.which(name) or f"/usr/bin/{name}")
+    stubs = {"dpkg-query": FAKE_DPKG_QUERY, "apt-get": FAKE_APT_GET, "sudo": '#!/bin/sh\nshift\nexec "$@"\n'}
+    if npm_on_path:
+        stubs["npm"] = "#!/bin/sh\nexit 0\n"
+    for name, text in stubs.items():
+        (bin_dir / name).write_text(text, encoding="utf-8")
+        (bin_dir / name).chmod(0o755)
+    log = tmp_path / "apt.log"
+    proc = subprocess.run(
+        [BASH, str(REPO_ROOT / "scripts" / "test.sh")],
+        env={"PATH": str(bin_dir), "HOME": str(tmp_path), "APT_LOG": str(log)},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode != 0, "the stand-in apt-get fails the install, which stops test.sh there"
+    (install,) = [line.split() for line in log.read_text().splitlines() if " install " in f" {line} "]
+    assert "cloud-init" in install
+    assert ("npm" in install) is not npm_on_path, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("interpreter", ["python3", "python3.11"])
+def test_an_old_python_is_one_line_before_any_venv_is_made(tmp_path: Path, interpreter: str) -> None:
+    # Ubuntu 22.04's python3 is 3.10: pip would install everything else, then fail on
+    # requires-python in a multi-line error. A copy of the scripts, so the real .venv is untouched.
+    root = tmp_path / "repo"
+    (root / "scripts").mkdir(parents=True)
+    for name in ("scripts/lib.sh", "scripts/venv.sh", "requirements.txt", "requirements-dev.txt", "pyproject.toml"):
+        shutil.copy(REPO_ROOT / name, root / name)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("dirname", "basename", "cat", "sha256sum"):
+        (bin_dir / name).symlink_to(shutil.which(name) or f"/usr/bin/{name}")
+    fake = bin_dir / interpreter
+    fake.write_text("#!/bin/sh\necho 3.10.12\nexit 1\n", encoding="utf-8")
+    fake.chmod(0o755)
+    proc = subprocess.run(
+        [BASH, str(root / "scripts" / "venv.sh")],
+        env={"PATH": str(bin_dir), "HOME": str(tmp_path)}
+        | ({"LLMHOST_PYTHON": interpreter} if interpreter != "python3" else {}),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        f"{interpreter} is Python 3.10.12; llmhost needs 3.11 or newer: install one (Ubuntu 22.04: sudo apt-get "
+        "install python3.11 python3.11-venv) and run again with LLMHOST_PYTHON=python3.11\n"
+    )
+    assert not (root / ".venv").exists()
