@@ -43,6 +43,20 @@ def folder(text: str) -> Path:
     return Path(text)
 
 
+def not_a_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a file (``is a folder, not a file``, ``no such file``), or None.
+
+    ``Path.is_file()`` alone says "no such file" for ``--identity /etc``, which exists.
+    """
+    if path.is_file():
+        return None
+    if path.is_dir():
+        return "is a folder, not a file; give the file itself"
+    if path.exists():
+        return "is not a regular file (a device or a pipe); give a file"
+    return "no such file"
+
+
 def looks_like_key(text: str) -> bool:
     """A value shaped like an API key rather than a conventional (upper-case) variable name."""
     return (

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from bootstrap.cli_values import looks_like_key
+from bootstrap.cli_values import looks_like_key, not_a_file
 from bootstrap.runtimes import RUNTIMES
 from checks.errors import UsageError, one_line
 
@@ -180,8 +180,8 @@ def check_origin(origin: str, name: Namer) -> str:
 
 
 def check_ca_file(path: str, name: Namer) -> str:
-    if not Path(path).is_file():
-        raise name.error(f"{name('ca_file')} {path}: no such file")
+    if problem := not_a_file(Path(path)):
+        raise name.error(f"{name('ca_file')} {path}: {problem}")
     try:
         ssl.create_default_context(cafile=path)
     except (ssl.SSLError, OSError, ValueError) as err:
@@ -497,8 +497,8 @@ def build_target(
 def _existing(value: Any, key: str, name: Namer) -> str | None:
     if value is None or value == "":
         return None
-    if not Path(str(value)).is_file():
-        raise name.error(f"{name(key)} {value}: no such file")
+    if problem := not_a_file(Path(str(value))):
+        raise name.error(f"{name(key)} {value}: {problem}")
     return str(value)
 
 

@@ -77,6 +77,10 @@ def test_a_bare_list_works_and_name_defaults_to_url(tmp_path: Path) -> None:
         ("- just a string\n", "target #1: expected a mapping"),
         ("- url: https://llm.example.com/v1\n", "target #1: url: 'https://llm.example.com/v1' has a path"),
         ("- url: http://127.0.0.1\n  ssh_port: 99999\n", "target #1: ssh_port: 99999 is not a port number"),
+        # a folder was "no such file" (it exists); paths in the file are relative to its folder
+        ("- url: http://127.0.0.1\n  identity: .\n", "target #1: identity /"),
+        ("- url: http://127.0.0.1\n  identity: .\n", ": is a folder, not a file; give the file itself"),
+        ("- url: http://127.0.0.1\n  ca_file: .\n", ": is a folder, not a file; give the file itself"),
     ],
 )
 def test_targets_file_errors_are_one_line_naming_the_entry(tmp_path: Path, text: str, message: str) -> None:
