@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from bootstrap import layout
@@ -100,3 +101,19 @@ def ascii_seconds(text: str) -> float:
     if not _ASCII_NUMBER_RE.fullmatch(text) or float(text) == 0:
         raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a number of seconds above 0; use e.g. 10 or 2.5")
     return float(text)
+
+
+def bounded_number(low: float, high: float, unit: str, example: str) -> Callable[[str], float]:
+    """An argparse type: an ASCII decimal number from ``low`` to ``high`` (``float()`` also takes
+    ``1e9``, ``inf``, ``nan``, ``١٢``, ``1_0``); the message gives the range and an example."""
+
+    def parse(text: str) -> float:
+        allowed = f"use a number from {low:g} to {high:g} ({unit}), e.g. {example}"
+        if not _ASCII_NUMBER_RE.fullmatch(text):
+            raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a plain number; {allowed}")
+        value = float(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is out of range; {allowed}")
+        return value
+
+    return parse
