@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "or bedrock (Amazon Bedrock: --model ID, --region R, AWS credentials; no --url)")
     target.add_argument("--origin", metavar="URL", help="a browser origin that CORS must allow")
     target.add_argument("--ca-file", metavar="PEM", help="trust this CA instead of the system store")
+    target.add_argument("--allow-plain-http", action="store_true", default=None,
+                        help="send the key over http:// to a host other than this machine (a private network "
+                        "path only: a VPN or WireGuard); refused without it")
     target.add_argument("--timeout", metavar="S",
                         help=f"seconds per network operation (default {DEFAULT_TIMEOUT:g}; a generation gets 4x)")
     target.add_argument("--prompt", metavar="TEXT", help="the prompt of the test generation")

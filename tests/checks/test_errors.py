@@ -54,7 +54,7 @@ def test_resolver_failure_through_an_in_process_transport() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("[Errno -2] Name or service not known", request=request)
 
-    outcome = run_checks("--url", "http://llm.example.invalid", "--api-key-env", KEY_VAR,
+    outcome = run_checks("--url", "http://llm.example.invalid", "--api-key-env", KEY_VAR, "--allow-plain-http",
                          transport=lambda target: httpx.MockTransport(handler))
     assert outcome.status("reachable") == "critical"
     assert outcome.detail("reachable") == "cannot resolve host llm.example.invalid (DNS lookup failed)"

@@ -42,6 +42,7 @@ targets:
     origin: https://app.example.com
   - name: staging
     url: http://10.0.0.5:8080/
+    allow_plain_http: true
     api_key_file: keys/staging
     api: openai
     timeout: 3
@@ -218,3 +219,44 @@ def test_no_pulumi_anywhere_is_one_line_with_the_hint(tmp_path: Path) -> None:
     (tmp_path / "bin").mkdir()
     with pytest.raises(UsageError, match="the pulumi CLI is not installed; install it"):
         run_pulumi_outputs("dev", {"PATH": str(tmp_path / "bin"), "HOME": str(tmp_path)})
+
+
+@pytest.mark.parametrize("url", ["http://10.0.0.5:8080", "http://llm.example.com", "http://[2001:db8::7]",
+                                 "http://localhost.example.com"])
+def test_plain_http_to_another_host_with_a_key_is_refused(url: str) -> None:
+    """The key went in clear over the network (Authorization: Bearer on every probe) without a word."""
+    with pytest.raises(UsageError) as caught:
+        build_target({"url": url, "api_key_env": "PROD_KEY"}, Namer(True), environ=ENV)
+    line = str(caught.value)
+    assert line == (
+        f"--url {url}: plain http:// to a host that is not this machine would send the API key unencrypted over "
+        "the network; use https://, or add --allow-plain-http when the network path is private (a VPN or "
+        "WireGuard tunnel)"
+    )
+    assert "p" * 32 not in line
+    allowed = build_target({"url": url, "api_key_env": "PROD_KEY", "allow_plain_http": True}, Namer(True),
+                           environ=ENV)
+    assert allowed.api_key == "p" * 32
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8088", "http://127.9.9.9", "http://localhost:1",
+                                 "http://[::1]:8088", "http://app.localhost", "https://llm.example.com"])
+def test_loopback_http_and_https_stay_silent(url: str) -> None:
+    target = build_target({"url": url, "api_key_env": "PROD_KEY"}, Namer(True), environ=ENV)
+    assert target.api_key == "p" * 32
+
+
+def test_plain_http_without_a_key_sends_no_secret_and_is_allowed() -> None:
+    assert build_target({"url": "http://10.0.0.5"}, Namer(True), environ=ENV).api_key is None
+
+
+def test_the_targets_file_names_its_own_opt_in(tmp_path: Path) -> None:
+    path = write(tmp_path, "- url: http://10.0.0.5\n  api_key_env: PROD_KEY\n")
+    with pytest.raises(UsageError) as caught:
+        load_targets_file(path, {}, environ=ENV)
+    assert "url http://10.0.0.5: plain http://" in str(caught.value) and "add allow_plain_http when" in str(
+        caught.value)
+    bad = write(tmp_path, "- url: http://10.0.0.5\n  api_key_env: PROD_KEY\n  allow_plain_http: yes please\n")
+    with pytest.raises(UsageError) as caught:
+        load_targets_file(bad, {}, environ=ENV)
+    assert "allow_plain_http: expected true or false, got 'yes please'" in str(caught.value)
