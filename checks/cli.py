@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 from checks import diagnostics, report, runner
-from checks.errors import UsageError, one_line
+from checks.errors import UsageError, one_line, redact
 from checks.result import RunReport
 from checks.targets import (
     API_CHOICES,
@@ -249,10 +249,7 @@ def main(
         print("checks: interrupted", file=sys.stderr)
         return UNKNOWN
     except Exception as err:  # never a traceback
-        message = one_line(f"{type(err).__name__}: {err}")
-        for secret in secrets:
-            if secret:
-                message = message.replace(secret, "[redacted]")
+        message = one_line(redact(f"{type(err).__name__}: {err}", secrets))
         print(f"checks: internal error: {message}", file=sys.stderr)
         return UNKNOWN
     if the_plan.output:

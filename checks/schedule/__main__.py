@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from checks import cli, report
-from checks.errors import UsageError, one_line
+from checks.errors import UsageError, one_line, redact
 
 PROG = "python -m checks.schedule"
 OWN_OPTIONS = ("--json", "--prometheus")
@@ -94,8 +94,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         message = f"{PROG}: interrupted"
     except Exception as err:  # never a traceback
         message = f"{PROG}: internal error: {one_line(f'{type(err).__name__}: {err}')}"
-    for secret in secrets:
-        message = message.replace(secret, "[redacted]")
+    message = redact(message, secrets)
     print(message, file=sys.stderr)
     return cli.UNKNOWN
 

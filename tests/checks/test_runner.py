@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -81,6 +83,25 @@ def test_key_in_a_probe_detail_is_redacted(monkeypatch: pytest.MonkeyPatch) -> N
         outcome = run_checks("--url", server.url, "--api-key-env", KEY_VAR, environ={KEY_VAR: KEY})
     assert KEY not in outcome.stdout
     assert outcome.detail("semantic") == "echoed Authorization: Bearer [redacted]"
+
+
+def test_encoded_forms_of_the_key_in_a_probe_detail_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """_finish removed only the raw key: HTTP Basic's base64 and a URL-encoded key went into the report."""
+    basic = base64.b64encode(f"user:{KEY}".encode()).decode()
+
+    async def leaky(ctx: Any) -> Any:
+        from checks.result import critical
+
+        key = ctx.target.api_key
+        return critical("semantic", f"echoed Authorization: Basic {basic}, then ?k={quote(key + '/', safe='')}")
+
+    probes = tuple((name, leaky if name == "semantic" else probe) for name, probe in runner.PROBES)
+    monkeypatch.setattr(runner, "PROBES", probes)
+    monkeypatch.setattr(runner, "skip_reason", lambda *a: None)
+    with scripted(KEY) as server:
+        outcome = run_checks("--url", server.url, "--api-key-env", KEY_VAR, environ={KEY_VAR: KEY})
+    assert KEY not in outcome.stdout and basic not in outcome.stdout
+    assert outcome.detail("semantic") == "echoed Authorization: Basic [redacted], then ?k=[redacted]%2F"
 
 
 def test_wait_with_targets_polls_each(tmp_path: Path) -> None:
