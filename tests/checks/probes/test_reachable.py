@@ -219,3 +219,36 @@ def test_forced_api_openai_on_ollama_uses_v1(ollama_proxy: RunningProxy, caddy_c
     assert "/completion" not in paths
     assert outcome.detail("generation").startswith("POST /v1/chat/completions")
 
+
+
+def test_forced_api_ollama_on_a_llamacpp_proxy_hints_at_the_mismatch(llama_proxy: RunningProxy) -> None:
+    """The real proxy refuses /api/version to a user key on a llama.cpp server (403): that said nothing
+    about --api ollama being the wrong runtime."""
+    outcome = run_checks("--url", llama_proxy.url, "--api-key-env", KEY_VAR, "--api", "ollama", *FAST)
+    only_reachable_critical(outcome)
+    detail = outcome.detail("reachable")
+    assert detail.startswith("HTTP 403 Forbidden from GET /api/version: ")
+    assert detail.endswith("; --api ollama probably does not match the server's runtime (it has no /api/version): "
+                           "try --api auto, which detects it")
+
+
+@pytest.mark.parametrize(("api", "path"), [("ollama", "/api/version"), ("openai", "/v1/models"),
+                                           ("lmstudio", "/api/v0/models")])
+def test_forced_api_without_its_route_hints_at_the_mismatch(api: str, path: str) -> None:
+    """A runtime without the forced API's route answers 404 (llama.cpp to /api/version, directly)."""
+    with scripted(key="k" * 32) as server:
+        server.routes.pop(("GET", path), None)
+        outcome = run_checks("--url", server.url, "--api-key-env", KEY_VAR, "--api", api, *FAST,
+                             environ={KEY_VAR: "k" * 32})
+    only_reachable_critical(outcome)
+    assert outcome.detail("reachable").startswith(f"HTTP 404 Not Found from GET {path}")
+    assert f"; --api {api} probably does not match the server's runtime (it has no {path})" in outcome.detail(
+        "reachable")
+
+
+def test_a_server_error_with_a_forced_api_gets_no_mismatch_hint(ollama_proxy: RunningProxy, ollama: FakeOllama,
+                                                               caddy_ca: str) -> None:
+    ollama.status_override = 500
+    outcome = run_checks("--url", ollama_proxy.url, "--api-key-env", KEY_VAR, "--ca-file", caddy_ca, "--api",
+                         "ollama", *FAST)
+    assert outcome.detail("reachable") == "HTTP 500 Internal Server Error from GET /api/version: something went wrong"
