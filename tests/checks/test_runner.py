@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -111,6 +112,8 @@ def test_wait_with_targets_polls_each(tmp_path: Path) -> None:
     outcome = run_checks("--targets", str(path), "--wait", "0.5", "--interval", "0.2")
     assert outcome.code == 2
     lines = outcome.stderr.splitlines()
-    assert lines[0].startswith("checks: never: waiting, 0 s elapsed, still failing: reachable critical: "
-                               "connection refused")
+    assert re.match(r"checks: never: waiting, (<0\.01|0\.[0-9]+) s elapsed, still failing: reachable critical: "
+                    "connection refused", lines[0]), lines[0]
+    assert lines[0].endswith("; next try in 0.2 s")  # was "next try in 0 s": --interval 0.2 rounded away
+    assert not [line for line in lines if " 0 s" in line]
     assert lines[-1].startswith("checks: never: gave up after ")
