@@ -21,8 +21,9 @@ lint: venv
 bench: venv
 	@set -e; shopt -s nullglob; for f in bench/*.py; do echo "==> $$f"; $(PY) "$$f" $(ARGS); done
 
+# render: out/ unless ARGS names its own --out (or --out=DIR)
 render: venv
-	$(PY) -m bootstrap render --out out/ $(ARGS)
+	$(PY) -m bootstrap render $(if $(filter --out --out=%,$(ARGS)),,--out out/) $(ARGS)
 
 local: venv
 	$(PY) -m bootstrap local $(ARGS)

@@ -14,6 +14,13 @@ forward, a load balancer) maps public 80 or 443 onto them. The tool cannot see t
 it every renewal fails and each failed validation counts against Let's Encrypt's limit of 5
 failed validations per account and hostname per hour (https://letsencrypt.org/docs/rate-limits/).
 So it is refused unless the user says the ports are forwarded.
+
+The reverse is refused too: ``--ports-forwarded`` where nothing needs forwarding (no Let's
+Encrypt certificate, or 80 or 443 published as it is), and ``--acme-email`` where no ACME
+certificate is requested (``--tls internal``, a plain-HTTP ``--site``, local mode, a load
+balancer ending TLS). Both were accepted and silently unused: an operator who set a contact
+address believes the ACME account has it, and a flag that changes nothing hides a wrong
+assumption about the network. No documented flow passes them where they are unused.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from bootstrap.spec import Spec
 PUBLIC_CERT_MODES = ("acme", "ipdomain")
 """``Spec.tls_mode`` values whose certificate comes from Let's Encrypt (the others: ``internal``)."""
 FORWARDED_OPTION = "--ports-forwarded"
+ACME_EMAIL_OPTION = "--acme-email"
 
 
 def needs_public_validation(spec: Spec) -> bool:
@@ -31,6 +39,41 @@ def needs_public_validation(spec: Spec) -> bool:
     if spec.balancer_port is not None or spec.site_address.startswith("http://"):
         return False
     return spec.tls_mode in PUBLIC_CERT_MODES
+
+
+def no_acme_reason(spec: Spec) -> str | None:
+    """Why Caddy asks no ACME CA for this site's certificate (for messages), or None when it does."""
+    if spec.balancer_port is not None:
+        return "a load balancer ends TLS in front of the proxy"
+    if spec.site_address.startswith("http://"):
+        return f"the site {spec.site_address} is plain HTTP"
+    if spec.tls_mode not in PUBLIC_CERT_MODES:
+        return f"TLS {spec.tls_mode}: Caddy's own CA signs the certificate"
+    return None
+
+
+def unused_option_problem(spec: Spec, *, ports_forwarded: bool) -> str | None:
+    """One line when ``--acme-email`` or ``--ports-forwarded`` would change nothing, else None."""
+    reason = no_acme_reason(spec)
+    if spec.acme_email and reason:
+        return (
+            f"{ACME_EMAIL_OPTION}: not used, no ACME certificate is requested ({reason}); remove it, or give "
+            "--domain (or --public-ip for an sslip.io name) for a Let's Encrypt certificate"
+        )
+    if not ports_forwarded:
+        return None
+    if reason:
+        return (
+            f"{FORWARDED_OPTION}: nothing to forward, no Let's Encrypt certificate is requested ({reason}); remove it"
+        )
+    if spec.http_port == layout.HTTP_PORT or spec.https_port == layout.HTTPS_PORT:
+        kept = layout.HTTP_PORT if spec.http_port == layout.HTTP_PORT else layout.HTTPS_PORT
+        return (
+            f"{FORWARDED_OPTION}: not needed, port {kept} is published as it is and Let's Encrypt validates "
+            f"there; it only applies when both --http-port and --https-port are moved off "
+            f"{layout.HTTP_PORT}/{layout.HTTPS_PORT}; remove it"
+        )
+    return None
 
 
 def unreachable_acme_problem(spec: Spec) -> str | None:

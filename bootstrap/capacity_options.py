@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 
 from bootstrap import runtime_capacity, sizing
-from bootstrap.cli_values import ascii_int
+from bootstrap.cli_values import ascii_int, bounded_number
 
 OPTION_FOR_FIELD = {
     "parallel": "--parallel",
@@ -28,8 +28,12 @@ class CapacityOptionError(ValueError):
 
 def add_capacity_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("capacity (see README: Concurrency and capacity)")
+    low, high = sizing.MEMORY_GIB_RANGE
     group.add_argument(
-        "--memory-gib", type=float, metavar="GIB", help="the server's RAM (GPU: its GPU memory), for sizing"
+        "--memory-gib",
+        type=bounded_number(low, high, "GiB", "8"),
+        metavar="GIB",
+        help=f"the server's RAM (GPU: its GPU memory), for sizing ({low:g}-{high:g})",
     )
     group.add_argument("--cpus", type=ascii_int, metavar="N", help="the server's cores (vCPUs), for sizing")
     group.add_argument("--parallel", type=ascii_int, metavar="N", help="requests decoded at once (slots)")
@@ -47,10 +51,14 @@ def capacity_from_args(
         raise CapacityOptionError(f"{given}: needs {missing} too; give both, or neither to skip the memory check")
     machine = None
     if memory is not None and cpus is not None:
-        if not (memory > 0 and math.isfinite(memory)):
-            raise CapacityOptionError(f"--memory-gib: {memory:g} is not a size; use the server's memory in GiB, e.g. 8")
-        if cpus < 1:
-            raise CapacityOptionError(f"--cpus: {cpus} is not a core count; use a whole number of 1 or more")
+        low, high = sizing.MEMORY_GIB_RANGE
+        if not (low <= memory <= high and math.isfinite(memory)):  # the option's type checks it; callers may not
+            raise CapacityOptionError(f"--memory-gib: {memory:g} is out of range; use {low:g} to {high:g} (GiB)")
+        if not sizing.CPUS_RANGE[0] <= cpus <= sizing.CPUS_RANGE[1]:
+            raise CapacityOptionError(
+                f"--cpus: {cpus} is not a core count; use a whole number from {sizing.CPUS_RANGE[0]} to "
+                f"{sizing.CPUS_RANGE[1]}"
+            )
         # With --gpu the models live in GPU memory: --memory-gib is that (see its help).
         machine = sizing.Machine(memory_gib=memory, cpus=cpus, gpu_memory_gib=memory if gpu else None)
     overrides = sizing.Overrides(parallel=args.parallel, context_length=args.context_length, max_queue=args.max_queue)

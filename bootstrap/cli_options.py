@@ -282,7 +282,9 @@ def spec_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Envir
     keep_alive = runtimes.keep_alive_refusal(spec.runtime)
     if keep_alive is not None and args.keep_alive != "-1":  # only Ollama reads it (OLLAMA_KEEP_ALIVE)
         raise UsageError(f"--keep-alive: {keep_alive[0]}; {keep_alive[1]}")
-    problem = None if getattr(args, "ports_forwarded", False) else acme_ports.unreachable_acme_problem(spec)
+    forwarded = getattr(args, "ports_forwarded", False)
+    problem = acme_ports.unused_option_problem(spec, ports_forwarded=forwarded)
+    problem = problem or (None if forwarded else acme_ports.unreachable_acme_problem(spec))
     if problem:
         raise UsageError(problem)
     for line in model_case_warnings(tuple(args.models or ()), spec.models):

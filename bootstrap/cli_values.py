@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from bootstrap import layout
@@ -41,6 +42,20 @@ def folder(text: str) -> Path:
     if len(os.fsencode(text)) >= 4096:  # PATH_MAX: stat() would raise ENAMETOOLONG
         raise argparse.ArgumentTypeError(f"it is {len(os.fsencode(text))} bytes long; name a folder under 4096 bytes")
     return Path(text)
+
+
+def not_a_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a file (``is a folder, not a file``, ``no such file``), or None.
+
+    ``Path.is_file()`` alone says "no such file" for ``--identity /etc``, which exists.
+    """
+    if path.is_file():
+        return None
+    if path.is_dir():
+        return "is a folder, not a file; give the file itself"
+    if path.exists():
+        return "is not a regular file (a device or a pipe); give a file"
+    return "no such file"
 
 
 def looks_like_key(text: str) -> bool:
@@ -98,3 +113,19 @@ def login_name_problem(user: str) -> str | None:
     if LOGIN_NAME_RE.fullmatch(user):
         return None
     return f"{user[:40]!r} is not a login name; use letters, digits, _ . - (at most 32), e.g. ubuntu or root"
+
+
+def bounded_number(low: float, high: float, unit: str, example: str) -> Callable[[str], float]:
+    """An argparse type: an ASCII decimal number from ``low`` to ``high`` (``float()`` also takes
+    ``1e9``, ``inf``, ``nan``, ``١٢``, ``1_0``); the message gives the range and an example."""
+
+    def parse(text: str) -> float:
+        allowed = f"use a number from {low:g} to {high:g} ({unit}), e.g. {example}"
+        if not _ASCII_NUMBER_RE.fullmatch(text):
+            raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a plain number; {allowed}")
+        value = float(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is out of range; {allowed}")
+        return value
+
+    return parse

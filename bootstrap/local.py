@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import os
 import shlex
 import shutil
@@ -33,7 +34,7 @@ from bootstrap.cli_options import (
 )
 from bootstrap.cli_values import folder
 from bootstrap.key_rotation import proxy_reload_argv
-from bootstrap.spec import Spec
+from bootstrap.spec import Spec, is_ip
 
 EXIT_DOCKER = 1
 LOCAL_SITE = "https://localhost"
@@ -88,9 +89,39 @@ def check_docker(run: Runner = subprocess.run) -> None:
         )
 
 
+LOCALHOST_ADDRESSES = ("127.0.0.1", "::1")
+"""Where ``localhost`` resolves (/etc/hosts): https://localhost reaches a proxy bound there."""
+
+
+def local_site(bind: str | None) -> str:
+    """https://localhost, or ``https://<bind>`` when the proxy listens on one other address.
+
+    With ``--bind 192.168.1.20`` nothing listens on loopback, so https://localhost would not
+    connect; Caddy's internal CA signs a certificate for the IP instead. The unspecified
+    addresses (0.0.0.0, ::) include loopback: the site stays localhost (see ``listen_note``).
+    """
+    if bind is None or not is_ip(bind):  # a bad --bind is refused by Spec, naming the option
+        return LOCAL_SITE
+    ip = ipaddress.ip_address(bind)
+    if ip.is_unspecified or str(ip) in LOCALHOST_ADDRESSES:
+        return LOCAL_SITE
+    return f"https://[{ip}]" if ip.version == 6 else f"https://{ip}"
+
+
+def listen_note(spec: Spec) -> str | None:
+    """One line when the proxy listens on every interface (--bind 0.0.0.0 or ::), else None."""
+    if spec.listen_address is None or not ipaddress.ip_address(spec.listen_address).is_unspecified:
+        return None
+    return (
+        f"Listens: on all interfaces ({spec.listen_address}), ports {spec.http_port} and {spec.https_port}; "
+        f"the URL works on this machine, but its certificate names localhost only: for other machines run "
+        "again with --bind <this machine's address>, e.g. --bind 192.168.1.20 (URL https://192.168.1.20)"
+    )
+
+
 def local_spec(args: argparse.Namespace, folder: Path) -> Spec:
     overrides: dict[str, object] = {
-        "site": LOCAL_SITE,
+        "site": local_site(args.bind),
         "tls": "internal",
         "models_dir": None,
         "listen_address": args.bind or "127.0.0.1",
@@ -256,6 +287,8 @@ def cmd_local(args: argparse.Namespace) -> int:
             return EXIT_DOCKER
     key = spec.api_keys[0] if spec.api_keys else "(from SSM)"
     print(f"URL:     {spec.public_url}")
+    if note := listen_note(spec):
+        print(note)
     print(f"API key: {key}")
     print(f"Models:  {', '.join(spec.models)}")
     if args.no_start:

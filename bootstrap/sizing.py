@@ -63,6 +63,11 @@ QUEUE_PER_SLOT = 4
 PARALLEL_RANGE = (1, 64)
 CONTEXT_RANGE = (512, 262144)
 QUEUE_RANGE = (1, 65536)
+MEMORY_GIB_RANGE = (0.5, 32768.0)
+"""--memory-gib: half a GiB up to 32 TiB, the largest EC2 memory (u7in-32tb.224xlarge: 32 TiB, 896
+vCPUs; aws.amazon.com/ec2/instance-types/high-memory); 8 x H200 GPU memory (1,128 GiB) is inside."""
+CPUS_RANGE = (1, 4096)
+"""--cpus: the largest EC2 instance has 896 vCPUs (u7in-32tb.224xlarge); 4096 leaves room."""
 
 
 @dataclass(frozen=True)

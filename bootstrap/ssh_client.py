@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap import host_keys
+from bootstrap.cli_values import not_a_file
 
 CONNECT_TIMEOUT = 10.0
 KEEPALIVE_SECONDS = 15
@@ -268,8 +269,9 @@ def _credentials(target: SshTarget) -> dict[str, Any]:
         return {"pkey": load_private_key(target.private_key, label), "allow_agent": False, "look_for_keys": False}
     if target.identity:
         path = Path(target.identity).expanduser()
-        if not path.is_file():
-            raise SshUsageError(f"{label} {target.identity}: no such file")
+        problem = not_a_file(path)
+        if problem:
+            raise SshUsageError(f"{label} {target.identity}: {problem}")
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:

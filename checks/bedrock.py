@@ -48,6 +48,7 @@ from botocore.exceptions import (
 
 from checks import bedrock_prices
 from checks.errors import one_line
+from checks.numbers import usd
 from checks.probes import auth, cors, generation, models, openai_chat, reachable, semantic, tls
 from checks.probes.context import State
 from checks.probes.generation import GENERATION_DEADLINE_FACTOR, prompt_of
@@ -326,8 +327,8 @@ async def probe_generation(ctx: BedrockContext) -> ProbeResult:
     result = generation.judge(ctx, metrics, "ConverseStream")  # type: ignore[arg-type]
     cost = metrics.get("usd_per_million_tokens")
     if isinstance(cost, float):
-        result = dataclasses.replace(result, detail=f"{result.detail}, ${cost:.2f} per 1M tokens "
-                                                    f"(Bedrock list price, {bedrock_prices.PRICE_DATE})")
+        result = dataclasses.replace(result, detail=f"{result.detail}; {usd(cost)} per 1M tokens, Bedrock list "
+                                                    f"price of {bedrock_prices.PRICE_DATE}")
     return result
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 
 PRICE_DATE = "2026-11"
-PRICE_SOURCE = "https://aws.amazon.com/bedrock/pricing/ (on-demand, us-east-1)"
+PRICE_SOURCE = "https://aws.amazon.com/bedrock/pricing/"
+PRICE_REGION = "us-east-1"
+"""The region whose on-demand prices the table lists."""
 PRICE_REGION = "us-east-1"
 DEFAULT_INPUT_SHARE = 0.5
 """Blended price = input share x input price + (1 - share) x output price; 0.5 unless told."""

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 from bootstrap.cli_unknown import rewrite_unrecognized
 from checks import diagnostics, report, runner
-from checks.errors import UsageError, one_line
+from checks.errors import UsageError, one_line, redact
 from checks.result import RunReport
 from checks.targets import (
     API_CHOICES,
@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "or bedrock (Amazon Bedrock: --model ID, --region R, AWS credentials; no --url)")
     target.add_argument("--origin", metavar="URL", help="a browser origin that CORS must allow")
     target.add_argument("--ca-file", metavar="PEM", help="trust this CA instead of the system store")
+    target.add_argument("--allow-plain-http", action="store_true", default=None,
+                        help="send the key over http:// to a host other than this machine (a private network "
+                        "path only: a VPN or WireGuard); refused without it")
     target.add_argument("--timeout", metavar="S",
                         help=f"seconds per network operation (default {DEFAULT_TIMEOUT:g}; a generation gets 4x)")
     target.add_argument("--prompt", metavar="TEXT", help="the prompt of the test generation")
@@ -251,10 +254,7 @@ def main(
         print("checks: interrupted", file=sys.stderr)
         return UNKNOWN
     except Exception as err:  # never a traceback
-        message = one_line(f"{type(err).__name__}: {err}")
-        for secret in secrets:
-            if secret:
-                message = message.replace(secret, "[redacted]")
+        message = one_line(redact(f"{type(err).__name__}: {err}", secrets))
         print(f"checks: internal error: {message}", file=sys.stderr)
         return UNKNOWN
     if the_plan.output:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 
 from checks.bedrock_prices import DEFAULT_INPUT_SHARE, PRICES, BedrockPrice
+from checks.numbers import share, tokens, usd
 from checks.result import ProbeResult
 from infra.prices import HOURS_PER_MONTH
 
@@ -57,23 +58,18 @@ def with_self_hosted_cost(result: ProbeResult, monthly_usd: float) -> ProbeResul
     tps = result.metrics.get("tokens_per_second")
     if not isinstance(tps, int | float) or tps <= 0:
         return result
-    usd = usd_per_million_self_hosted(monthly_usd, float(tps))
-    if usd is None:
+    per_million = usd_per_million_self_hosted(monthly_usd, float(tps))
+    if per_million is None:
         return result
     return dataclasses.replace(
         result,
-        detail=f"{result.detail}, ${usd:.2f} per 1M tokens (${monthly_usd:,.2f}/month, flat out)",
-        metrics={**result.metrics, "usd_per_million_tokens": round(usd, 6), "monthly_usd": monthly_usd},
+        detail=f"{result.detail}; {usd(per_million)} per 1M tokens at {usd(monthly_usd)}/month, flat out",
+        metrics={**result.metrics, "usd_per_million_tokens": round(per_million, 6), "monthly_usd": monthly_usd},
     )
 
 
-def short(tokens: float) -> str:
-    """90_000_000 -> '90M', 1_500_000_000 -> '1.5B', 688_200_000 -> '688M'."""
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if tokens >= size:
-            value = tokens / size
-            return f"{value:.3g}{suffix}" if value < 100 else f"{value:.0f}{suffix}"
-    return f"{tokens:.0f}"
+short = tokens
+"""90_000_000 -> '90M' (checks/numbers.py decides; kept under this name for infra/cost_comparison.py)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,15 +133,15 @@ def verdict(price: BedrockPrice, monthly_usd: float, tokens_per_month: float, ca
     """("bedrock" | "server", one verdict line) for one model."""
     bedrock = bedrock_monthly_usd(tokens_per_month, price, input_share)
     even = break_even_tokens(monthly_usd, price, input_share)
-    head = (f"Bedrock {price.label}: ${bedrock:,.2f}/month for {short(tokens_per_month)} tokens; "
-            f"this server: ${monthly_usd:,.2f}; break-even {short(even)} tokens/month")
+    head = (f"Bedrock {price.label}: {usd(bedrock)}/month for {short(tokens_per_month)} tokens; "
+            f"this server: {usd(monthly_usd)}; break-even {short(even)} tokens/month")
     if capacity is not None and tokens_per_month > capacity:
         return "bedrock", (f"{head}; your usage is above this server's capacity of ~{short(capacity)}: it cannot "
-                           "serve it alone (a bigger server, or Bedrock)")
+                           "serve it alone; use a bigger server, or Bedrock")
     if capacity is not None and even > capacity:
         return "bedrock", (f"{head}, above its capacity of ~{short(capacity)}: Bedrock is cheaper unless you need "
                            "the data to stay on your server")
-    where = f" ({even / capacity:.0%} of its capacity)" if capacity else ""
+    where = f" ({share(even / capacity)} of its capacity)" if capacity else ""
     if tokens_per_month >= even:
         return "server", f"{head}{where}: this server is cheaper at your usage"
     return "bedrock", (f"{head}{where}: Bedrock is cheaper at your usage; the server pays off above "

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from bootstrap.cli_unknown import rewrite_unrecognized
-from checks import bedrock_prices, cost, cost_plot
+from checks import bedrock_prices, cost, cost_plot, numbers
 from checks.errors import UsageError, one_line
 from checks.targets import Namer, OutputsRunner, load_outputs_file, run_pulumi_outputs
 
@@ -89,7 +89,7 @@ def monthly_usd_from_outputs(outputs: Mapping[str, Any], where: str, usd_per_eur
         return total
     if currency == "EUR":
         if usd_per_eur is None:
-            raise UsageError(f"{where}: the stack's monthlyCostEstimate is in EUR ({total:.2f}); give today's "
+            raise UsageError(f"{where}: the stack's monthlyCostEstimate is in EUR ({total:,.2f} EUR); give today's "
                              "rate with --usd-per-eur (e.g. 1.08) or --monthly-usd")
         return total * usd_per_eur
     raise UsageError(f"{where}: monthlyCostEstimate is in {currency!r}; give --monthly-usd")
@@ -171,17 +171,17 @@ def plan(argv: Sequence[str], environ: Mapping[str, str], outputs_runner: Output
 
 def render_text(comparison: cost.Comparison) -> str:
     lines = [
-        f"this server: ${comparison.server_monthly_usd:,.2f}/month; "
-        f"your usage {cost.short(comparison.tokens_per_month)} tokens/month",
+        f"this server: {numbers.usd(comparison.server_monthly_usd)}/month; "
+        f"your usage {numbers.tokens(comparison.tokens_per_month)} tokens/month",
     ]
     if comparison.capacity_tokens is not None:
         lines.append(f"capacity at {comparison.tokens_per_second:g} tokens/s (one stream, 730 h): "
-                     f"~{cost.short(comparison.capacity_tokens)} tokens/month; your usage is "
-                     f"{comparison.usage_utilisation:.0%} of it")
-    lines.append(f"Bedrock on-demand list prices of {bedrock_prices.PRICE_DATE} ({bedrock_prices.PRICE_SOURCE}), "
-                 f"{comparison.input_share:.0%} input tokens:")
+                     f"~{numbers.tokens(comparison.capacity_tokens)} tokens/month; your usage is "
+                     f"{numbers.share(comparison.usage_utilisation or 0)} of it")
+    lines.append(f"Bedrock on-demand list prices, {bedrock_prices.PRICE_REGION}, {bedrock_prices.PRICE_DATE}, "
+                 f"{numbers.share(comparison.input_share)} input tokens; source: {bedrock_prices.PRICE_SOURCE}")
     for model in comparison.models:
-        note = " (price: lower confidence)" if model.confidence != "listed" else ""
+        note = "; price: lower confidence" if model.confidence != "listed" else ""
         lines.append(f"  {model.verdict}{note}")
     return "\n".join(lines) + "\n"
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from checks.cost import Comparison, short
+from checks.numbers import usd
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -53,9 +54,9 @@ def series(comparison: Comparison) -> PlotData:
     x_max = 1.15 * max([*evens, comparison.capacity_tokens or 0.0, comparison.tokens_per_month, 1.0])
     xs = tuple(x_max * i / STEPS for i in range(STEPS + 1))
     monthly = comparison.server_monthly_usd
-    server = Line(f"this server (${monthly:,.2f}/month)", xs, tuple(monthly for _ in xs))
+    server = Line(f"this server ({usd(monthly)}/month)", xs, tuple(monthly for _ in xs))
     lines = tuple(
-        Line(f"Bedrock {m.model} (${m.usd_per_million:.3f}/1M)", xs, tuple(x / 1e6 * m.usd_per_million for x in xs))
+        Line(f"Bedrock {m.model} ({usd(m.usd_per_million)}/1M)", xs, tuple(x / 1e6 * m.usd_per_million for x in xs))
         for m in comparison.models
     )
     points = tuple(Point(f"{m.model}: {short(m.break_even_tokens)}", m.break_even_tokens, monthly)

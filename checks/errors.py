@@ -6,11 +6,13 @@ removed with ``redact`` before any line leaves the program.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import socket
 import ssl
 from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
 
 import httpx
 
@@ -34,10 +36,42 @@ def one_line(text: object, limit: int = MAX_LINE) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+REDACTED = "[redacted]"
+_AUTH_CREDENTIALS = re.compile(r"(?i)\b((?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{8,}")
+"""An ``Authorization`` value (RFC 9110 §11.6.2: token68), whoever's key it carries."""
+_MIN_FORM = 8
+"""Shorter base64 fragments could match ordinary text; a key's interior is far longer (keys >= 24 chars)."""
+
+
+def _base64_interiors(secret: bytes) -> set[str]:
+    """The base64 text of ``secret`` that is the same whatever bytes surround it (``user:KEY`` of HTTP
+    Basic, a JSON blob): at each of the three alignments, the 4-character groups made of key bytes only."""
+    forms = set()
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + secret).decode()
+        first = -(-offset // 3)  # the first group that starts inside the key
+        last = (offset + len(secret)) // 3  # groups before this one end inside the key
+        interior = encoded[4 * first : 4 * last]
+        if len(interior) >= _MIN_FORM:
+            forms.update((interior, interior.translate(str.maketrans("+/", "-_"))))
+    return forms
+
+
+def secret_forms(secret: str) -> set[str]:
+    """Every way ``secret`` can appear in a probe's detail or an error: as it is, URL-encoded
+    (``quote``/``quote_plus``), JSON-escaped, and inside base64 (standard and URL-safe)."""
+    forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+    forms |= _base64_interiors(secret.encode())
+    return {form for form in forms if form}
+
+
 def redact(text: str, secrets: Iterable[str | None]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
+    """``text`` with every form of every secret (``secret_forms``) and every ``Bearer``/``Basic``
+    credential replaced by ``[redacted]``."""
+    text = _AUTH_CREDENTIALS.sub(lambda m: m.group(1) + REDACTED, text)  # first: the whole credential goes
+    forms = sorted({form for secret in secrets if secret for form in secret_forms(secret)}, key=len, reverse=True)
+    for form in forms:
+        text = text.replace(form, REDACTED)
     return text
 
 

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from checks import numbers
 from checks.result import RunReport, Status, TargetReport
 
 FORMATS = ("text", "json", "prometheus")
@@ -117,7 +118,7 @@ def comparison_lines(run: RunReport) -> list[str]:
             report.target,
             f"{ttft:.2f} s" if isinstance(ttft, int | float) else "-",
             f"{tps:.1f}" if isinstance(tps, int | float) else "-",
-            f"${usd:.2f}" if isinstance(usd, int | float) else "-",
+            numbers.usd(usd) if isinstance(usd, int | float) else "-",
         ))
     if len(rows) < 2:
         return []

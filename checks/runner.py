@@ -19,6 +19,7 @@ import httpx
 
 from checks import bedrock
 from checks.errors import ProbeFailure, one_line, redact
+from checks.numbers import seconds
 from checks.probes import PROBES, ProbeContext, skip_reason
 from checks.result import ProbeResult, RunReport, Status, TargetReport, critical, skipped
 from checks.targets import Target
@@ -121,18 +122,18 @@ async def check_until(
         elapsed = time.monotonic() - start
         if report.status in PASSING:
             if progress and attempt > 1:
-                progress(f"{target.name}: {report.status.value} after {elapsed:.0f} s ({attempt} attempts)")
+                progress(f"{target.name}: {report.status.value} after {seconds(elapsed)} ({attempt} attempts)")
             return report
         remaining = wait - elapsed
         if remaining <= 0:
             if progress:
-                progress(f"{target.name}: gave up after {elapsed:.0f} s ({attempt} attempts): "
+                progress(f"{target.name}: gave up after {seconds(elapsed)} ({attempt} attempts): "
                          f"{failing_summary(report)}")
             return report
         pause = min(interval, remaining)
         if progress:
-            progress(f"{target.name}: waiting, {elapsed:.0f} s elapsed, still failing: {failing_summary(report)}; "
-                     f"next try in {pause:.0f} s")
+            progress(f"{target.name}: waiting, {seconds(elapsed)} elapsed, still failing: {failing_summary(report)}; "
+                     f"next try in {seconds(pause)}")
         await asyncio.sleep(pause)
 
 

@@ -14,6 +14,7 @@ Stack outputs (``pulumi stack output --json --show-secrets``, see infra/__main__
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import re
@@ -27,7 +28,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from bootstrap.cli_values import login_name_problem, looks_like_key
+from bootstrap.cli_values import login_name_problem, looks_like_key, not_a_file
 from bootstrap.runtimes import RUNTIMES
 from checks.errors import UsageError, one_line
 
@@ -102,7 +103,7 @@ TARGET_KEYS = (
     "name", "url", "stack", "outputs_file", "api_key_env", "api_key_file", "model", "api", "origin",
     "ca_file", "timeout", "prompt", "expect", "max_tokens", "min_tokens_per_second", "max_load_seconds",
     "cert_warn_days", "cert_critical_days", "ssh_host", "ssh_user", "ssh_port", "identity", "known_hosts",
-    "host_key", "region",
+    "host_key", "region", "allow_plain_http",
 )
 PATH_KEYS = ("outputs_file", "api_key_file", "ca_file", "identity", "known_hosts")
 """In a targets file these are relative to the file's folder."""
@@ -179,6 +180,35 @@ def check_url(url: str, name: Namer, key: str = "url") -> str:
     return url.rstrip("/")
 
 
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` (and ``*.localhost``, RFC 6761 §6.3), 127.0.0.0/8 or ::1: traffic that never leaves
+    this machine. No name is looked up: any other name may resolve anywhere."""
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.partition("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def plain_http_problem(url: str, name: Namer) -> str | None:
+    """One line when the key would cross the network unencrypted: ``http://`` to a host that is not this one.
+
+    Every probe sends ``Authorization: Bearer <key>``; over plain HTTP anyone on the path (café
+    Wi-Fi, a shared VLAN, the provider's network) can read it and use the server. Refused unless
+    the user says the path is private (a VPN, WireGuard): ``allow_plain_http``.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "http" or is_loopback_host(parts.hostname or ""):
+        return None
+    return (
+        f"{name('url')} {url}: plain http:// to a host that is not this machine would send the API key "
+        f"unencrypted over the network; use https://, or add {name('allow_plain_http')} when the network path "
+        "is private (a VPN or WireGuard tunnel)"
+    )
+
+
 def check_origin(origin: str, name: Namer) -> str:
     parts = urlsplit(origin)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
@@ -187,8 +217,8 @@ def check_origin(origin: str, name: Namer) -> str:
 
 
 def check_ca_file(path: str, name: Namer) -> str:
-    if not Path(path).is_file():
-        raise name.error(f"{name('ca_file')} {path}: no such file")
+    if problem := not_a_file(Path(path)):
+        raise name.error(f"{name('ca_file')} {path}: {problem}")
     try:
         ssl.create_default_context(cafile=path)
     except (ssl.SSLError, OSError, ValueError) as err:
@@ -451,6 +481,11 @@ def build_target(
         key = implied.get("api_key")
         if key is not None and not _HEADER_SAFE_KEY_RE.fullmatch(str(key)):
             raise name.error(f"the apiKey output: {BAD_KEY_CHARACTERS}")
+    allow_plain = merged.get("allow_plain_http") or False
+    if not isinstance(allow_plain, bool):
+        raise name.error(f"{name('allow_plain_http')}: expected true or false, got {one_line(repr(allow_plain), 40)}")
+    if key is not None and not allow_plain and (problem := plain_http_problem(url, name)):
+        raise name.error(problem)
     expect = merged.get("expect")
     prompt = merged.get("prompt")
     if expect is not None:
@@ -516,8 +551,8 @@ def build_target(
 def _existing(value: Any, key: str, name: Namer) -> str | None:
     if value is None or value == "":
         return None
-    if not Path(str(value)).is_file():
-        raise name.error(f"{name(key)} {value}: no such file")
+    if problem := not_a_file(Path(str(value))):
+        raise name.error(f"{name(key)} {value}: {problem}")
     return str(value)
 
 

@@ -79,6 +79,61 @@ def access_entries(lines: Iterable[str]) -> Iterable[dict[str, Any]]:
             yield entry
 
 
+_TEXT_FIELDS = (access_log.KEY_NAME_FIELD, access_log.ROLE_FIELD)
+_COUNT_FIELDS = ("status", "bytes_read", "size")
+
+
+def entry_problem(entry: dict[str, Any]) -> str | None:
+    """Why an access entry cannot be counted as it is, or None. The proxy writes ``llmhost_key`` and
+    ``llmhost_role`` as text (bootstrap/access_log.py), status and sizes as whole numbers and
+    ``duration`` in seconds; anything else is an edited log or another proxy's, not a key to show."""
+    for name in _TEXT_FIELDS:
+        value = entry.get(name)
+        if value is not None and not isinstance(value, str):
+            return f"{name} is {_kind(value)}, not a text"
+    for name in _COUNT_FIELDS:
+        value = entry.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            return f"{name} is {_kind(value)}, not a whole number"
+    duration = entry.get("duration")
+    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int | float)):
+        return f"duration is {_kind(duration)}, not a number of seconds"
+    return None
+
+
+def _kind(value: object) -> str:
+    """What a JSON value is, in words (never the value: it could be anything, a key included)."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a negative number" if value < 0 else "a number"
+    return {dict: "an object", list: "a list", str: "a text"}.get(type(value), type(value).__name__)
+
+
+def split_malformed(entries: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """(the entries that can be counted, the problem of each one that cannot)."""
+    good: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for entry in entries:
+        problem = entry_problem(entry)
+        if problem is None:
+            good.append(entry)
+        else:
+            problems.append(problem)
+    return good, problems
+
+
+def malformed_line(source: str, problems: Sequence[str], counted: int) -> str:
+    """One line: how many access entries were left out as malformed, and the first reason."""
+    where = "stdin" if source == "-" else source
+    count = len(problems)
+    entries = "entry" if count == 1 else "entries"
+    return (
+        f"--log {where}: {count} access-log {entries} left out as malformed, {counted} counted; first: "
+        f"{problems[0]} as the proxy writes it (an edited log, or another proxy's)"
+    )
+
+
 @dataclass
 class KeyUsage:
     name: str
@@ -288,10 +343,16 @@ def main(argv: Sequence[str] | None = None, *, now: float | None = None) -> int:
     except UsageInputError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return EXIT_UNKNOWN
-    entries = list(access_entries(lines))
-    if not entries and args.log:
+    entries, problems = split_malformed(access_entries(lines))
+    if not entries and not problems and args.log:
         print(f"{PROG}: error: {no_entries_line(args.log, lines)}", file=sys.stderr)
         return EXIT_UNKNOWN
+    if problems:
+        line = malformed_line(args.log or f"{args.ssh_host} (the proxy's log)", problems, len(entries))
+        if not entries:  # nothing could be counted: not a report of zero requests
+            print(f"{PROG}: error: {line}", file=sys.stderr)
+            return EXIT_UNKNOWN
+        print(f"{PROG}: warning: {line}", file=sys.stderr)
     rows = summarize(entries, seconds, time.time() if now is None else now)
     text = RENDERERS[args.format](rows, args.since)
     if args.output:

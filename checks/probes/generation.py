@@ -283,7 +283,7 @@ def judge(ctx: ProbeContext, metrics: dict[str, Metric], what: str) -> ProbeResu
     if isinstance(tps, float) and tps < thresholds.min_tokens_per_second:
         problems.append(f"slow: {tps:.1f} tokens/s (warn below {thresholds.min_tokens_per_second:g})")
     if problems:
-        return warn(NAME, "; ".join(problems) + f" ({summary})", **metrics)
+        return warn(NAME, "; ".join([*problems, summary]), **metrics)
     return ok(NAME, summary, **metrics)
 
 

@@ -46,14 +46,14 @@ async def probe(ctx: ProbeContext) -> ProbeResult:
 async def _probe(ctx: ProbeContext) -> ProbeResult:
     api = ctx.state.api
     if api == "ollama":
-        version = _version(await ctx.get_json(VERSION_PATH))
+        version = _version(await _get_api_json(ctx, VERSION_PATH, api))
         if version is None:
             return critical(NAME, f"GET {VERSION_PATH} answered JSON without a version: is this Ollama?")
         return _ollama_ok(ctx, version)
     if api == "openai":
-        return await _openai_result(ctx, await ctx.get_json(MODELS_PATH))
+        return await _openai_result(ctx, await _get_api_json(ctx, MODELS_PATH, api))
     if api == lmstudio.API:
-        return lmstudio.reachable_ok(ctx, NAME, await ctx.get_json(lmstudio.V0_MODELS_PATH))
+        return lmstudio.reachable_ok(ctx, NAME, await _get_api_json(ctx, lmstudio.V0_MODELS_PATH, api))
 
     # auto: Ollama first, then OpenAI-style.
     response = await ctx.request("GET", VERSION_PATH)
@@ -86,6 +86,24 @@ async def _probe(ctx: ProbeContext) -> ProbeResult:
     payload = parse_json(models.content, f"GET {MODELS_PATH}")
     ctx.state.api = "openai"
     return await _openai_result(ctx, payload)
+
+
+NOT_THIS_API = (404, 405)
+"""A runtime's answer to a route it does not have (llama.cpp, Ollama: 404; some servers 405)."""
+
+
+async def _get_api_json(ctx: ProbeContext, path: str, api: str) -> Any:
+    """``ctx.get_json`` for the API the user forced with ``--api``: a "no such route" answer (404,
+    405, or the proxy's 403 for a route this runtime's allow-list lacks) says the --api probably
+    does not match the runtime, instead of a bare status."""
+    response = await ctx.request("GET", path)
+    if response.status_code == 200:
+        return parse_json(response.content, f"GET {path}")
+    detail = http_error_detail(response, response.content, f"GET {path}")
+    if response.status_code in NOT_THIS_API or is_role_refusal(response.status_code, response.content):
+        detail += (f"; --api {api} probably does not match the server's runtime (it has no {path}): "
+                   "try --api auto, which detects it")
+    raise ProbeFailure(detail)
 
 
 def _version(payload: Any) -> str | None:

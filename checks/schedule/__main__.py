@@ -21,12 +21,13 @@ traceback, never the API key.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from checks import cli, report
-from checks.errors import UsageError, one_line
+from checks import cli, report, stdio
+from checks.errors import UsageError, one_line, redact
 
 PROG = "python -m checks.schedule"
 OWN_OPTIONS = ("--json", "--prometheus")
@@ -86,7 +87,14 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
                 except OSError as err:
                     raise UsageError(f"--{kind} {own[kind]}: cannot write it ({err.strerror or err})") from None
         if run.status.exit_code != 0:
-            sys.stdout.write(report.render(run, "text", multi=the_plan.multi))
+            try:
+                sys.stdout.write(report.render(run, "text", multi=the_plan.multi))
+                sys.stdout.flush()
+            except BrokenPipeError:  # `>&-` (checks/stdio.py) or the reader left: the files hold the report
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the flush at exit would fail again
+                files = " and ".join(f"--{kind} {own[kind]}" for kind in own)
+                print(f"{PROG}: warning: the text report was not shown (standard output is closed or its reader "
+                      f"left); {files} {'hold' if len(own) > 1 else 'holds'} the report", file=sys.stderr)
         return run.status.exit_code
     except UsageError as err:
         message = f"{PROG}: error: {one_line(err)}"
@@ -94,11 +102,11 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         message = f"{PROG}: interrupted"
     except Exception as err:  # never a traceback
         message = f"{PROG}: internal error: {one_line(f'{type(err).__name__}: {err}')}"
-    for secret in secrets:
-        message = message.replace(secret, "[redacted]")
+    message = redact(message, secrets)
     print(message, file=sys.stderr)
     return cli.UNKNOWN
 
 
 if __name__ == "__main__":
+    stdio.guard()  # `>&-`: a report file must never land on descriptor 1
     sys.exit(main())

@@ -184,6 +184,9 @@ def test_bad_arguments_exit_2_with_one_line(sshd: Sshd, root: Path, tmp_path: Pa
     assert one_error_line(run(sshd, root, tmp_path, "--identity", str(tmp_path / "nope")), 2) == (
         f"--identity {tmp_path / 'nope'}: no such file"
     )
+    assert one_error_line(run(sshd, root, tmp_path, "--identity", str(tmp_path)), 2) == (  # was "no such file"
+        f"--identity {tmp_path}: is a folder, not a file; give the file itself"
+    )
     assert one_error_line(run(sshd, root, tmp_path, "--api-key-env", "UNSET_VAR"), 2).startswith(
         "--api-key-env UNSET_VAR: the variable is not set"
     )

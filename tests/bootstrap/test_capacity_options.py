@@ -39,10 +39,21 @@ def test_overrides_without_a_server_size_are_rendered_unchecked(tmp_path: Path) 
     ("args", "expected"),
     [
         (["--memory-gib", "8"], "--memory-gib: needs --cpus too; give both, or neither to skip the memory check"),
-        (["--memory-gib", "inf", "--cpus", "4"], "--memory-gib: inf is not a size; use the server's memory in GiB"),
-        (["--memory-gib", "nan", "--cpus", "4"], "--memory-gib: nan is not a size"),
+        (["--memory-gib", "inf", "--cpus", "4"], "argument --memory-gib: 'inf' is not a plain number; use a number "
+         "from 0.5 to 32768 (GiB), e.g. 8"),
+        (["--memory-gib", "nan", "--cpus", "4"], "argument --memory-gib: 'nan' is not a plain number"),
+        # 1e9 GiB was accepted; "abc" got argparse's "invalid float value" without the range
+        (["--memory-gib", "1e9", "--cpus", "4"], "argument --memory-gib: '1e9' is not a plain number; use a number "
+         "from 0.5 to 32768 (GiB)"),
+        (["--memory-gib", "abc", "--cpus", "4"], "argument --memory-gib: 'abc' is not a plain number; use a number "
+         "from 0.5 to 32768 (GiB), e.g. 8"),
+        (["--memory-gib", "999999", "--cpus", "4"], "argument --memory-gib: 999999 is out of range; use a number "
+         "from 0.5 to 32768 (GiB), e.g. 8"),
+        (["--memory-gib", "0", "--cpus", "4"], "argument --memory-gib: 0 is out of range"),
+        (["--memory-gib", "8", "--cpus", "100000"], "--cpus: 100000 is not a core count; use a whole number from 1 "
+         "to 4096"),
         (["--parallel", "9" * 20], "argument --parallel: '99999999999999999999' is not a whole number of at most 18"),
-        (["--cpus", "0", "--memory-gib", "8"], "--cpus: 0 is not a core count; use a whole number of 1 or more"),
+        (["--cpus", "0", "--memory-gib", "8"], "--cpus: 0 is not a core count; use a whole number from 1 to 4096"),
         (
             ["--memory-gib", "4", "--cpus", "2", "--parallel", "8", "--context-length", "65536"],
             "--parallel: 8 slots x 65536 tokens of context need 13.0 GiB for gemma3:1b, but 4 GiB of RAM leave "

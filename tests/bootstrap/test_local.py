@@ -194,3 +194,43 @@ def test_a_dir_under_a_file_is_refused_before_docker_is_asked(tmp_path: Path, do
     assert "Docker" not in line and "name a folder" in line
     assert afile.read_text() == "mine\n"
     assert not (tmp_path / "calls").exists()  # docker was never called
+
+
+@pytest.mark.parametrize(
+    ("bind", "url", "all_interfaces"),
+    [
+        (None, "https://localhost", False),
+        ("127.0.0.1", "https://localhost", False),
+        ("0.0.0.0", "https://localhost", True),  # loopback included: the URL works here; the line says the rest
+        ("::", "https://localhost", True),
+        ("192.168.1.20", "https://192.168.1.20", False),  # nothing on loopback: https://localhost would not connect
+        ("fd00::20", "https://[fd00::20]", False),
+    ],
+)
+def test_the_printed_url_is_one_the_bind_address_serves(
+    tmp_path: Path, bind: str | None, url: str, all_interfaces: bool
+) -> None:
+    """``--bind 0.0.0.0`` printed https://localhost without saying that it listens everywhere, and
+    ``--bind 192.168.1.20`` printed https://localhost, where nothing listened."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_local(tmp_path, "--no-start", *(("--bind", bind) if bind else ()), path=str(empty))
+    assert result.returncode == 0, result.stderr
+    assert f"URL:     {url}\n" in result.stdout
+    assert f"{url}{layout.RUNTIMES['ollama'].models_path}" in result.stdout  # the Try-it line
+    listens = [line for line in result.stdout.splitlines() if line.startswith("Listens:")]
+    if all_interfaces:
+        assert listens == [
+            f"Listens: on all interfaces ({bind}), ports 80 and 443; the URL works on this machine, but its "
+            "certificate names localhost only: for other machines run again with --bind <this machine's "
+            "address>, e.g. --bind 192.168.1.20 (URL https://192.168.1.20)"
+        ]
+    else:
+        assert listens == []
+    caddyfile = (tmp_path / "local" / layout.CADDYFILE).read_text()
+    assert f"\n{url} {{\n" in caddyfile and "tls internal" in caddyfile
+    if "localhost" not in url:  # the real Caddy takes the IP site with its internal CA
+        from tests.proxy_harness import caddy_validate
+
+        check = caddy_validate(tmp_path / "local" / layout.CADDYFILE, tmp_path / "home")
+        assert check.returncode == 0 and "Valid configuration" in check.stdout + check.stderr, check.stderr[-2000:]

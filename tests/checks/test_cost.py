@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,8 @@ def test_bedrock_monthly_and_requests() -> None:
          "above its capacity of ~150M: Bedrock is cheaper unless you need the data to stay on your server"),
         (200e6, 57.08, "bedrock",
          "Bedrock Llama 3.2 1B: $20.00/month for 200M tokens; this server: $68.82; break-even 688M tokens/month; "
-         "your usage is above this server's capacity of ~150M: it cannot serve it alone (a bigger server, or Bedrock)"),
+         "your usage is above this server's capacity of ~150M: it cannot serve it alone; use a bigger server, or "
+         "Bedrock"),
         (700e6, 500.0, "server",
          "Bedrock Llama 3.2 1B: $70.00/month for 700M tokens; this server: $68.82; break-even 688M tokens/month "
          "(52% of its capacity): this server is cheaper at your usage"),
@@ -198,3 +200,33 @@ def test_an_unused_eur_rate_is_refused(source: str, tmp_path: Path, capsys: pyte
     (line,) = captured.err.strip().splitlines()
     assert "--usd-per-eur:" in line and "already in USD" in line and "drop --usd-per-eur" in line
     assert captured.out == ""
+def _depth(text: str) -> int:
+    depth = deepest = 0
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def test_command_text_reads_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The trial saw nested parentheses ("(https://... (on-demand, us-east-1))", "(...) (price: lower
+    confidence)"): no line nests them, and every amount is dollars and cents (checks/numbers.py)."""
+    code = cli.main(["cost", "--outputs-file", str(outputs(tmp_path, M7G_LARGE)), "--tokens-per-month", "90M",
+                     "--tokens-per-second", "12.5"])
+    out = capsys.readouterr().out
+    assert code == 0
+    for line in out.splitlines():
+        assert _depth(line) <= 1 and ") (" not in line, line
+    assert "Bedrock on-demand list prices, us-east-1, 2026-11, 50% input tokens; source: " in out
+    assert "; price: lower confidence" in out
+    amounts = re.findall(r"\$[0-9][0-9,.]*", out)
+    assert amounts and all(re.fullmatch(r"\$[0-9]{1,3}(,[0-9]{3})*\.[0-9]{2}", a) for a in amounts), amounts
+
+
+def test_self_hosted_cost_in_the_generation_detail() -> None:
+    from checks.result import ok
+
+    result = cost.with_self_hosted_cost(ok("generation", "POST /api/generate: 8 tokens, 12.5 tokens/s (server)",
+                                           tokens_per_second=12.5), M7G_LARGE)
+    assert result.detail == ("POST /api/generate: 8 tokens, 12.5 tokens/s (server); $2.09 per 1M tokens at "
+                             "$68.82/month, flat out")

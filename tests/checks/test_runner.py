@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -83,6 +86,25 @@ def test_key_in_a_probe_detail_is_redacted(monkeypatch: pytest.MonkeyPatch) -> N
     assert outcome.detail("semantic") == "echoed Authorization: Bearer [redacted]"
 
 
+def test_encoded_forms_of_the_key_in_a_probe_detail_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """_finish removed only the raw key: HTTP Basic's base64 and a URL-encoded key went into the report."""
+    basic = base64.b64encode(f"user:{KEY}".encode()).decode()
+
+    async def leaky(ctx: Any) -> Any:
+        from checks.result import critical
+
+        key = ctx.target.api_key
+        return critical("semantic", f"echoed Authorization: Basic {basic}, then ?k={quote(key + '/', safe='')}")
+
+    probes = tuple((name, leaky if name == "semantic" else probe) for name, probe in runner.PROBES)
+    monkeypatch.setattr(runner, "PROBES", probes)
+    monkeypatch.setattr(runner, "skip_reason", lambda *a: None)
+    with scripted(KEY) as server:
+        outcome = run_checks("--url", server.url, "--api-key-env", KEY_VAR, environ={KEY_VAR: KEY})
+    assert KEY not in outcome.stdout and basic not in outcome.stdout
+    assert outcome.detail("semantic") == "echoed Authorization: Basic [redacted], then ?k=[redacted]%2F"
+
+
 def test_wait_with_targets_polls_each(tmp_path: Path) -> None:
     port = free_port()
     path = tmp_path / "targets.yaml"
@@ -90,6 +112,8 @@ def test_wait_with_targets_polls_each(tmp_path: Path) -> None:
     outcome = run_checks("--targets", str(path), "--wait", "0.5", "--interval", "0.2")
     assert outcome.code == 2
     lines = outcome.stderr.splitlines()
-    assert lines[0].startswith("checks: never: waiting, 0 s elapsed, still failing: reachable critical: "
-                               "connection refused")
+    assert re.match(r"checks: never: waiting, (<0\.01|0\.[0-9]+) s elapsed, still failing: reachable critical: "
+                    "connection refused", lines[0]), lines[0]
+    assert lines[0].endswith("; next try in 0.2 s")  # was "next try in 0 s": --interval 0.2 rounded away
+    assert not [line for line in lines if " 0 s" in line]
     assert lines[-1].startswith("checks: never: gave up after ")

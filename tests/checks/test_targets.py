@@ -42,6 +42,7 @@ targets:
     origin: https://app.example.com
   - name: staging
     url: http://10.0.0.5:8080/
+    allow_plain_http: true
     api_key_file: keys/staging
     api: openai
     timeout: 3
@@ -77,6 +78,10 @@ def test_a_bare_list_works_and_name_defaults_to_url(tmp_path: Path) -> None:
         ("- just a string\n", "target #1: expected a mapping"),
         ("- url: https://llm.example.com/v1\n", "target #1: url: 'https://llm.example.com/v1' has a path"),
         ("- url: http://127.0.0.1\n  ssh_port: 99999\n", "target #1: ssh_port: 99999 is not a port number"),
+        # a folder was "no such file" (it exists); paths in the file are relative to its folder
+        ("- url: http://127.0.0.1\n  identity: .\n", "target #1: identity /"),
+        ("- url: http://127.0.0.1\n  identity: .\n", ": is a folder, not a file; give the file itself"),
+        ("- url: http://127.0.0.1\n  ca_file: .\n", ": is a folder, not a file; give the file itself"),
     ],
 )
 def test_targets_file_errors_are_one_line_naming_the_entry(tmp_path: Path, text: str, message: str) -> None:
@@ -254,3 +259,44 @@ def test_a_key_file_saved_on_windows_is_read_or_named(tmp_path: Path) -> None:
         f"--api-key-file {utf16}: not UTF-8 text (UTF-16, as PowerShell 5's `>` writes?); "
         "save the key as one line of UTF-8 or ASCII text"
     )
+
+
+@pytest.mark.parametrize("url", ["http://10.0.0.5:8080", "http://llm.example.com", "http://[2001:db8::7]",
+                                 "http://localhost.example.com"])
+def test_plain_http_to_another_host_with_a_key_is_refused(url: str) -> None:
+    """The key went in clear over the network (Authorization: Bearer on every probe) without a word."""
+    with pytest.raises(UsageError) as caught:
+        build_target({"url": url, "api_key_env": "PROD_KEY"}, Namer(True), environ=ENV)
+    line = str(caught.value)
+    assert line == (
+        f"--url {url}: plain http:// to a host that is not this machine would send the API key unencrypted over "
+        "the network; use https://, or add --allow-plain-http when the network path is private (a VPN or "
+        "WireGuard tunnel)"
+    )
+    assert "p" * 32 not in line
+    allowed = build_target({"url": url, "api_key_env": "PROD_KEY", "allow_plain_http": True}, Namer(True),
+                           environ=ENV)
+    assert allowed.api_key == "p" * 32
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8088", "http://127.9.9.9", "http://localhost:1",
+                                 "http://[::1]:8088", "http://app.localhost", "https://llm.example.com"])
+def test_loopback_http_and_https_stay_silent(url: str) -> None:
+    target = build_target({"url": url, "api_key_env": "PROD_KEY"}, Namer(True), environ=ENV)
+    assert target.api_key == "p" * 32
+
+
+def test_plain_http_without_a_key_sends_no_secret_and_is_allowed() -> None:
+    assert build_target({"url": "http://10.0.0.5"}, Namer(True), environ=ENV).api_key is None
+
+
+def test_the_targets_file_names_its_own_opt_in(tmp_path: Path) -> None:
+    path = write(tmp_path, "- url: http://10.0.0.5\n  api_key_env: PROD_KEY\n")
+    with pytest.raises(UsageError) as caught:
+        load_targets_file(path, {}, environ=ENV)
+    assert "url http://10.0.0.5: plain http://" in str(caught.value) and "add allow_plain_http when" in str(
+        caught.value)
+    bad = write(tmp_path, "- url: http://10.0.0.5\n  api_key_env: PROD_KEY\n  allow_plain_http: yes please\n")
+    with pytest.raises(UsageError) as caught:
+        load_targets_file(bad, {}, environ=ENV)
+    assert "allow_plain_http: expected true or false, got 'yes please'" in str(caught.value)

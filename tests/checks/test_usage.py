@@ -220,6 +220,40 @@ def test_access_entries_outside_the_period_are_no_requests_exit_0(
     assert "bob" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"llmhost_key": {"name": "alice"}}, "llmhost_key is an object, not a text"),  # was shown as "{'name': ...}"
+        ({"llmhost_key": 7}, "llmhost_key is a number, not a text"),
+        ({"llmhost_role": ["user"]}, "llmhost_role is a list, not a text"),
+        ({"size": "12"}, "size is a text, not a whole number"),  # was a ValueError traceback
+        ({"bytes_read": -1}, "bytes_read is a negative number, not a whole number"),
+        ({"duration": "0.1"}, "duration is a text, not a number of seconds"),
+    ],
+)
+def test_a_malformed_entry_is_left_out_and_said_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fields: dict[str, object], problem: str
+) -> None:
+    now = 1_800_000_000.0
+    log = tmp_path / "proxy.log"
+    bad = {"llmhost_key": "mallory", "llmhost_role": "user", **fields}
+    log.write_text(_entry(now - 60, **bad) + "\n" + _entry(now - 60, **bad) + "\n")
+    assert usage.main(["--log", str(log)], now=now) == 3  # nothing countable: unknown, not "no requests"
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"python -m checks usage: error: --log {log}: 2 access-log entries left out as malformed, 0 counted; "
+        f"first: {problem} as the proxy writes it (an edited log, or another proxy's)\n"
+    )
+    log.write_text(log.read_text() + _entry(now - 60, llmhost_key="bob", llmhost_role="user") + "\n")
+    assert usage.main(["--log", str(log)], now=now) == 0
+    captured = capsys.readouterr()
+    assert "bob" in captured.out and "mallory" not in captured.out and "{" not in captured.out
+    assert captured.err.startswith(f"python -m checks usage: warning: --log {log}: 2 access-log entries left out "
+                                   f"as malformed, 1 counted; first: {problem}")
+    assert len(captured.err.splitlines()) == 1
+
+
 # --- over SSH ---------------------------------------------------------------------------------------------
 def _docker(log: Path) -> str:
     expected = f"compose --project-name {layout.COMPOSE_PROJECT} logs --no-color --no-log-prefix --since"
