@@ -200,6 +200,8 @@ def test_an_unused_eur_rate_is_refused(source: str, tmp_path: Path, capsys: pyte
     (line,) = captured.err.strip().splitlines()
     assert "--usd-per-eur:" in line and "already in USD" in line and "drop --usd-per-eur" in line
     assert captured.out == ""
+
+
 def _depth(text: str) -> int:
     depth = deepest = 0
     for char in text:
