@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -71,17 +72,23 @@ def test_a_crashing_probe_is_critical_with_one_line(monkeypatch: pytest.MonkeyPa
     assert outcome.code == 2
 
 
-def test_key_in_a_probe_detail_is_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+def _run_with_leaky_semantic(monkeypatch: pytest.MonkeyPatch, detail: Callable[[str], str]) -> Any:
+    """python -m checks against the scripted server, with the semantic probe replaced by one whose
+    critical detail is ``detail(key)``: what the report shows of a key a probe echoes."""
     from checks.result import critical
 
     async def leaky(ctx: Any) -> Any:
-        return critical("semantic", f"echoed Authorization: Bearer {ctx.target.api_key}")
+        return critical("semantic", detail(ctx.target.api_key))
 
     probes = tuple((name, leaky if name == "semantic" else probe) for name, probe in runner.PROBES)
     monkeypatch.setattr(runner, "PROBES", probes)
     monkeypatch.setattr(runner, "skip_reason", lambda *a: None)
     with scripted(KEY) as server:
-        outcome = run_checks("--url", server.url, "--api-key-env", KEY_VAR, environ={KEY_VAR: KEY})
+        return run_checks("--url", server.url, "--api-key-env", KEY_VAR, environ={KEY_VAR: KEY})
+
+
+def test_key_in_a_probe_detail_is_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    outcome = _run_with_leaky_semantic(monkeypatch, lambda key: f"echoed Authorization: Bearer {key}")
     assert KEY not in outcome.stdout
     assert outcome.detail("semantic") == "echoed Authorization: Bearer [redacted]"
 
@@ -89,18 +96,9 @@ def test_key_in_a_probe_detail_is_redacted(monkeypatch: pytest.MonkeyPatch) -> N
 def test_encoded_forms_of_the_key_in_a_probe_detail_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
     """_finish removed only the raw key: HTTP Basic's base64 and a URL-encoded key went into the report."""
     basic = base64.b64encode(f"user:{KEY}".encode()).decode()
-
-    async def leaky(ctx: Any) -> Any:
-        from checks.result import critical
-
-        key = ctx.target.api_key
-        return critical("semantic", f"echoed Authorization: Basic {basic}, then ?k={quote(key + '/', safe='')}")
-
-    probes = tuple((name, leaky if name == "semantic" else probe) for name, probe in runner.PROBES)
-    monkeypatch.setattr(runner, "PROBES", probes)
-    monkeypatch.setattr(runner, "skip_reason", lambda *a: None)
-    with scripted(KEY) as server:
-        outcome = run_checks("--url", server.url, "--api-key-env", KEY_VAR, environ={KEY_VAR: KEY})
+    outcome = _run_with_leaky_semantic(
+        monkeypatch, lambda key: f"echoed Authorization: Basic {basic}, then ?k={quote(key + '/', safe='')}"
+    )
     assert KEY not in outcome.stdout and basic not in outcome.stdout
     assert outcome.detail("semantic") == "echoed Authorization: Basic [redacted], then ?k=[redacted]%2F"
 
