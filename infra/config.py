@@ -145,7 +145,7 @@ def read_settings(
     credentials.
     """
     if present_keys is not None:
-        _reject_unknown(present_keys)
+        reject_unknown_keys(present_keys)
 
     target = read_string(source, "target") or DEFAULT_TARGET
     if target not in TARGETS:
@@ -296,7 +296,9 @@ def _ignored_keys(source: ConfigSource, target: str) -> list[str]:
     ]
 
 
-def _reject_unknown(present_keys: Iterable[str]) -> None:
+def reject_unknown_keys(present_keys: Iterable[str]) -> None:
+    """ConfigError for the first key (without namespace) that is not a llmhost setting, with the
+    nearest known key; also run by ``python -m infra.preflight`` before any credential check."""
     for key in sorted(present_keys):
         if key not in KEYS:
             close = difflib.get_close_matches(key, list(KEYS), n=1)

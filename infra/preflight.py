@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.config import DEFAULT_TARGET, TARGETS
-from infra.config_values import full_key
+from infra.config import DEFAULT_TARGET, TARGETS, reject_unknown_keys
+from infra.config_values import NAMESPACE, ConfigError, full_key
 
 # Local evidence that this machine is an EC2 instance (Nitro and Xen instance types).
 EC2_EVIDENCE_FILES: tuple[tuple[Path, str], ...] = (
@@ -153,6 +153,17 @@ def read_stack_config(path: Path) -> dict[str, str | None]:
     return config
 
 
+def unknown_key_line(config: StackConfig) -> str | None:
+    """The one line for a ``llmhost:`` key that is not a setting (a typo), before any credential
+    check: otherwise it shows only at preview, after the credentials are fixed. None when all known."""
+    prefix = f"{NAMESPACE}:"
+    try:
+        reject_unknown_keys(key.removeprefix(prefix) for key in config if key.startswith(prefix))
+    except ConfigError as err:
+        return str(err)
+    return None
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -173,6 +184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             problem = _one_line(str(err))
             print(f"preflight: cannot read the stack config {args.stack_config}: {problem}", file=sys.stderr)
             return 1
+    typo = unknown_key_line(config)
+    if typo is not None:
+        print(typo, file=sys.stderr)
+        return 1
     target = args.target or config.get(full_key("target")) or DEFAULT_TARGET
     result = check(target, config)
     print(result.line, file=sys.stdout if result.ok else sys.stderr)

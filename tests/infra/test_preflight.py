@@ -244,6 +244,23 @@ def test_main_takes_the_target_from_the_stack_config(
     assert main(["--stack-config", str(path), "--target", "ssh"]) == 0, "--target overrides the stack"
 
 
+def test_main_names_a_mistyped_llmhost_key_before_the_credentials(
+    aws_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Without this, make deploy first asks for credentials and the typo shows only at preview.
+    path = tmp_path / "config.json"
+    config = {"llmhost:instanceTyp": {"value": "t3.large", "secret": False}, "aws:region": {"value": "eu-west-1"}}
+    path.write_text(json.dumps(config), encoding="utf-8")
+    assert main(["--stack-config", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == "llmhost:instanceTyp: is not a known setting; did you mean llmhost:instanceType?\n"
+    config["llmhost:instanceType"] = config.pop("llmhost:instanceTyp")
+    path.write_text(json.dumps(config), encoding="utf-8")
+    assert main(["--stack-config", str(path)]) == 1
+    assert capsys.readouterr().err == NO_CREDENTIALS + "\n", "known keys go on to the credential check"
+
+
 def test_main_defaults_to_aws(aws_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 1
     assert capsys.readouterr().err == NO_CREDENTIALS + "\n"
