@@ -73,7 +73,7 @@ def access_entries(lines: Iterable[str]) -> Iterable[dict[str, Any]]:
             continue
         try:
             entry = json.loads(line[start:])
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
             continue
         if isinstance(entry, dict) and str(entry.get("logger", "")).startswith(access_log.LOGGER_PREFIX):
             yield entry
@@ -91,14 +91,36 @@ def entry_problem(entry: dict[str, Any]) -> str | None:
         value = entry.get(name)
         if value is not None and not isinstance(value, str):
             return f"{name} is {_kind(value)}, not a text"
+    name = entry.get(access_log.KEY_NAME_FIELD)
+    if name is not None and not _KEY_NAME_RE.fullmatch(name):
+        return f"{access_log.KEY_NAME_FIELD} is not a key name (1-32 of a-z 0-9 _ -)"
+    role = entry.get(access_log.ROLE_FIELD)
+    if role is not None and role not in layout.ROLES:
+        return f"{access_log.ROLE_FIELD} is not one of {', '.join(layout.ROLES)}"
     for name in _COUNT_FIELDS:
         value = entry.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             return f"{name} is {_kind(value)}, not a whole number"
     duration = entry.get("duration")
-    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int | float)):
-        return f"duration is {_kind(duration)}, not a number of seconds"
+    if duration is not None and not _seconds_value(duration, MAX_DURATION_SECONDS):
+        return f"duration is {_kind(duration)}, not a number of seconds from 0 to {MAX_DURATION_SECONDS:g}"
+    ts = entry.get("ts")
+    if ts is not None and not _seconds_value(ts, math.inf):
+        return f"ts is {_kind(ts)}, not a time in seconds"
     return None
+
+
+MAX_DURATION_SECONDS = 1e9
+"""Far above any request (~32 years), far below what overflows when shown in ms; Python's json
+also reads ``NaN`` and ``Infinity``, which would make the JSON report invalid."""
+_KEY_NAME_RE = re.compile(layout.KEY_NAME_PATTERN)
+
+
+def _seconds_value(value: object, maximum: float) -> bool:
+    """A finite, non-negative number of seconds up to ``maximum`` (not true/false)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) and 0 <= value <= maximum
 
 
 def _kind(value: object) -> str:
@@ -106,6 +128,8 @@ def _kind(value: object) -> str:
     if isinstance(value, bool):
         return "true/false"
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            return "not a finite number"
         return "a negative number" if value < 0 else "a number"
     return {dict: "an object", list: "a list", str: "a text"}.get(type(value), type(value).__name__)
 

@@ -160,8 +160,9 @@ def test_more_bad_arguments_are_one_line_exit_3(
     assert list(tmp_path.iterdir()) == [log]
 
 
-def _entry(ts: float, **fields: object) -> str:
-    return json.dumps({"level": "info", "ts": ts, "logger": "http.log.access.log0", "status": 200, **fields})
+def _entry(when: float, **fields: object) -> str:
+    """One access entry at ``when``; ``fields`` may override any field, ``ts`` included."""
+    return json.dumps({"level": "info", "ts": when, "logger": "http.log.access.log0", "status": 200, **fields})
 
 
 WRONG_INPUTS = {
@@ -220,6 +221,9 @@ def test_access_entries_outside_the_period_are_no_requests_exit_0(
     assert "bob" in capsys.readouterr().out
 
 
+_SECONDS = "not a number of seconds from 0 to 1e+09"
+
+
 @pytest.mark.parametrize(
     ("fields", "problem"),
     [
@@ -228,7 +232,15 @@ def test_access_entries_outside_the_period_are_no_requests_exit_0(
         ({"llmhost_role": ["user"]}, "llmhost_role is a list, not a text"),
         ({"size": "12"}, "size is a text, not a whole number"),  # was a ValueError traceback
         ({"bytes_read": -1}, "bytes_read is a negative number, not a whole number"),
-        ({"duration": "0.1"}, "duration is a text, not a number of seconds"),
+        ({"duration": "0.1"}, f"duration is a text, {_SECONDS}"),
+        ({"duration": -5}, f"duration is a negative number, {_SECONDS}"),
+        ({"duration": float("inf")}, f"duration is not a finite number, {_SECONDS}"),  # was "p95_ms": Infinity
+        ({"duration": float("nan")}, f"duration is not a finite number, {_SECONDS}"),  # was "p50_ms": NaN
+        ({"duration": 1e308}, f"duration is a number, {_SECONDS}"),  # x 1000 overflowed to inf ms
+        ({"ts": float("nan")}, "ts is not a finite number, not a time in seconds"),  # was counted
+        ({"llmhost_key": "\x1b[31mEVIL\x1b[0m"}, "llmhost_key is not a key name (1-32 of a-z 0-9 _ -)"),
+        ({"llmhost_key": "a\nb"}, "llmhost_key is not a key name (1-32 of a-z 0-9 _ -)"),  # broke the row
+        ({"llmhost_role": "root"}, "llmhost_role is not one of user, admin"),
     ],
 )
 def test_a_malformed_entry_is_left_out_and_said_once(
@@ -252,6 +264,26 @@ def test_a_malformed_entry_is_left_out_and_said_once(
     assert captured.err.startswith(f"python -m checks usage: warning: --log {log}: 2 access-log entries left out "
                                    f"as malformed, 1 counted; first: {problem}")
     assert len(captured.err.splitlines()) == 1
+
+
+def test_a_line_nested_too_deep_is_skipped_and_the_json_report_stays_valid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = 1_800_000_000.0
+    log = tmp_path / "proxy.log"
+    deep = '{"a":' * 5000 + "1" + "}" * 5000  # json.loads raised RecursionError (a traceback)
+    bad = _entry(now - 60, llmhost_key="mallory", llmhost_role="user", duration=float("inf"))
+    good = _entry(now - 60, llmhost_key="bob", llmhost_role="user", duration=0.25)
+    log.write_text("\n".join((deep, bad, good)) + "\n")
+    assert usage.main(["--log", str(log), "--format", "json"], now=now) == 0
+    captured = capsys.readouterr()
+
+    def strict(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    report = json.loads(captured.out, parse_constant=strict)
+    assert "mallory" not in captured.out and "bob" in captured.out and json.dumps(report)
+    assert "1 access-log entry left out as malformed, 1 counted" in captured.err
 
 
 # --- over SSH ---------------------------------------------------------------------------------------------
