@@ -10,9 +10,10 @@ from bootstrap.cloudinit import UserDataTooLarge
 from bootstrap.spec import Spec, SpecError
 from infra import cloud_config
 from infra.config_values import ConfigError
+from tests.infra import keymaterial as km
 from tests.infra.config_helpers import KEY, DictSource
 
-OPERATOR_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGn0d3vK2mJwQ0p5Q9nY1lqkqvYp8uTtX0N0sF9mE0xL ops@laptop"
+OPERATOR_KEY = f"{km.PUBLIC_KEY} ops@laptop"
 SPEC = Spec(models=("gemma3:1b",), api_keys=(KEY,))
 
 
@@ -38,7 +39,7 @@ def test_the_operator_ssh_key_is_one_public_key_line() -> None:
     assert cloud_config.read_ssh_public_key(DictSource({"sshPublicKey": f" {OPERATOR_KEY} "})) == OPERATOR_KEY
     assert cloud_config.read_ssh_public_key(DictSource({})) is None
     with pytest.raises(ConfigError, match=r"^llmhost:sshPublicKey: is not an OpenSSH public key; paste one line"):
-        cloud_config.read_ssh_public_key(DictSource({"sshPublicKey": "-----BEGIN OPENSSH PRIVATE KEY-----"}))
+        cloud_config.read_ssh_public_key(DictSource({"sshPublicKey": km.PRIVATE_KEY}))
 
 
 @pytest.mark.parametrize(
