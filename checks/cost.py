@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 
 from checks.bedrock_prices import DEFAULT_INPUT_SHARE, PRICES, BedrockPrice
-from checks.numbers import share, tokens, usd
+from checks.numbers import share, token_count, tokens, usd
 from checks.result import ProbeResult
 from infra.prices import HOURS_PER_MONTH
 
@@ -133,7 +133,7 @@ def verdict(price: BedrockPrice, monthly_usd: float, tokens_per_month: float, ca
     """("bedrock" | "server", one verdict line) for one model."""
     bedrock = bedrock_monthly_usd(tokens_per_month, price, input_share)
     even = break_even_tokens(monthly_usd, price, input_share)
-    head = (f"Bedrock {price.label}: {usd(bedrock)}/month for {short(tokens_per_month)} tokens; "
+    head = (f"Bedrock {price.label}: {usd(bedrock)}/month for {token_count(tokens_per_month)}; "
             f"this server: {usd(monthly_usd)}; break-even {short(even)} tokens/month")
     if capacity is not None and tokens_per_month > capacity:
         return "bedrock", (f"{head}; your usage is above this server's capacity of ~{short(capacity)}: it cannot "

@@ -172,7 +172,7 @@ def plan(argv: Sequence[str], environ: Mapping[str, str], outputs_runner: Output
 def render_text(comparison: cost.Comparison) -> str:
     lines = [
         f"this server: {numbers.usd(comparison.server_monthly_usd)}/month; "
-        f"your usage {numbers.tokens(comparison.tokens_per_month)} tokens/month",
+        f"your usage {numbers.token_count(comparison.tokens_per_month)}/month",
     ]
     if comparison.capacity_tokens is not None:
         lines.append(f"capacity at {comparison.tokens_per_second:g} tokens/s (one stream, 730 h): "

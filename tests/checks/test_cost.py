@@ -152,6 +152,18 @@ def test_command_json_from_a_stack_and_a_report(tmp_path: Path, capsys: pytest.C
     assert body["models"][0]["breakEvenTokensPerMonth"] == round(6.49 * 1.08 / 0.10 * 1e6)
 
 
+def test_command_text_rounds_over_to_the_next_unit_money_in_cents_and_one_token(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["cost", "--monthly-usd", "0.0999", "--tokens-per-month", "999999",
+                     "--tokens-per-second", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "this server: $0.10/month; your usage 1M tokens/month" in out
+    assert "1000k" not in out and "$0.1/" not in out and "$0.1;" not in out
+    assert cli.main(["cost", "--monthly-usd", "70", "--tokens-per-month", "1", "--tokens-per-second", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "your usage 1 token/month" in out and "for 1 token;" in out and "1 tokens" not in out
+
+
 def test_command_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     png = tmp_path / "chart.png"
     assert cli.main(["cost", "--monthly-usd", "68.82", "--tokens-per-month", "90M", "--tokens-per-second", "57",
