@@ -34,6 +34,10 @@ from checks.targets import Namer, OutputsRunner, load_outputs_file, run_pulumi_o
 UNKNOWN = 3
 _AMOUNT = re.compile(r"^\s*([0-9]{1,15}(?:\.[0-9]{1,9})?)\s*([kKmMbB]?)\s*$")  # ASCII, bounded: never inf
 _SCALE = {"": 1, "k": 1e3, "m": 1e6, "b": 1e9}
+MAX_TOKENS_PER_MONTH = 1e12
+"""The most tokens a month ``checks cost`` takes: 1000B, about 380,000 tokens/s around the clock and a
+Bedrock bill near $100,000 a month at $0.10 per 1M tokens; far above what any one server generates,
+so a larger figure is a typo (shares like 126839167933790% are no answer)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--monthly-usd", metavar="USD", help="the monthly cost in USD")
     server.add_argument("--usd-per-eur", metavar="RATE", help="for a stack billed in EUR (Hetzner)")
     usage = parser.add_argument_group("the team's usage (one of)")
-    usage.add_argument("--tokens-per-month", metavar="N", help="input + output tokens, e.g. 90M or 1.5B")
+    usage.add_argument("--tokens-per-month", metavar="N",
+                       help="input + output tokens, e.g. 90M or 1.5B (at most 1000B)")
     usage.add_argument("--requests-per-day", metavar="N", help="with --tokens-per-request")
     usage.add_argument("--tokens-per-request", metavar="N", help="input + output tokens of one request")
     speed = parser.add_argument_group("the server's measured speed (one of)")
@@ -147,6 +152,11 @@ def plan(argv: Sequence[str], environ: Mapping[str, str], outputs_runner: Output
     else:
         raise UsageError("the team's usage is missing: give --tokens-per-month N (e.g. 90M) or "
                          "--requests-per-day with --tokens-per-request")
+    if tokens > MAX_TOKENS_PER_MONTH:
+        given = ("--tokens-per-month" if args.tokens_per_month else
+                 "--requests-per-day x --tokens-per-request (x 730 h / 24 h)")
+        raise UsageError(f"{given}: {numbers.tokens(tokens)} tokens a month is more than this comparison takes; "
+                         f"give at most {numbers.tokens(MAX_TOKENS_PER_MONTH)} (e.g. 90M or 1.5B)")
 
     if args.report and args.tokens_per_second:
         raise UsageError("give --report or --tokens-per-second, not both")

@@ -10,7 +10,7 @@ Pure functions of a number to a short string, for the lines people read (probe d
 - ``tokens``: ``90M``, ``1.5B``, ``688M``, ``32.9M``: three significant digits, at most; a count that
   rounds up to 1000 of a unit reads in the next unit (``999_999`` -> ``1M``, never ``1000k``).
 - ``token_count``: the count with its noun, ``1 token``, ``90M tokens`` (singular only for exactly "1").
-- ``share``: a whole percent, ``52%``; below 1% ``<1%`` (never ``0%`` for something above 0).
+- ``share``: a whole percent, ``52%``, ``12,684%``; below 1% ``<1%`` (never ``0%`` for something above 0).
 - ``seconds``: ``12 s`` at 10 s and above, ``2.5 s`` or ``0.2 s`` below (two significant digits),
   never ``0 s`` for a time above 0 (a poll "next try in 0 s" read as "no wait at all").
 """
@@ -62,7 +62,7 @@ def share(ratio: float) -> str:
     """``0.52`` -> ``52%``; ``2.74`` -> ``274%``; ``0.004`` -> ``<1%``; ``0`` -> ``0%``."""
     if 0 < ratio < 0.005:
         return "<1%"
-    return f"{ratio:.0%}"
+    return f"{ratio:,.0%}"
 
 
 def seconds(value: float) -> str:

@@ -164,6 +164,11 @@ def test_command_text_rounds_over_to_the_next_unit_money_in_cents_and_one_token(
     assert "your usage 1 token/month" in out and "for 1 token;" in out and "1 tokens" not in out
 
 
+def test_command_takes_the_upper_bound_itself(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["cost", "--monthly-usd", "70", "--tokens-per-month", "1000B", "--tokens-per-second", "30"]) == 0
+    assert "your usage 1000B tokens/month" in capsys.readouterr().out
+
+
 def test_command_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     png = tmp_path / "chart.png"
     assert cli.main(["cost", "--monthly-usd", "68.82", "--tokens-per-month", "90M", "--tokens-per-second", "57",
@@ -188,6 +193,12 @@ def test_command_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
          "--input-share: must be between 0 and 1"),
         (["--monthly-usd", "70", "--tokens-per-month", "9M", "--tokens-per-second", "5", "--plot", "x.svg"],
          "--plot x.svg: give a file name ending in .png"),
+        (["--monthly-usd", "70", "--tokens-per-month", "99999999999B", "--tokens-per-second", "30"],
+         "--tokens-per-month: 99999999999B tokens a month is more than this comparison takes; give at most 1000B"),
+        (["--monthly-usd", "70", "--tokens-per-month", "1001B", "--tokens-per-second", "30"],
+         "give at most 1000B"),
+        (["--monthly-usd", "70", "--requests-per-day", "1B", "--tokens-per-request", "100k", "--tokens-per-second",
+          "30"], "--requests-per-day x --tokens-per-request (x 730 h / 24 h): "),
     ],
 )
 def test_command_bad_arguments(argv: list[str], words: str, capsys: pytest.CaptureFixture[str]) -> None:

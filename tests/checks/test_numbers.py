@@ -45,7 +45,8 @@ def test_token_count_agrees_in_number(count: float, text: str) -> None:
     assert numbers.token_count(count) == text
 
 
-@pytest.mark.parametrize(("ratio", "text"), [(0.52, "52%"), (2.7397, "274%"), (0.004, "<1%"), (0, "0%")])
+@pytest.mark.parametrize(("ratio", "text"), [(0.52, "52%"), (2.7397, "274%"), (0.004, "<1%"), (0, "0%"),
+                                            (126.84, "12,684%")])
 def test_share(ratio: float, text: str) -> None:
     assert numbers.share(ratio) == text
 
