@@ -44,6 +44,7 @@ ENTRY_SHAPE = f'{{"level":"info","ts":...,"logger":"{access_log.LOGGER_PREFIX}..
 NO_KEY = "(no key)"
 _DURATION = re.compile(r"^([0-9]{1,9})([smhd])$")  # ASCII digits (\d takes "١"), bounded: no overflow
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_NEGATIVE = re.compile(r"^-[0-9.]")  # "-1h", "-0.5d": a negative period, not an option
 FORMATS = ("text", "json", "prometheus")
 
 
@@ -59,6 +60,9 @@ class _Parser(argparse.ArgumentParser):
 
 def parse_period(text: str) -> int:
     """``24h`` -> 86400 seconds (s, m, h, d); ValueError otherwise."""
+    if _NEGATIVE.match(text.strip()):  # "-1h": argparse would read it as an option, main() glues it back
+        raise ValueError(f"{text[:40]!r} is negative; a period reaches back from now, so give it without "
+                         "the minus: a number and s, m, h or d, e.g. --since 1h")
     match = _DURATION.match(text.strip())
     if not match or int(match.group(1)) == 0:
         raise ValueError(f"{text!r} is not a period; use a number and s, m, h or d, e.g. 24h or 7d")
@@ -348,7 +352,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _glue_dash_value(argv: Sequence[str], option: str = "--since") -> list[str]:
+    """``["--since", "-1h"]`` -> ``["--since=-1h"]``: argparse takes a value that starts with "-" for an
+    option and stops at "expected one argument"; glued, parse_period names what is wrong with it."""
+    out: list[str] = []
+    items = iter(argv)
+    for item in items:
+        if item == "--":
+            out.extend([item, *items])
+            break
+        if item == option:
+            following = next(items, None)
+            if following is not None and _NEGATIVE.match(following):
+                out.append(f"{option}={following}")
+                continue
+            out.append(item)
+            if following is not None:
+                out.append(following)
+            continue
+        out.append(item)
+    return out
+
+
 def main(argv: Sequence[str] | None = None, *, now: float | None = None) -> int:
+    argv = _glue_dash_value(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # --help (0) or a bad argument (already one line on stderr)

@@ -130,6 +130,22 @@ def test_bad_arguments_are_one_line_exit_3(
     assert len(err.splitlines()) == 1 and words in err
 
 
+@pytest.mark.parametrize("argv", [["--since", "-1h"], ["--since=-1h"], ["--since", "-0.5d"]])
+def test_a_negative_since_is_named_not_expected_one_argument(
+    recorded: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    assert checks_main(["usage", "--log", str(recorded), *argv]) == 3
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "expected one argument" not in err
+    assert "--since:" in err and "negative" in err and "e.g. --since 1h" in err
+
+
+def test_a_dash_value_after_another_option_is_left_to_argparse() -> None:
+    assert usage._glue_dash_value(["--since", "-1h", "--timeout", "-1", "--", "--since", "-2h"]) == [
+        "--since=-1h", "--timeout", "-1", "--", "--since", "-2h"]
+    assert usage._glue_dash_value(["--since", "--format", "json"]) == ["--since", "--format", "json"]
+
+
 def test_a_missing_file_is_one_line_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert checks_main(["usage", "--log", str(tmp_path / "nope")]) == 3
     assert "--log" in capsys.readouterr().err
