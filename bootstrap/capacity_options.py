@@ -46,6 +46,11 @@ def capacity_from_args(
 ) -> sizing.Capacity | None:
     """The sized capacity, or None when neither the server nor an override was given."""
     memory, cpus = args.memory_gib, args.cpus
+    if cpus is not None and not sizing.CPUS_RANGE[0] <= cpus <= sizing.CPUS_RANGE[1]:  # before "needs --memory-gib"
+        raise CapacityOptionError(
+            f"--cpus: {cpus} is not a core count; use a whole number from {sizing.CPUS_RANGE[0]} to "
+            f"{sizing.CPUS_RANGE[1]}"
+        )
     if (memory is None) != (cpus is None):
         given, missing = ("--memory-gib", "--cpus") if cpus is None else ("--cpus", "--memory-gib")
         raise CapacityOptionError(f"{given}: needs {missing} too; give both, or neither to skip the memory check")
@@ -54,11 +59,6 @@ def capacity_from_args(
         low, high = sizing.MEMORY_GIB_RANGE
         if not (low <= memory <= high and math.isfinite(memory)):  # the option's type checks it; callers may not
             raise CapacityOptionError(f"--memory-gib: {memory:g} is out of range; use {low:g} to {high:g} (GiB)")
-        if not sizing.CPUS_RANGE[0] <= cpus <= sizing.CPUS_RANGE[1]:
-            raise CapacityOptionError(
-                f"--cpus: {cpus} is not a core count; use a whole number from {sizing.CPUS_RANGE[0]} to "
-                f"{sizing.CPUS_RANGE[1]}"
-            )
         # With --gpu the models live in GPU memory: --memory-gib is that (see its help).
         machine = sizing.Machine(memory_gib=memory, cpus=cpus, gpu_memory_gib=memory if gpu else None)
     overrides = sizing.Overrides(parallel=args.parallel, context_length=args.context_length, max_queue=args.max_queue)

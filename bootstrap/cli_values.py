@@ -121,7 +121,8 @@ def bounded_number(low: float, high: float, unit: str, example: str) -> Callable
 
     def parse(text: str) -> float:
         allowed = f"use a number from {low:g} to {high:g} ({unit}), e.g. {example}"
-        if not _ASCII_NUMBER_RE.fullmatch(text):
+        digits = text[1:] if text.startswith("-") else text  # "-1" is a number, below the range
+        if not _ASCII_NUMBER_RE.fullmatch(digits):
             raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a plain number; {allowed}")
         value = float(text)
         if not low <= value <= high:

@@ -54,6 +54,16 @@ def test_overrides_without_a_server_size_are_rendered_unchecked(tmp_path: Path) 
          "to 4096"),
         (["--parallel", "9" * 20], "argument --parallel: '99999999999999999999' is not a whole number of at most 18"),
         (["--cpus", "0", "--memory-gib", "8"], "--cpus: 0 is not a core count; use a whole number from 1 to 4096"),
+        # a negative size is below the range, not "not a plain number"; in both spellings
+        (["--memory-gib=-1", "--cpus", "4"], "argument --memory-gib: -1 is out of range; use a number "
+         "from 0.5 to 32768 (GiB), e.g. 8"),
+        (["--memory-gib", "-1", "--cpus", "4"], "argument --memory-gib: -1 is out of range; use a number "
+         "from 0.5 to 32768 (GiB)"),
+        (["--memory-gib=-0.5"], "argument --memory-gib: -0.5 is out of range"),
+        (["--memory-gib=-x", "--cpus", "4"], "argument --memory-gib: '-x' is not a plain number"),
+        # --cpus 0 alone: its own range first, not "needs --memory-gib too"
+        (["--cpus", "0"], "--cpus: 0 is not a core count; use a whole number from 1 to 4096"),
+        (["--cpus", "99999"], "--cpus: 99999 is not a core count"),
         (
             ["--memory-gib", "4", "--cpus", "2", "--parallel", "8", "--context-length", "65536"],
             "--parallel: 8 slots x 65536 tokens of context need 13.0 GiB for gemma3:1b, but 4 GiB of RAM leave "
