@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from bootstrap import layout, runtimes
+from bootstrap import bind_address, layout, runtimes
 from bootstrap.durations import KEEP_ALIVE_HELP, parse_keep_alive
 from bootstrap.echo import shown
 from bootstrap.runtimes import ModelRefError
@@ -485,6 +485,8 @@ class Spec:
         if self.listen_address is not None and not is_ip(self.listen_address):
             problem = f"{shown(self.listen_address)} is not an IP address"
             raise SpecError("listen_address", problem, "use e.g. 127.0.0.1")
+        if self.listen_address is not None and (bad_bind := bind_address.bind_problem(self.listen_address)):
+            raise SpecError("listen_address", bad_bind, bind_address.ALLOWED)
         for name in ("http_port", "https_port"):
             port = getattr(self, name)
             if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:

@@ -197,6 +197,24 @@ def test_a_dir_under_a_file_is_refused_before_docker_is_asked(tmp_path: Path, do
 
 
 @pytest.mark.parametrize(
+    ("bind", "words"),
+    [
+        ("fe80::1%eth0", "--bind: 'fe80::1%eth0' is a zoned IPv6 address (%eth0)"),
+        ("ff02::1", "--bind: 'ff02::1' is a multicast address"),
+        ("0:0::0", "--bind: '0:0::0' is the unspecified address in another spelling"),
+    ],
+)
+def test_local_refuses_a_bind_address_that_cannot_serve(tmp_path: Path, bind: str, words: str) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_local(tmp_path, "--no-start", "--bind", bind, path=str(empty))
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert words in line and "use 127.0.0.1, ::1, 0.0.0.0 (all interfaces), ::" in line
+    assert not (tmp_path / "local").exists() and not (tmp_path / "calls").exists()
+
+
+@pytest.mark.parametrize(
     ("bind", "url", "all_interfaces"),
     [
         (None, "https://localhost", False),
