@@ -30,7 +30,6 @@ stack between targets should not require deleting settings first.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -51,6 +50,7 @@ from infra import (
     preview_checks,
     runtime_placement,
     ssh_config,
+    unknown_keys,
 )
 from infra.aws_config import AwsSettings
 from infra.config_values import (
@@ -297,13 +297,12 @@ def _ignored_keys(source: ConfigSource, target: str) -> list[str]:
 
 
 def reject_unknown_keys(present_keys: Iterable[str]) -> None:
-    """ConfigError for the first key (without namespace) that is not a llmhost setting, with the
-    nearest known key; also run by ``python -m infra.preflight`` before any credential check."""
-    for key in sorted(present_keys):
-        if key not in KEYS:
-            close = difflib.get_close_matches(key, list(KEYS), n=1)
-            hint = f"did you mean {full_key(close[0])}?" if close else f"known keys: {', '.join(KEYS)}"
-            raise ConfigError(key, "is not a known setting", hint)
+    """ConfigError (infra/unknown_keys.py) naming every key (without namespace) that is not a llmhost
+    setting, one line each with the nearest known key; also run by ``python -m infra.preflight``
+    before any credential check."""
+    lines = unknown_keys.unknown_key_lines(present_keys, list(KEYS))
+    if lines:
+        raise unknown_keys.UnknownKeysError(lines)
 
 
 # --- the Pulumi side -----------------------------------------------------------------------

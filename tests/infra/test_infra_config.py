@@ -149,6 +149,16 @@ def test_an_unknown_key_is_a_typo_with_a_suggestion() -> None:
     assert message.startswith("llmhost:zzz: is not a known setting; known keys: target, runtime, models")
 
 
+def test_every_unknown_key_is_named_in_one_run_each_with_its_suggestion() -> None:
+    error = error_for({"instanceTyp": "t3.large", "allowedOrigin": '["https://a.example.com"]', "modle": "x"})
+    assert str(error).splitlines() == [
+        "llmhost:allowedOrigin: is not a known setting; did you mean llmhost:allowedOrigins?",
+        "llmhost:instanceTyp: is not a known setting; did you mean llmhost:instanceType?",
+        "llmhost:modle: is not a known setting; did you mean llmhost:models?",
+    ]
+    assert error.key == "llmhost:allowedOrigin"
+
+
 def test_unknown_keys_are_only_checked_when_the_caller_lists_the_present_keys() -> None:
     settings = read_settings(DictSource({"zzz": "1"}), "dev")
     assert settings.target == "aws"

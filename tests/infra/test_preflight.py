@@ -244,6 +244,20 @@ def test_main_takes_the_target_from_the_stack_config(
     assert main(["--stack-config", str(path), "--target", "ssh"]) == 0, "--target overrides the stack"
 
 
+def test_main_names_every_mistyped_llmhost_key_in_one_run(
+    aws_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.json"
+    config = {"llmhost:instanceTyp": {"value": "t3.large", "secret": False}, "llmhost:modle": {"value": "x"},
+              "llmhost:target": {"value": "aws"}, "aws:region": {"value": "eu-west-1"}}
+    path.write_text(json.dumps(config), encoding="utf-8")
+    assert main(["--stack-config", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == ("llmhost:instanceTyp: is not a known setting; did you mean llmhost:instanceType?\n"
+                   "llmhost:modle: is not a known setting; did you mean llmhost:models?\n")
+
+
 def test_main_names_a_mistyped_llmhost_key_before_the_credentials(
     aws_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
