@@ -192,8 +192,11 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def plain_http_problem(url: str, name: Namer) -> str | None:
+def plain_http_problem(url: str, name: Namer, where: str | None = None) -> str | None:
     """One line when the key would cross the network unencrypted: ``http://`` to a host that is not this one.
+
+    ``where`` names what the user gave when the URL came from it (``--outputs-file out.json's
+    endpoint output``); None: the user gave ``--url`` (or ``url:`` in a targets file).
 
     Every probe sends ``Authorization: Bearer <key>``; over plain HTTP anyone on the path (café
     Wi-Fi, a shared VLAN, the provider's network) can read it and use the server. Refused unless
@@ -203,7 +206,7 @@ def plain_http_problem(url: str, name: Namer) -> str | None:
     if parts.scheme != "http" or is_loopback_host(parts.hostname or ""):
         return None
     return (
-        f"{name('url')} {url}: plain http:// to a host that is not this machine would send the API key "
+        f"{where or name('url')} {url}: plain http:// to a host that is not this machine would send the API key "
         f"unencrypted over the network; use https://, or add {name('allow_plain_http')} when the network path "
         "is private (a VPN or WireGuard tunnel)"
     )
@@ -457,8 +460,10 @@ def build_target(
                          f"output) and its key; {name('url')} is for a server given by its address")
 
     implied: dict[str, Any] = {}
+    url_from = None  # what the user gave that the URL came from, when not --url itself
     if "stack" in given:
         stack = _text(given["stack"], "stack", name)
+        url_from = f"{name('stack')} {stack}: its endpoint output"
         try:
             implied = options_from_outputs(outputs_runner(stack), f"{name('stack')} {stack}")
         except UsageError as err:
@@ -466,6 +471,7 @@ def build_target(
     elif "outputs_file" in given:
         path = str(given["outputs_file"])
         where = f"{name('outputs_file')} {path}"
+        url_from = f"{where}: its endpoint output"
         try:
             implied = options_from_outputs(load_outputs_file(path, Namer(name.cli)), where)
         except UsageError as err:
@@ -484,7 +490,7 @@ def build_target(
     allow_plain = merged.get("allow_plain_http") or False
     if not isinstance(allow_plain, bool):
         raise name.error(f"{name('allow_plain_http')}: expected true or false, got {one_line(repr(allow_plain), 40)}")
-    if key is not None and not allow_plain and (problem := plain_http_problem(url, name)):
+    if key is not None and not allow_plain and (problem := plain_http_problem(url, name, url_from)):
         raise name.error(problem)
     expect = merged.get("expect")
     prompt = merged.get("prompt")

@@ -279,6 +279,33 @@ def test_plain_http_to_another_host_with_a_key_is_refused(url: str) -> None:
     assert allowed.api_key == "p" * 32
 
 
+@pytest.mark.parametrize("source", ["stack", "outputs_file"])
+def test_plain_http_from_the_outputs_names_what_the_user_gave_not_url(tmp_path: Path, source: str) -> None:
+    """The refusal named --url, which the user never passed: the endpoint came from the outputs."""
+    outputs = {**OUTPUTS, "endpoint": "http://203.0.113.10"}
+    saved = tmp_path / "outputs.json"
+    saved.write_text(json.dumps(outputs), encoding="utf-8")
+    given = {source: "dev" if source == "stack" else str(saved)}
+    with pytest.raises(UsageError) as caught:
+        build_target(given, Namer(True), environ={}, outputs_runner=lambda _stack: outputs)
+    line = str(caught.value)
+    flag = "--" + source.replace("_", "-")
+    assert line == (
+        f"{flag} {given[source]}: its endpoint output http://203.0.113.10: plain http:// to a host that is not "
+        "this machine would send the API key unencrypted over the network; use https://, or add "
+        "--allow-plain-http when the network path is private (a VPN or WireGuard tunnel)"
+    )
+    assert "--url" not in line and outputs["apiKey"] not in line
+    allowed = build_target({**given, "allow_plain_http": True}, Namer(True), environ={},
+                           outputs_runner=lambda _stack: outputs)
+    assert allowed.api_key == outputs["apiKey"]
+    entry = f"- {source}: {given[source]}\n"
+    with pytest.raises(UsageError) as caught:
+        load_targets_file(write(tmp_path, entry), {}, environ={}, outputs_runner=lambda _stack: outputs)
+    assert f"{source} {given[source]}: its endpoint output http://203.0.113.10: plain http://" in str(caught.value)
+    assert "add allow_plain_http when" in str(caught.value)
+
+
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8088", "http://127.9.9.9", "http://localhost:1",
                                  "http://[::1]:8088", "http://app.localhost", "https://llm.example.com"])
 def test_loopback_http_and_https_stay_silent(url: str) -> None:
