@@ -41,6 +41,7 @@ from bootstrap import layout, runtimes
 from bootstrap.echo import shown
 from bootstrap.spec import Spec, model_case_warnings
 from infra import (
+    acme_config,
     aws_config,
     capacity_config,
     cloud_config,
@@ -68,6 +69,7 @@ from infra.config_values import (
 )
 from infra.fleet_config import FleetConfigError, FleetSettings
 from infra.hetzner_config import HetznerSettings
+from infra.setting_error import SettingError
 from infra.spec_keys import build_spec
 from infra.ssh_config import SshSettings
 
@@ -231,6 +233,10 @@ def read_settings(
     if ssm_parameter is not None:
         kwargs["ssm_parameter"] = ssm_parameter
     spec = build_spec(**kwargs)
+    try:
+        acme_config.check_acme_email(spec)  # the CLI refuses --acme-email with --tls internal alike
+    except SettingError as err:
+        raise from_setting_error(err) from None
     warnings.extend(f"{full_key('models')}: {w}" for w in model_case_warnings(kwargs.get("models", ()), spec.models))
     spec = _with_capacity(source, spec, target, aws, hetzner)
     if aws is not None:

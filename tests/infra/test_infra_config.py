@@ -76,6 +76,13 @@ def test_scalars_are_parsed() -> None:
     assert read({"keepAlive": "30m"}).spec.keep_alive == "30m"  # Ollama's (another runtime refuses it)
 
 
+def test_acme_email_is_refused_where_no_acme_certificate_is_requested_and_kept_where_one_is() -> None:
+    message = str(error_for({"tls": "internal", "acmeEmail": "ops@example.com"}))
+    assert message.startswith("llmhost:acmeEmail: not used, no ACME certificate is requested (TLS internal")
+    assert read({"tls": "auto", "acmeEmail": "ops@example.com"}).spec.acme_email == "ops@example.com"
+    assert read({"tls": "acme", "domain": "llm.example.com", "acmeEmail": "ops@example.com"}).spec.acme_email
+
+
 @pytest.mark.parametrize("target", ["hetzner", "ssh", "local"])
 def test_targets_without_a_parameter_store_need_inline_keys(target: str) -> None:
     err = error_for({"target": target})

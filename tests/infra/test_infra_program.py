@@ -155,6 +155,9 @@ def test_config_does_not_leak_between_runs(pulumi_program: Run) -> None:
         ({"target": "ssh", "apiKeys": f'["{KEY}"]', "sshHost": "203.0.113.7"}, "llmhost:sshPrivateKey", ""),
         ({"target": "local", "apiKeys": f'["{KEY}"]'}, "llmhost:target", "make local"),
         ({"modles": '["gemma3:1b"]'}, "llmhost:modles", "did you mean llmhost:models"),
+        # the CLI refuses --acme-email with --tls internal; Pulumi took the pair and never used the address
+        ({"tls": "internal", "acmeEmail": "ops@example.com"}, "llmhost:acmeEmail",
+         "not used, no ACME certificate is requested (TLS internal: Caddy's own CA signs the certificate)"),
     ],
 )
 def test_bad_config_stops_the_program_with_a_run_error_naming_the_key(
