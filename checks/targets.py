@@ -30,6 +30,7 @@ import yaml
 
 from bootstrap.cli_values import login_name_problem, looks_like_key, not_a_file
 from bootstrap.runtimes import RUNTIMES
+from checks import pulumi_pin
 from checks.errors import UsageError, one_line
 
 API_CHOICES = ("auto", "ollama", "openai", "lmstudio", "bedrock")
@@ -37,7 +38,7 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_TOKENS = 16
 DEFAULT_CONCURRENCY = 32
 PULUMI_TIMEOUT = 120.0
-PULUMI_INSTALL_HINT = "install it (curl -fsSL https://get.pulumi.com | sh) or pass a saved copy with --outputs-file"
+PULUMI_INSTALL_HINT = f"install it ({pulumi_pin.INSTALL_COMMAND}) or pass a saved copy with --outputs-file"
 
 
 @dataclasses.dataclass(frozen=True)

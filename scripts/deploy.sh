@@ -23,9 +23,15 @@ ensure_venv requirements.txt
 # nowhere, install the pinned release ourselves: the vendor's archive for this OS/arch,
 # checked against the vendor's published SHA-256 list, into a folder of our own under the
 # user's home (never the shell profile; not .venv, which ensure_venv may recreate).
-#   LLMHOST_PULUMI_VERSION       the pinned version (default below; matches the SDK in requirements.txt)
+#   LLMHOST_PULUMI_VERSION       the pinned version (default: checks/pulumi_pin.py; matches the SDK in requirements.txt)
 #   LLMHOST_PULUMI_RELEASES_URL  where pulumi-v<ver>-<os>-<arch>.tar.gz and pulumi-<ver>-checksums.txt are
-PULUMI_PIN="${LLMHOST_PULUMI_VERSION:-3.272.0}"
+# The default lives in checks/pulumi_pin.py (one place; `python -m checks --stack` names it too).
+PULUMI_PIN_DEFAULT="$(sed -n 's/^PULUMI_VERSION = "\([0-9][0-9.]*\)"$/\1/p' checks/pulumi_pin.py)"
+if [[ -z "$PULUMI_PIN_DEFAULT" ]]; then
+  echo "deploy: checks/pulumi_pin.py has no PULUMI_VERSION = \"X.Y.Z\" line; restore it from git" >&2
+  exit 1
+fi
+PULUMI_PIN="${LLMHOST_PULUMI_VERSION:-$PULUMI_PIN_DEFAULT}"
 PULUMI_RELEASES="${LLMHOST_PULUMI_RELEASES_URL:-https://get.pulumi.com/releases/sdk}"
 PULUMI_OWN="${XDG_DATA_HOME:-$HOME/.local/share}/llmhost/pulumi-v$PULUMI_PIN"
 PULUMI_MANUAL="install the pinned v$PULUMI_PIN with \`curl -fsSL https://get.pulumi.com | sh -s -- --version $PULUMI_PIN\` (see https://www.pulumi.com/docs/install/), then run make deploy again"

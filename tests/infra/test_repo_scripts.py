@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from checks import pulumi_pin
+from checks.targets import PULUMI_INSTALL_HINT
 from tests.infra.pulumi_harness import REPO_ROOT
 from tests.tools import tool
 
@@ -293,7 +295,23 @@ def test_deploy_finds_a_cli_installed_but_not_yet_on_path(deploy: Deploy) -> Non
 
 # --- deploy.sh installs a pinned Pulumi CLI when there is none ---------------------------------
 
-PIN = re.search(r'LLMHOST_PULUMI_VERSION:-([0-9.]+)', (REPO_ROOT / "scripts/deploy.sh").read_text())[1]  # type: ignore[index]
+PIN = pulumi_pin.PULUMI_VERSION  # the one home; deploy.sh reads it from there (test below)
+
+
+def test_deploy_and_checks_pin_the_same_pulumi_release_from_one_place(tmp_path: Path) -> None:
+    """checks --stack hinted the latest release (`curl ... | sh`) while deploy.sh pinned 3.272.0."""
+    script = (REPO_ROOT / "scripts" / "deploy.sh").read_text(encoding="utf-8")
+    assert re.search(r"[0-9]+\.[0-9]+\.[0-9]+", script) is None, "a second copy of the version in deploy.sh"
+    # deploy.sh's own line that reads the default, run as deploy.sh runs it (from the repository root)
+    (line,) = [x for x in script.splitlines() if x.startswith("PULUMI_PIN_DEFAULT=")]
+    proc = subprocess.run([BASH, "-c", f'{line}\nprintf %s "$PULUMI_PIN_DEFAULT"'], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=30, check=True)
+    assert proc.stdout == pulumi_pin.PULUMI_VERSION
+    assert f"| sh -s -- --version {pulumi_pin.PULUMI_VERSION})" in PULUMI_INSTALL_HINT
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert set(re.findall(r"pulumi-v([0-9]+\.[0-9]+\.[0-9]+)", readme)) == {pulumi_pin.PULUMI_VERSION}
+
+
 OS_ARCH = (
     {"Linux": "linux", "Darwin": "darwin"}[platform.system()]
     + "-"
