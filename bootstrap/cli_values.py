@@ -104,15 +104,23 @@ def ascii_seconds(text: str) -> float:
 
 
 LOGIN_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}")
-"""A login name every CLI that logs in accepts (apply --user, checks --ssh-user): POSIX portable
-characters, at most 32 (useradd's limit)."""
+"""A login name everything that logs in accepts (apply --user, checks --ssh-user, usage --ssh-user,
+Pulumi's ``llmhost:sshUser``): POSIX portable characters, at most 32 (useradd's limit), never a
+leading ``-`` or ``.`` (``ssh -l -oProxyCommand=...``). The one rule: use :func:`is_login_name`."""
+
+LOGIN_NAME_ALLOWED = "use letters, digits, _ . - (at most 32), e.g. ubuntu or root"
+
+
+def is_login_name(user: str) -> bool:
+    """Whether ``user`` follows :data:`LOGIN_NAME_RE` in full (no trailing line break either)."""
+    return LOGIN_NAME_RE.fullmatch(user) is not None
 
 
 def login_name_problem(user: str) -> str | None:
     """None for a good login name; else the rest of a one-line error (after ``--option: ``)."""
-    if LOGIN_NAME_RE.fullmatch(user):
+    if is_login_name(user):
         return None
-    return f"{user[:40]!r} is not a login name; use letters, digits, _ . - (at most 32), e.g. ubuntu or root"
+    return f"{user[:40]!r} is not a login name; {LOGIN_NAME_ALLOWED}"
 
 
 def bounded_number(low: float, high: float, unit: str, example: str) -> Callable[[str], float]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from bootstrap.cli_values import LOGIN_NAME_ALLOWED, is_login_name
 from bootstrap.echo import shown
 from bootstrap.spec import Spec, is_ip
 from infra import sshkeys
@@ -34,7 +35,6 @@ TARGET_KEYS = tuple(KEYS)
 
 DEFAULT_SSH_USER = "root"
 DEFAULT_SSH_PORT = 22
-_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _HOST_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _HOST_RE = re.compile(rf"^{_HOST_LABEL}(?:\.{_HOST_LABEL})*\.?$")
 
@@ -64,12 +64,8 @@ def read(source: ConfigSource, secret: set[str] | None, warnings: list[str]) -> 
     if is_ip(host.strip("[]")):
         host = host.strip("[]")
     user = read_string(source, "sshUser") or DEFAULT_SSH_USER
-    if not _USER_RE.match(user):
-        raise ConfigError(
-            "sshUser",
-            f"{shown(user)} is not a login name",
-            "use e.g. root or ubuntu: lowercase letters, digits, _ and -, starting with a letter or _, at most 32",
-        )
+    if not is_login_name(user):  # the CLIs' rule (bootstrap/cli_values.py): one rule for who may log in
+        raise ConfigError("sshUser", f"{shown(user)} is not a login name", LOGIN_NAME_ALLOWED)
     port = read_int(source, "sshPort")
     port = DEFAULT_SSH_PORT if port is None else port
     if not 1 <= port <= 65535:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from bootstrap.cli_values import login_name_problem
 from infra import config as cfg
 from infra import sshkeys
 from infra.config_values import ConfigError
@@ -116,7 +117,8 @@ BAD = [
     ("sshHost", "llm.example.com:2222", "contains a port"),
     ("sshHost", "ssh://llm.example.com", "is a URL"),
     ("sshHost", "bad_host!", "is not a host name or IP address"),
-    ("sshUser", "Root", "is not a login name"),
+    ("sshUser", "-oProxyCommand=x", "is not a login name"),
+    ("sshUser", "ro\not", "is not a login name"),
     ("sshUser", "a" * 33, "is not a login name"),
     ("sshPort", "0", "0 is out of range; use 1 to 65535"),
     ("sshPort", "70000", "out of range"),
@@ -153,3 +155,19 @@ def test_keys_of_the_cloud_targets_are_ignored_with_a_warning() -> None:
 def test_idle_stop_on_an_existing_server_is_flagged() -> None:
     (warning,) = read({**BASE, "idleStopMinutes": "30"}).warnings
     assert "powers the machine off" in warning
+
+
+# Names one of the two former rules took and the other refused (Pulumi: ^[a-z_][a-z0-9_-]{0,31}$ with
+# re.match; the CLIs: bootstrap/cli_values.py LOGIN_NAME_RE). One rule now: both answer alike.
+@pytest.mark.parametrize("user", ["Root", "first.last", "1user", "ec2-user", "_svc", "u" * 32])
+def test_pulumi_takes_every_login_name_the_clis_take(user: str) -> None:
+    assert login_name_problem(user) is None
+    settings = read({**BASE, "sshUser": user})
+    assert settings.ssh is not None and settings.ssh.user == user
+
+
+@pytest.mark.parametrize("user", ["ro\not", "-root", ".hidden", "a b", "root;rm", "u" * 33, "rööt"])
+def test_pulumi_refuses_every_login_name_the_clis_refuse(user: str) -> None:
+    assert login_name_problem(user) is not None
+    message = error_for({**BASE, "sshUser": user}, "sshUser")
+    assert message.endswith("is not a login name; use letters, digits, _ . - (at most 32), e.g. ubuntu or root")
