@@ -32,7 +32,6 @@ the same values (tests/bootstrap/test_key_parameter.py).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 
 from bootstrap import layout
@@ -41,7 +40,6 @@ from bootstrap.spec import SpecError, validate_key
 ROLES = ("user", "admin")
 """The roles, in the order their keys are listed (bootstrap/routes.py says what each may call)."""
 
-_NAME_RE = re.compile(layout.KEY_NAME_PATTERN)
 
 
 class KeyParameterError(ValueError):
@@ -78,7 +76,7 @@ def decode(value: str) -> tuple[tuple[str, str, str], ...]:
         if not isinstance(entries, dict):
             raise KeyParameterError(f"{role}: must be a map of name to key")
         for position, (name, key) in enumerate(entries.items(), start=1):
-            if not _NAME_RE.fullmatch(name):
+            if not layout.is_key_name(name):
                 raise KeyParameterError(f"{role} entry {position}: the name is not 1-32 of a-z 0-9 _ -")
             try:
                 validate_key(key.strip() if isinstance(key, str) else "")

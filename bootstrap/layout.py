@@ -7,6 +7,7 @@ never disagree about it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from bootstrap import runtimes
@@ -104,6 +105,15 @@ entries of the ``map`` that turns a Bearer key into its name and role (bootstrap
 KEY_NAME_SEPARATOR = ":"
 """A proxy.env entry is ``name:key`` (or a bare ``key``, named ``key-N`` by position)."""
 KEY_NAME_PATTERN = r"[a-z0-9_-]{1,32}"
+"""A key's name (1-32 of a-z 0-9 _ -): also inlined into the install script's shell pattern."""
+_KEY_NAME_RE = re.compile(KEY_NAME_PATTERN)
+
+
+def is_key_name(name: object) -> bool:
+    """Whether ``name`` is a key name in full (the one check: Spec, the SSM key parameter, checks usage)."""
+    return isinstance(name, str) and _KEY_NAME_RE.fullmatch(name) is not None
+
+
 ROLES = ("user", "admin")
 AUTH_LOG_FIELD = "llmhost_auth"
 AUTH_LOG_VALUE = "ok"

@@ -187,12 +187,9 @@ def validate_key(key: str) -> None:
         raise SpecError("api_keys", "a key contains a character outside A-Z a-z 0-9 _ -", allowed)
 
 
-_KEY_NAME_RE = re.compile(rf"^{layout.KEY_NAME_PATTERN}$")
-
-
 def validate_key_name(name: str, field_name: str = "key_names") -> None:
     """A key's name, as the access log and the usage report show it."""
-    if not _KEY_NAME_RE.fullmatch(name):
+    if not layout.is_key_name(name):
         raise SpecError(
             field_name, f"{shown(name)} is not a key name", "use 1-32 characters of a-z 0-9 _ - (e.g. alice, ci-bot)"
         )

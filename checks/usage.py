@@ -96,7 +96,7 @@ def entry_problem(entry: dict[str, Any]) -> str | None:
         if value is not None and not isinstance(value, str):
             return f"{name} is {_kind(value)}, not a text"
     name = entry.get(access_log.KEY_NAME_FIELD)
-    if name is not None and not _KEY_NAME_RE.fullmatch(name):
+    if name is not None and not layout.is_key_name(name):
         return f"{access_log.KEY_NAME_FIELD} is not a key name (1-32 of a-z 0-9 _ -)"
     role = entry.get(access_log.ROLE_FIELD)
     if role is not None and role not in layout.ROLES:
@@ -117,7 +117,6 @@ def entry_problem(entry: dict[str, Any]) -> str | None:
 MAX_DURATION_SECONDS = 1e9
 """Far above any request (~32 years), far below what overflows when shown in ms; Python's json
 also reads ``NaN`` and ``Infinity``, which would make the JSON report invalid."""
-_KEY_NAME_RE = re.compile(layout.KEY_NAME_PATTERN)
 
 
 def _seconds_value(value: object, maximum: float) -> bool:
