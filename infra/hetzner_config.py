@@ -15,7 +15,15 @@ from dataclasses import dataclass
 
 from bootstrap.spec import Spec
 from infra import cloud_config, hetzner_bundle, hetzner_types
-from infra.config_values import ConfigError, ConfigSource, full_key, read_bool, read_int, read_string
+from infra.config_values import (
+    ConfigError,
+    ConfigSource,
+    from_setting_error,
+    full_key,
+    read_bool,
+    read_int,
+    read_string,
+)
 from infra.hetzner_types import HetznerTypeError, ServerType
 from infra.model_sizes import required_ram_gib
 
@@ -90,7 +98,7 @@ def read(
     try:
         row = hetzner_types.lookup(server_type, location)
     except HetznerTypeError as err:
-        raise ConfigError(err.key, err.problem, err.allowed) from None
+        raise from_setting_error(err) from None
     if HCLOUD_TOKEN_KEY not in set(provider_keys) and not environ.get(HCLOUD_TOKEN_ENV, "").strip():
         raise ConfigError(
             HCLOUD_TOKEN_KEY,

@@ -43,7 +43,7 @@ from bootstrap.cloudinit import SshHostKey
 from bootstrap.proxy_env import render_proxy_env
 from bootstrap.spec import Spec
 from infra import hetzner_availability, hetzner_bundle, hetzner_types, naming
-from infra.config_values import ConfigError
+from infra.config_values import from_setting_error
 from infra.generated_keys import with_admin_key
 from infra.hetzner_config import HetznerSettings
 from infra.hetzner_types import HetznerTypeError
@@ -115,7 +115,7 @@ class HetznerModelServer(ModelServer):
                 hetzner_availability.offers_in(catalogue.server_types, settings.location),
             )
         except HetznerTypeError as err:
-            raise ConfigError(err.key, err.problem, err.allowed) from None
+            raise from_setting_error(err) from None
         for note in notes:
             pulumi.log.warn(note, resource=self)
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bootstrap.echo import shown
+from infra.setting_error import SettingError
 
 PRICE_DATE = "2026-06-15"
 CURRENCY = "EUR"
@@ -69,14 +70,10 @@ PRIMARY_IPV4_MONTH = 0.65
 """A primary IPv4 is billed on its own (IPv6 is free)."""
 
 
-class HetznerTypeError(ValueError):
-    """A server type or location that cannot be used; ``key`` is the config key at fault."""
-
-    def __init__(self, key: str, problem: str, allowed: str) -> None:
-        self.key = key
-        self.problem = problem
-        self.allowed = allowed
-        super().__init__(f"{problem}; {allowed}")
+class HetznerTypeError(SettingError):
+    """A server type or location that cannot be used; ``key`` is the config key at fault
+    (``serverType`` or ``location``). A SettingError like every pure ``llmhost:`` check, so it
+    reaches the user as the one-line ConfigError (``from_setting_error``) naming the key."""
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ import pytest
 
 from infra import config as cfg
 from infra import hetzner_availability, hetzner_types
-from infra.config_values import ConfigError
+from infra.config_values import ConfigError, from_setting_error
 from infra.hetzner_server import HetznerModelServer, HetznerServerArgs
+from infra.setting_error import SettingError
 from tests.infra import hetzner_mocks
 from tests.infra.config_helpers import DictSource
 from tests.infra.pulumi_harness import ProgramRun
@@ -109,6 +110,19 @@ def test_nothing_orderable_says_so() -> None:
         hetzner_availability.choose("cax11", False, "fsn1", {})
     assert "none of the fallbacks" in caught.value.problem
     assert "pick another llmhost:location" in caught.value.allowed
+
+
+def test_a_type_error_is_a_setting_error_naming_its_key() -> None:
+    """HetznerTypeError was a bare ValueError without the key in its text: a path that forgot to
+    convert it would have printed a traceback, or a line not naming llmhost:serverType."""
+    with pytest.raises(SettingError) as caught:
+        hetzner_availability.choose("cax11", False, "fsn1", {})
+    assert isinstance(caught.value, hetzner_types.HetznerTypeError)
+    assert str(caught.value).startswith("serverType: ")
+    converted = from_setting_error(caught.value)
+    assert isinstance(converted, pulumi.RunError) and str(converted).startswith("llmhost:serverType: ")
+    with pytest.raises(SettingError, match=r"^location: "):
+        hetzner_types.lookup("cax11", "mars1")
 
 
 def test_orderable_means_listed_available_and_not_deprecated() -> None:

@@ -152,6 +152,11 @@ def test_config_does_not_leak_between_runs(pulumi_program: Run) -> None:
             "llmhost:serverType",
             "cax11",
         ),
+        (  # infra/hetzner_types.py's HetznerTypeError, a SettingError: the same one line naming the key
+            {"target": "hetzner", "apiKeys": f'["{KEY}"]', "adminCidrs": "198.51.100.7/32", "location": "mars1"},
+            "llmhost:location",
+            "fsn1",
+        ),
         ({"target": "ssh", "apiKeys": f'["{KEY}"]', "sshHost": "203.0.113.7"}, "llmhost:sshPrivateKey", ""),
         ({"target": "local", "apiKeys": f'["{KEY}"]'}, "llmhost:target", "make local"),
         ({"modles": '["gemma3:1b"]'}, "llmhost:modles", "did you mean llmhost:models"),
