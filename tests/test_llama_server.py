@@ -14,6 +14,7 @@ import json
 import secrets
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,6 +88,33 @@ def test_completion_generates_tokens_and_reports_timings(llama_server: LlamaServ
     assert body["tokens_predicted"] == N_PREDICT
     assert body["stop"] is True and body["stop_type"] == "limit"
     assert_timings(body["timings"], N_PREDICT)
+
+
+def test_wait_idle_returns_only_after_a_running_request_is_done_and_logged(llama_server: LlamaServer) -> None:
+    """What tests/checks/test_real_llamacpp.py relies on before it reads "the next timings" from the log."""
+    llama_server.wait_idle()
+    done_before = llama_server.log().count("prompt eval time")
+    answers: list[int] = []
+
+    def generate() -> None:
+        with client(llama_server.url) as c:
+            answers.append(c.post("/completion", json={**completion_body(), "n_predict": 48}).status_code)
+
+    worker = threading.Thread(target=generate)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 60
+        with client(llama_server.url) as c:  # the request is in the slot: wait_idle has something to wait for
+            while not any(slot["is_processing"] for slot in c.get("/slots").json()):
+                assert time.monotonic() < deadline and worker.is_alive(), "the request never reached a slot"
+                time.sleep(0.02)
+        llama_server.wait_idle()
+        with client(llama_server.url) as c:
+            assert not any(slot["is_processing"] for slot in c.get("/slots").json())
+        assert llama_server.log().count("prompt eval time") == done_before + 1  # its timings are written
+    finally:
+        worker.join(timeout=120)
+    assert answers == [200]
 
 
 def test_completion_streams_tokens_and_ends_with_timings(llama_server: LlamaServer) -> None:

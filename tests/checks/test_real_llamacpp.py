@@ -68,9 +68,19 @@ def server_timings(log: str) -> tuple[float, float]:
     return float(prompt[1]), float(generation[3])
 
 
+def timings_after(server: LlamaServer, before: int) -> tuple[float, float]:
+    """``server_timings`` of the log after offset ``before``, once the server is idle and its log
+    written out (LlamaServer.wait_idle): its log thread may still be writing them."""
+    server.wait_idle()
+    return server_timings(server.log()[before:])
+
+
 def test_every_probe_passes_and_agrees_with_the_servers_own_timings(
     llama_server: LlamaServer, llama_server_proxy: RunningProxy, llama_server_proxy_ca: str
 ) -> None:
+    # Every request before this one done and logged: else its late timings read as the probe's,
+    # and a request still generating makes the probe wait for the one slot (TTFT = its rest).
+    llama_server.wait_idle()
     before = len(llama_server.log())
     code, report = run_checks(llama_server_proxy, llama_server_proxy_ca)
     checks = {c["name"]: c for c in report["checks"]}  # type: ignore[index]
@@ -80,7 +90,7 @@ def test_every_probe_passes_and_agrees_with_the_servers_own_timings(
     assert checks["cors"]["status"] == checks["semantic"]["status"] == "skipped"
 
     metrics = checks["generation"]["metrics"]
-    prompt_ms, server_tps = server_timings(llama_server.log()[before:])
+    prompt_ms, server_tps = timings_after(llama_server, before)
     # tokens/s: the probe's number is the server's own, and must be the one of this request.
     assert metrics["tokens_per_second"] == pytest.approx(server_tps, rel=0.10)
     # The time the server spent before its first token, as the check saw it.
