@@ -1,0 +1,68 @@
+"""bench/proxy_overhead.py: its baselines are what they claim, and a tiny run prints every figure."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import httpx
+
+from tests.fakes.ollama import run_fake_ollama
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_proxy_overhead", REPO / "bench" / "proxy_overhead.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_proxy_overhead"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+po = _load()
+
+
+def test_the_logged_baseline_is_the_minimal_one_plus_an_access_log(tmp_path: Path) -> None:
+    assert po.MINIMAL_LOGGED_CADDYFILE.replace("\tlog {{\n\t\toutput stdout\n\t\tformat json\n\t}}\n", "") == (
+        po.MINIMAL_CADDYFILE
+    )
+    with run_fake_ollama(strict_host=True) as fake:
+        for name, template in (("minimal", po.MINIMAL_CADDYFILE), ("logged", po.MINIMAL_LOGGED_CADDYFILE)):
+            with po.minimal_proxy(tmp_path / name, fake.host_port, template) as proxy:
+                auth = {"Authorization": f"Bearer {po.MINIMAL_KEY}"}
+                assert httpx.get(proxy.url + "/api/version", headers=auth, trust_env=False).status_code == 200
+                assert httpx.get(proxy.url + "/api/version", trust_env=False).status_code == 401
+        lines = (tmp_path / "logged" / "caddy.stdout.log").read_text().splitlines()
+        entries = [json.loads(line) for line in lines if line.startswith("{")]
+        access = [e for e in entries if str(e.get("logger", "")).startswith("http.log.access")]
+        assert [e["status"] for e in access] == [200, 401]
+        assert not [line for line in (tmp_path / "minimal" / "caddy.stdout.log").read_text().splitlines() if line]
+
+
+def test_a_tiny_run_prints_every_figure() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "proxy_overhead.py"), "--requests", "20", "--processes", "1",
+         "--stream-runs", "1"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    for needle in ("direct", "llmhost", "minimal+log", "added     p50", "llmhost / minimal Caddyfile p50 ratio",
+                   "minimal + stock access log / minimal", "proxy CPU per 1,000 requests", "first streamed line"):
+        assert needle in out, (needle, out)  # fmt: skip
+    assert "20 requests direct and per proxy" in out
+
+
+def test_bad_options_are_refused_in_one_line() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "proxy_overhead.py"), "--processes", "0"],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "--processes" in proc.stderr
