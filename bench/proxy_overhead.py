@@ -116,7 +116,8 @@ def interleave(runs: int, a: Sampler, b: Sampler) -> tuple[list[float], list[flo
 
 
 def report_row(name: str, values: list[float]) -> str:
-    return f"  {name:<9} p50 {statistics.median(values) * 1000:8.3f} ms   p99 {percentile(values, 0.99) * 1000:8.3f} ms"
+    p50, p99 = statistics.median(values) * 1000, percentile(values, 0.99) * 1000
+    return f"  {name:<11} p50 {p50:8.3f} ms   p99 {p99:8.3f} ms"
 
 
 @contextlib.contextmanager
@@ -231,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in PROXIES:
         print(f"{report_row(name, pooled[name])}   per process p50 [{per_process[name]}] ms")
     print(
-        f"  added     p50 {added_p50:8.3f} ms   p99 {added_p99:8.3f} ms   "
+        f"  added       p50 {added_p50:8.3f} ms   p99 {added_p99:8.3f} ms   "
         f"target p50 <= {TARGET_ADDED_P50_MS} ms: {verdict(added_p50 <= TARGET_ADDED_P50_MS)}"
     )
     print(

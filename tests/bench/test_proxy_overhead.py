@@ -53,7 +53,7 @@ def test_a_tiny_run_prints_every_figure() -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
-    for needle in ("direct", "llmhost", "minimal+log", "added     p50", "llmhost / minimal Caddyfile p50 ratio",
+    for needle in ("direct", "llmhost", "minimal+log", "added       p50", "llmhost / minimal Caddyfile p50 ratio",
                    "minimal + stock access log / minimal", "proxy CPU per 1,000 requests", "first streamed line"):
         assert needle in out, (needle, out)  # fmt: skip
     assert "20 requests direct and per proxy" in out
