@@ -33,7 +33,9 @@ def test_the_logged_baseline_is_the_minimal_one_plus_an_access_log(tmp_path: Pat
         po.MINIMAL_CADDYFILE
     )
     with run_fake_ollama(strict_host=True) as fake:
-        for name, template in (("minimal", po.MINIMAL_CADDYFILE), ("logged", po.MINIMAL_LOGGED_CADDYFILE)):
+        templates = (("minimal", po.MINIMAL_CADDYFILE), ("logged", po.MINIMAL_LOGGED_CADDYFILE),
+                     ("observed", po.MINIMAL_OBSERVED_CADDYFILE))  # fmt: skip
+        for name, template in templates:
             with po.minimal_proxy(tmp_path / name, fake.host_port, template) as proxy:
                 auth = {"Authorization": f"Bearer {po.MINIMAL_KEY}"}
                 assert httpx.get(proxy.url + "/api/version", headers=auth, trust_env=False).status_code == 200
@@ -43,6 +45,7 @@ def test_the_logged_baseline_is_the_minimal_one_plus_an_access_log(tmp_path: Pat
         access = [e for e in entries if str(e.get("logger", "")).startswith("http.log.access")]
         assert [e["status"] for e in access] == [200, 401]
         assert not [line for line in (tmp_path / "minimal" / "caddy.stdout.log").read_text().splitlines() if line]
+        assert po.MINIMAL_OBSERVED_CADDYFILE.replace("\tmetrics\n", "", 1) == po.MINIMAL_LOGGED_CADDYFILE
 
 
 def test_a_tiny_run_prints_every_figure() -> None:
@@ -53,8 +56,10 @@ def test_a_tiny_run_prints_every_figure() -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
-    for needle in ("direct", "llmhost", "minimal+log", "added       p50", "llmhost / minimal Caddyfile p50 ratio",
-                   "minimal + stock access log / minimal", "proxy CPU per 1,000 requests", "first streamed line"):
+    for needle in ("direct", "llmhost", "min+log", "min+log+met", "added       p50",
+                   "llmhost / minimal Caddyfile p50 ratio", "baseline minimal + stock access log: p50",
+                   "baseline minimal + access log + metrics: p50", "proxy CPU per 1,000 requests",
+                   "first streamed line"):
         assert needle in out, (needle, out)  # fmt: skip
     assert "20 requests direct and per proxy" in out
 
