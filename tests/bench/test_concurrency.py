@@ -4,30 +4,19 @@ against the real llama-server (Gemma 3 270M, tests/llama_server.py)."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import itertools
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from tests.bench.bench_module import load
 from tests.llama_server import MODEL_ALIAS, LlamaServer
 from tests.proxy_harness import ProxyOptions, run_proxy
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_concurrency", REPO / "bench" / "concurrency.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_concurrency"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-cc = _load()
+cc = load("concurrency", "bench_concurrency")
 
 
 def stream(sent: float, ttft: float, ended: float, tokens: int, status: int = 200) -> object:

@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import httpx
 
+from tests.bench.bench_module import load
 from tests.fakes.ollama import run_fake_ollama
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_proxy_overhead", REPO / "bench" / "proxy_overhead.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_proxy_overhead"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-po = _load()
+po = load("proxy_overhead", "bench_proxy_overhead")
 
 
 def test_the_logged_baseline_is_the_minimal_one_plus_an_access_log(tmp_path: Path) -> None:
