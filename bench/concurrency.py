@@ -30,6 +30,22 @@ the same number of tokens). How a level is driven:
   send -> first content chunk, not the benchmark's own thread start-up;
 * levels with fewer than 4 streams repeat until they have 4 samples per round.
 
+Two arrival patterns (``--arrival``, default both, each with its own table and verdicts):
+
+* ``burst``: the streams above, all sent in the same millisecond and all of the same length:
+  the worst case for TTFT, since every prompt lands in one prompt batch and each stream's first
+  token waits for all of them;
+* ``steady``: N users on a shared server, each sending its next chat as soon as its last
+  answer ended (closed loop, no think time), so N requests are in flight. Answers differ in
+  length as real ones do (``max_tokens`` cycles through STEADY_LENGTHS x ``--max-tokens``, mean
+  1.0, each user starting at its own place in the cycle, so every user generates the same
+  total), and users join one after another, 1/N of a one-stream request's time apart (the
+  median of this round's level-1 requests), so neither the first wave nor later ones arrive
+  together by construction; a new prompt then shares its batch with the other users'
+  generating tokens. TTFT pools every request; the aggregate counts the tokens generated while
+  all N users were in flight (from the last user's first send to the first user's last end;
+  a request's tokens are spread evenly over its generation time).
+
 It prints per setting and level (samples of all rounds pooled): aggregate tokens/s (all
 tokens / wall time of the level), per-stream tokens/s (median and minimum over streams of
 tokens / time after the first token), TTFT p50/p95, refused (non-200, or a broken
@@ -43,6 +59,7 @@ it prints.
     .venv/bin/python bench/concurrency.py                # ~4-5 minutes on 2 idle cores
     .venv/bin/python bench/concurrency.py --rounds 5 --max-tokens 64 --memory-gib 8 --cpus 2
     .venv/bin/python bench/concurrency.py --also 'threads1=--threads 1'   # a third setting, same rounds
+    .venv/bin/python bench/concurrency.py --arrival steady --levels 1,4    # one pattern, two levels
 """
 
 from __future__ import annotations
@@ -80,6 +97,10 @@ MIN_SAMPLES = 4
 QUESTION = "Tell me a long story about a lighthouse keeper and a storm."
 MODEL_ALIAS = "ggml-org/gemma-3-270m-GGUF:Q4_K_M"
 SETTINGS = ("chosen", "defaults")
+ARRIVALS = ("burst", "steady")
+STEADY_LENGTHS = (1.0, 0.5, 1.5, 0.75, 1.25)
+"""Steady mode: each user's answer lengths as fractions of ``--max-tokens`` (mean 1.0); one user
+sends len(STEADY_LENGTHS) chats per round."""
 _request_numbers = itertools.count(1)
 
 
@@ -93,6 +114,9 @@ class Stream:
     seconds: float = 0.0
     prompt_ms: float | None = None
     """llama-server's own prompt time for this request (``timings.prompt_ms`` of its last chunk)."""
+    sent_at: float = 0.0
+    ended_at: float = 0.0
+    """``time.perf_counter()`` when the request was sent and when its answer ended (s)."""
 
 
 @dataclasses.dataclass
@@ -104,6 +128,9 @@ class Level:
     streams: int
     results: list[Stream] = dataclasses.field(default_factory=list)
     wall: float = 0.0
+    tokens: float = 0.0
+    """Tokens counted for the aggregate over ``wall`` seconds (steady mode: only those generated
+    while all users were in flight, see ``tokens_within``)."""
     per_round: list[float] = dataclasses.field(default_factory=list)
 
     @property
@@ -112,7 +139,7 @@ class Level:
 
     @property
     def aggregate(self) -> float:
-        return sum(s.tokens for s in self.ok) / self.wall if self.wall else 0.0
+        return self.tokens / self.wall if self.wall else 0.0
 
     def _rates(self) -> list[float]:
         return [s.tokens / s.generation_seconds for s in self.ok if s.generation_seconds]
@@ -164,12 +191,18 @@ def chat_body(max_tokens: int) -> dict[str, object]:
 
 
 def one_stream(
-    client: httpx.Client, url: str, headers: dict[str, str], max_tokens: int, timeout: float, go: threading.Barrier
+    client: httpx.Client,
+    url: str,
+    headers: dict[str, str],
+    max_tokens: int,
+    timeout: float,
+    go: threading.Barrier | None = None,
 ) -> Stream:
-    """Wait for the barrier, send one streamed chat, read it to the end (bounded by ``timeout``)."""
+    """Wait for the barrier (if any), send one streamed chat, read it to the end (bounded by ``timeout``)."""
     result = Stream()
     body = chat_body(max_tokens)
-    go.wait(timeout=timeout)
+    if go is not None:
+        go.wait(timeout=timeout)
     started = time.perf_counter()
     first = None
     usage_tokens = None
@@ -201,6 +234,7 @@ def one_stream(
         result.status = result.status if result.status not in (0, 200) else -1
     ended = time.perf_counter()
     result.seconds = ended - started
+    result.sent_at, result.ended_at = started, ended
     if first is not None and result.status == 200 and not result.timed_out:
         result.ttft = first - started
         result.generation_seconds = ended - first
@@ -227,6 +261,69 @@ def run_once(url: str, headers: dict[str, str], streams: int, args: argparse.Nam
             results = [f.result(timeout=args.timeout + 30) for f in futures]
             wall = time.perf_counter() - started
     return results, wall
+
+
+def steady_lengths(user: int, max_tokens: int) -> list[int]:
+    """One steady-mode user's answer lengths (tokens) for one round: STEADY_LENGTHS x
+    ``max_tokens`` from the user's own place in the cycle (user 0: 1.0, 0.5, ...; user 1: 0.5,
+    1.5, ...), so users end at different times but each generates len(STEADY_LENGTHS) x
+    ``max_tokens`` in all (up to rounding)."""
+    count = len(STEADY_LENGTHS)
+    return [max(1, round(max_tokens * STEADY_LENGTHS[(user + i) % count])) for i in range(count)]
+
+
+def full_window(per_user: Sequence[Sequence[Stream]]) -> tuple[float, float]:
+    """(start, end) in ``perf_counter`` seconds of the time every user had a chat in flight: from
+    the last user's first send to the first user's last end. ``end <= start`` means there was no
+    such time (a user finished before the last one joined)."""
+    start = max(streams[0].sent_at for streams in per_user)
+    end = min(streams[-1].ended_at for streams in per_user)
+    return start, end
+
+
+def tokens_within(stream: Stream, start: float, end: float) -> float:
+    """How many of ``stream``'s tokens were generated between ``start`` and ``end``, taking them
+    as spread evenly from its first token to its end (0 for a request that got no answer)."""
+    if stream.ttft is None or stream.generation_seconds is None or stream.status != 200 or stream.timed_out:
+        return 0.0
+    first = stream.sent_at + stream.ttft
+    if stream.generation_seconds <= 0:
+        return float(stream.tokens) if start <= first <= end else 0.0
+    overlap = max(0.0, min(end, stream.ended_at) - max(start, first))
+    return stream.tokens * overlap / stream.generation_seconds
+
+
+def run_steady(
+    url: str, headers: dict[str, str], users: int, stagger: float, args: argparse.Namespace
+) -> tuple[list[Stream], float, float]:
+    """``users`` closed-loop users (see the module text): returns every request, the tokens
+    generated while all users were in flight and that window's length (s); with one user the
+    window is its whole run."""
+    go = threading.Barrier(users + 1)
+
+    def user(index: int, client: httpx.Client) -> list[Stream]:
+        go.wait(timeout=args.timeout)
+        time.sleep(index * stagger)
+        return [
+            one_stream(client, url, headers, tokens, args.timeout) for tokens in steady_lengths(index, args.max_tokens)
+        ]
+
+    with ExitStack() as stack:
+        clients = [
+            stack.enter_context(httpx.Client(trust_env=False, timeout=args.timeout, http2=False)) for _ in range(users)
+        ]
+        for client in clients:  # the keep-alive connection an SDK's pool would already hold
+            client.get(url + "/healthz")
+        with concurrent.futures.ThreadPoolExecutor(users) as pool:
+            futures = [pool.submit(user, index, client) for index, client in enumerate(clients)]
+            go.wait(timeout=args.timeout)
+            limit = args.timeout * (len(STEADY_LENGTHS) + 1) + users * stagger + 30
+            per_user = [f.result(timeout=limit) for f in futures]
+    start, end = full_window(per_user)
+    results = [stream for streams in per_user for stream in streams]
+    if end <= start:
+        return results, 0.0, 0.0
+    return results, sum(tokens_within(stream, start, end) for stream in results), end - start
 
 
 def server_argv(setting: str, capacity: sizing.Capacity, extra: Sequence[str] = ()) -> list[str]:
@@ -276,6 +373,27 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def binary_version(binary: str) -> str:
     proc = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=60, check=False)
     return next((line.strip() for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("version")), "?")
+
+
+def measure_round(
+    arrival: str, url: str, headers: dict[str, str], level: Level, args: argparse.Namespace, one_request: float
+) -> None:
+    """One round of one level: burst runs until MIN_SAMPLES requests; steady runs its users once
+    (``one_request``: a one-stream request's seconds in this round, for the users' spacing)."""
+    tokens = 0.0
+    wall = 0.0
+    if arrival == "burst":
+        for _ in range(-(-MIN_SAMPLES // level.streams)):
+            results, seconds = run_once(url, headers, level.streams, args)
+            level.results.extend(results)
+            wall += seconds
+            tokens += sum(s.tokens for s in results if s.status == 200 and not s.timed_out)
+    else:
+        results, tokens, wall = run_steady(url, headers, level.streams, one_request / level.streams, args)
+        level.results.extend(results)
+    level.tokens += tokens
+    level.wall += wall
+    level.per_round.append(tokens / wall if wall else 0.0)
 
 
 def print_table(table: dict[tuple[str, int], Level], levels: list[int], settings: Sequence[str]) -> None:
@@ -354,6 +472,12 @@ def main(argv: list[str] | None = None) -> int:
         help="a further setting: the chosen flags plus FLAGS, e.g. --also 'threads1=--threads 1' (repeatable)",
     )
     parser.add_argument(
+        "--arrival",
+        choices=("both", *ARRIVALS),
+        default="both",
+        help="burst (all streams sent together), steady (closed-loop users) or both (default)",
+    )
+    parser.add_argument(
         "--levels",
         default="",
         help="concurrency levels, comma-separated; must hold 1 and 4 (default: 1,2,4,8 and slots + 2)",
@@ -397,7 +521,8 @@ def main(argv: list[str] | None = None) -> int:
           f">= {MIN_SAMPLES} samples per level and round")  # fmt: skip
     for name, flags in extras.items():
         print(f"# {name}: the chosen flags plus {' '.join(flags)}")
-    table = {(s, n): Level(s, n) for s in settings for n in levels}
+    arrivals = ARRIVALS if args.arrival == "both" else (args.arrival,)
+    tables = {arrival: {(s, n): Level(s, n) for s in settings for n in levels} for arrival in arrivals}
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="llmhost-bench-") as tmp, ExitStack() as stack:
         proxies = {}
@@ -413,23 +538,25 @@ def main(argv: list[str] | None = None) -> int:
         for index in range(args.rounds):
             for setting in settings:
                 proxy = proxies[setting]
-                for streams in levels:
-                    level = table[(setting, streams)]
-                    tokens = 0
-                    wall = 0.0
-                    for _ in range(-(-MIN_SAMPLES // streams)):
-                        results, seconds = run_once(proxy.url, proxy.auth(), streams, args)
-                        level.results.extend(results)
-                        level.wall += seconds
-                        wall += seconds
-                        tokens += sum(s.tokens for s in results if s.status == 200 and not s.timed_out)
-                    level.per_round.append(tokens / wall if wall else 0.0)
+                for arrival in arrivals:
+                    one_request = 0.0
+                    for streams in levels:  # sorted: level 1 first, whose request time spaces the users
+                        level = tables[arrival][(setting, streams)]
+                        before = len(level.results)
+                        measure_round(arrival, proxy.url, proxy.auth(), level, args, one_request)
+                        if streams == 1:
+                            one_request = statistics.median(s.seconds for s in level.results[before:])
             print(f"# round {index + 1}/{args.rounds} done after {time.monotonic() - started:.0f} s", flush=True)
-    print()
-    print_table(table, levels, settings)
-    print()
-    for line in summary(table, levels, args.timeout, settings):
-        print(line)
+    for arrival in arrivals:
+        print()
+        print(f"## {arrival}: " + (
+            "all streams sent in the same moment, same length" if arrival == "burst"
+            else "closed-loop users joining one after another, answer lengths varied"))  # fmt: skip
+        print()
+        print_table(tables[arrival], levels, settings)
+        print()
+        for line in summary(tables[arrival], levels, args.timeout, settings):
+            print(f"{arrival} {line}")
     load = os.getloadavg()
     print(f"# load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; took {time.monotonic() - started:.0f} s")
     return 0

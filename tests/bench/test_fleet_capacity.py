@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from checks.report import render_json
 from checks.result import ProbeResult, RunReport, Status, TargetReport
+from tests.bench.bench_module import load
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fleet_capacity", REPO / "bench" / "fleet_capacity.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["fleet_capacity"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fc = _load()
+fc = load("fleet_capacity", "fleet_capacity")
 ONE_SECOND = fc.Speed(tokens_per_second=10.0, prompt_tokens_per_second=100.0)
 FIXED = [fc.RequestClass(prompt_tokens=0, output_tokens=10, weight=1.0)]
 """Every request takes exactly 1 s: M/D/c."""
