@@ -152,7 +152,10 @@ def validate_origin(origin: str, allow_null: bool = False) -> None:
         "tauri",
     ):
         raise SpecError("origins", f"{shown(origin)} is not a valid extension or webview origin", allowed)
-    parts = urlsplit(origin)
+    try:
+        parts = urlsplit(origin)  # ValueError on an unclosed or invalid [IPv6] host
+    except ValueError:
+        raise SpecError("origins", f"{shown(origin)} is not an origin", allowed) from None
     try:
         port = parts.port
     except ValueError:
@@ -229,7 +232,10 @@ def validate_site(site: str) -> None:
             f"{shown(site)} is too long",
             f"{allowed}, at most {longest} characters (a host name of {MAX_DNS_NAME_LENGTH})",
         )
-    parts = urlsplit(site)
+    try:
+        parts = urlsplit(site)  # ValueError on an unclosed or invalid [IPv6] host
+    except ValueError:
+        raise SpecError("site", f"{shown(site)} is not scheme://host[:port]", allowed) from None
     if parts.scheme not in ("http", "https") or "://" not in site:
         raise SpecError("site", f"{shown(site)} has no http:// or https:// scheme", allowed)
     try:

@@ -24,7 +24,7 @@ import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import yaml
 
@@ -158,8 +158,16 @@ _URL_HOST_RE = re.compile(r"[A-Za-z0-9._-]{1,253}|[0-9A-Fa-f:.]{2,45}(?:%[A-Za-z
 """A DNS name (letters, digits, - . _), an IPv4 address, or an IPv6 one as urlsplit gives it (no brackets)."""
 
 
+def _split(url: str) -> SplitResult:
+    """``urlsplit``, with an unclosed or invalid ``[IPv6]`` host (a ValueError there) as an empty result."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return urlsplit("")
+
+
 def check_url(url: str, name: Namer, key: str = "url") -> str:
-    parts = urlsplit(url)
+    parts = _split(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise name.error(f"{name(key)}: {one_line(url, 100)!r} is not an http(s) URL with a host")
     if parts.username or parts.password:
@@ -210,7 +218,7 @@ def plain_http_problem(url: str, name: Namer) -> str | None:
 
 
 def check_origin(origin: str, name: Namer) -> str:
-    parts = urlsplit(origin)
+    parts = _split(origin)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
         raise name.error(f"{name('origin')}: {one_line(origin, 100)!r} is not an origin (scheme://host[:port])")
     return origin.rstrip("/")
