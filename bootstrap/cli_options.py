@@ -349,6 +349,12 @@ def kept_keys(args: argparse.Namespace, folder: Path, option: str) -> KeptKeys |
         ) from None
     pairs = parse_named_keys(text)
     if not pairs:
+        if _unknown_lines(text):  # e.g. `export LLMHOST_API_KEYS=...`: a new key would replace the one in use
+            raise UsageError(
+                f"{option} {folder}: {layout.PROXY_ENV_FILE} has no {layout.KEYS_ENV_VAR}= line this run could "
+                f"keep its keys from, but other text; fix {existing} ({layout.KEYS_ENV_VAR}=name:key|name:key, "
+                "no export, no quotes), delete it for a new key, or give the keys with --api-key-env"
+            )
         return None
     names, keys = tuple(name for name, _ in pairs), tuple(key for _, key in pairs)
     try:  # a hand-edited proxy.env: name the file, not --api-key-env (which this run was not given)
@@ -364,6 +370,15 @@ def kept_keys(args: argparse.Namespace, folder: Path, option: str) -> KeptKeys |
         ) from None
     admin = () if getattr(args, "admin_key_env", None) else parse_named_keys(text, layout.ADMIN_KEYS_ENV_VAR)
     return KeptKeys(existing, names, keys, tuple(name for name, _ in admin))
+
+
+def _unknown_lines(env_text: str) -> bool:
+    """Whether a proxy.env text has a line other than a comment, a blank or one of the two key variables."""
+    known = (layout.KEYS_ENV_VAR, layout.ADMIN_KEYS_ENV_VAR)
+    return any(
+        line.strip() and not line.lstrip().startswith("#") and line.partition("=")[0].strip() not in known
+        for line in env_text.splitlines()
+    )
 
 
 def render_for_cli(spec: Spec) -> Bundle:
