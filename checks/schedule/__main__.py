@@ -52,6 +52,8 @@ def split_args(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
                 i += 1
             if not value:
                 raise UsageError(f"{name}: expected a file name")
+            if name.removeprefix("--") in own:
+                raise UsageError(f"{name} is given twice; give it once")
             own[name.removeprefix("--")] = value
         elif name in FORBIDDEN:
             raise UsageError(f"{name} is set by {PROG}: use --json FILE and/or --prometheus FILE")
@@ -60,6 +62,8 @@ def split_args(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
         i += 1
     if not own:
         raise UsageError("nothing to write: give --json FILE and/or --prometheus FILE")
+    if len(own) == 2 and os.path.abspath(own["json"]) == os.path.abspath(own["prometheus"]):
+        raise UsageError(f"--json and --prometheus name the same file ({own['prometheus']}); give each its own")
     return own, rest
 
 
