@@ -495,6 +495,8 @@ class Spec:
             port = getattr(self, name)
             if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
                 raise SpecError(name, f"{shown(port)} is not a port number", "use 1 to 65535")
+        if self.http_port == self.https_port == layout.HTTPS_PORT:  # only the HTTP port was moved, onto 443
+            raise SpecError("http_port", "443 is also the HTTPS port", "give HTTP and HTTPS different ports")
         if self.http_port == self.https_port:
             raise SpecError(
                 "https_port", f"{self.https_port} is also the HTTP port", "give HTTP and HTTPS different ports"

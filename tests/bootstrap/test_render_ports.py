@@ -42,6 +42,9 @@ def test_default_ports_are_unchanged() -> None:
         (("--https-port", "0"), "--https-port: 0 is not a port number; use 1 to 65535"),
         (("--http-port", "70000"), "--http-port: 70000 is not a port number; use 1 to 65535"),
         (("--http-port", "8443", "--https-port", "8443"), "--https-port: 8443 is also the HTTP port"),
+        # only --http-port given: the line named --https-port, which the user had not typed
+        (("--http-port", "443"), "--http-port: 443 is also the HTTPS port"),
+        (("--https-port", "80"), "--https-port: 80 is also the HTTP port"),
         (("--bind", "localhost"), "--bind: 'localhost' is not an IP address"),
         (("--runtime", "llamacpp", "--model", "/srv/models/../x.gguf"), "--model: '/srv/models/../x.gguf' is not"),
         (("--runtime", "llamacpp", "--model", "/srv/models/model.bin"), "--model: '/srv/models/model.bin' is not"),
