@@ -26,7 +26,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from checks import cli, report, stdio
+from checks import cli, overwrite, report, stdio
 from checks.errors import UsageError, one_line, redact
 
 PROG = "python -m checks.schedule"
@@ -77,6 +77,10 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     try:
         own, rest = split_args(args)
         the_plan = cli.plan(rest, environ)
+        inputs = cli.input_files(cli.build_parser().parse_args(rest), the_plan.targets)
+        for kind in own:
+            if clobbered := overwrite.clobbered_input(own[kind], inputs):
+                raise UsageError(overwrite.refusal(f"--{kind}", own[kind], clobbered))
         secrets = [t.api_key for t in the_plan.targets if t.api_key]
         run = asyncio.run(cli.execute(the_plan))
         rendered = {
