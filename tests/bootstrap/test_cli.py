@@ -306,6 +306,34 @@ def test_a_proxy_env_without_user_keys_still_gets_one_generated(tmp_path: Path) 
         assert "generated one API key" in result.stdout
 
 
+@pytest.mark.parametrize("command", [("render", "--out"), ("local", "--no-start", "--dir")])
+def test_a_folder_with_someone_elses_compose_file_is_refused_not_overwritten(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """``render --out .`` in a project with its own compose.yaml and Caddyfile replaced both, exit 0."""
+    project = tmp_path / "project"
+    project.mkdir()
+    mine = {layout.COMPOSE_FILE: "services:\n  web:\n    image: nginx\n", "Caddyfile": "example.com {\n}\n"}
+    for name, text in mine.items():
+        (project / name).write_text(text)
+    result = run_cli(*command, str(project))
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    (line,) = result.stderr.strip().splitlines()
+    assert f"{command[-1]} {project}: Caddyfile is already there and llmhost did not write it" in line
+    assert "nothing was changed" in line
+    assert {path.name: path.read_text() for path in project.iterdir()} == mine
+
+
+def test_a_render_from_before_the_manifest_is_rendered_over(tmp_path: Path) -> None:
+    """A folder an earlier llmhost wrote without .llmhost-files: its files name llmhost, so they are ours."""
+    out = tmp_path / "bundle"
+    assert run_cli("render", "--out", str(out)).returncode == 0
+    (out / layout.OUTPUT_MANIFEST).unlink()
+    result = run_cli("render", "--out", str(out), "--model", "gemma3:270m")
+    assert result.returncode == 0, result.stderr
+    assert "gemma3:270m" in (out / "install.sh").read_text()
+
+
 def test_a_closed_stdout_pipe_is_no_traceback(tmp_path: Path) -> None:
     """``render ... | head -1`` raised BrokenPipeError with a traceback when the reader had left."""
     out = tmp_path / "bundle"
