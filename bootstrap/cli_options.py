@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bootstrap import acme_ports, capacity_options, layout, runtime_secrets, runtimes
+from bootstrap import acme_ports, capacity_options, layout, plain_http, runtime_secrets, runtimes
 from bootstrap.bundle import Bundle, render_bundle
 from bootstrap.cli_values import ascii_int, looks_like_key, not_a_name, variable_name
 from bootstrap.cloudinit import UserDataTooLarge
@@ -285,6 +285,7 @@ def spec_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Envir
     forwarded = getattr(args, "ports_forwarded", False)
     problem = acme_ports.unused_option_problem(spec, ports_forwarded=forwarded)
     problem = problem or (None if forwarded else acme_ports.unreachable_acme_problem(spec))
+    problem = problem or plain_http.plain_http_site_problem(spec)
     if problem:
         raise UsageError(problem)
     for line in model_case_warnings(tuple(args.models or ()), spec.models):
