@@ -435,6 +435,17 @@ def options_from_outputs(outputs: Mapping[str, Any], where: str) -> dict[str, An
     ):
         options["monthly_usd"] = float(estimate["total"])
     if isinstance(outputs.get("wakeUrl"), str) and outputs["wakeUrl"]:
+        wake = _split(outputs["wakeUrl"])  # checked here: httpx's InvalidURL was "checks: internal error: ..."
+        try:
+            port_ok = wake.port is None or wake.port <= 65535
+        except ValueError:
+            port_ok = False
+        plain_ok = wake.scheme == "http" and is_loopback_host(wake.hostname or "")  # a local stand-in
+        if not (wake.scheme == "https" or plain_ok) or not wake.hostname or not port_ok:
+            raise UsageError(
+                f"{where}: the wakeUrl output {one_line(outputs['wakeUrl'], 100)!r} is not an https URL with a host "
+                "(a Lambda function URL such as https://<id>.lambda-url.<region>.on.aws/); run `pulumi up` again"
+            )
         options["wake_url"] = outputs["wakeUrl"]
     return options
 
