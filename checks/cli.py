@@ -163,6 +163,10 @@ def plan(
     options["name"] = args.name
     wait = None if args.wait is None else _positive(args.wait, "--wait", 0, minimum=0)
     interval = _positive(args.interval, "--interval", runner.DEFAULT_INTERVAL, minimum=0.05)
+    if args.wait is None and (unused := "--interval" if args.interval is not None else "--wake" if args.wake else ""):
+        raise UsageError(  # was accepted and did nothing: one attempt, at once
+            f"{unused}: only used with --wait SECONDS (poll until the server answers); add --wait 600 or leave it out"
+        )
     concurrency = int(_positive(args.concurrency, "--concurrency", DEFAULT_CONCURRENCY, minimum=1, integer=True))
     if args.targets:
         clash = [f"--{k.replace('_', '-')}" for k in ("url", "stack", "outputs_file", "name") if options.get(k)]

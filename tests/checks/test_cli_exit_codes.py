@@ -41,6 +41,8 @@ BAD = {
     # urlsplit raises ValueError on an unclosed IPv6 bracket: that was a traceback
     "checks: an unclosed IPv6 URL": ("checks", "--url", "https://[::1"),
     "checks: an unclosed IPv6 origin": ("checks", "--url", "https://llm.example.com", "--origin", "https://[::1"),
+    # silently unused: one attempt at once, as if the option were not there
+    "checks: --interval without --wait": ("checks", "--url", "https://llm.example.com", "--interval", "30"),
     "checks: an SSH port out of range": ("checks", "--url", "https://llm.example.com", "--ssh-port", "99999"),
     "cost: unknown option": ("checks", "cost", "--bad-flag"),
     "cost: nothing given": ("checks", "cost"),
