@@ -21,9 +21,12 @@ lint: venv
 bench: venv
 	@set -e; shopt -s nullglob; for f in bench/*.py; do echo "==> $$f"; $(PY) "$$f" $(ARGS); done
 
+# render and local need only what `pulumi up` needs (requirements.txt), not the test tools.
 # render: out/ unless ARGS names its own --out (or --out=DIR)
-render: venv
+render:
+	bash scripts/venv.sh requirements.txt
 	$(PY) -m bootstrap render $(if $(filter --out --out=%,$(ARGS)),,--out out/) $(ARGS)
 
-local: venv
+local:
+	bash scripts/venv.sh requirements.txt
 	$(PY) -m bootstrap local $(ARGS)

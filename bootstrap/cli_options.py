@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bootstrap import acme_ports, capacity_options, layout, runtime_secrets, runtimes
+from bootstrap import acme_ports, capacity_options, layout, plain_http, runtime_secrets, runtimes
 from bootstrap.bundle import Bundle, render_bundle
 from bootstrap.cli_values import ascii_int, looks_like_key, not_a_name, variable_name
 from bootstrap.cloudinit import UserDataTooLarge
@@ -285,6 +285,7 @@ def spec_from_args(args: argparse.Namespace, environ: dict[str, str] | os._Envir
     forwarded = getattr(args, "ports_forwarded", False)
     problem = acme_ports.unused_option_problem(spec, ports_forwarded=forwarded)
     problem = problem or (None if forwarded else acme_ports.unreachable_acme_problem(spec))
+    problem = problem or plain_http.plain_http_site_problem(spec)
     if problem:
         raise UsageError(problem)
     for line in model_case_warnings(tuple(args.models or ()), spec.models):
@@ -349,6 +350,12 @@ def kept_keys(args: argparse.Namespace, folder: Path, option: str) -> KeptKeys |
         ) from None
     pairs = parse_named_keys(text)
     if not pairs:
+        if _unknown_lines(text):  # e.g. `export LLMHOST_API_KEYS=...`: a new key would replace the one in use
+            raise UsageError(
+                f"{option} {folder}: {layout.PROXY_ENV_FILE} has no {layout.KEYS_ENV_VAR}= line this run could "
+                f"keep its keys from, but other text; fix {existing} ({layout.KEYS_ENV_VAR}=name:key|name:key, "
+                "no export, no quotes), delete it for a new key, or give the keys with --api-key-env"
+            )
         return None
     names, keys = tuple(name for name, _ in pairs), tuple(key for _, key in pairs)
     try:  # a hand-edited proxy.env: name the file, not --api-key-env (which this run was not given)
@@ -364,6 +371,15 @@ def kept_keys(args: argparse.Namespace, folder: Path, option: str) -> KeptKeys |
         ) from None
     admin = () if getattr(args, "admin_key_env", None) else parse_named_keys(text, layout.ADMIN_KEYS_ENV_VAR)
     return KeptKeys(existing, names, keys, tuple(name for name, _ in admin))
+
+
+def _unknown_lines(env_text: str) -> bool:
+    """Whether a proxy.env text has a line other than a comment, a blank or one of the two key variables."""
+    known = (layout.KEYS_ENV_VAR, layout.ADMIN_KEYS_ENV_VAR)
+    return any(
+        line.strip() and not line.lstrip().startswith("#") and line.partition("=")[0].strip() not in known
+        for line in env_text.splitlines()
+    )
 
 
 def render_for_cli(spec: Spec) -> Bundle:

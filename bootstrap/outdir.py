@@ -113,6 +113,13 @@ def write_all(folder: Path, files: Mapping[str, OutFile], option: str) -> list[P
                     f"{where}: cannot write {name}: a folder of that name is in the way; "
                     "move or remove it, nothing was changed"
                 )
+        for name in names:  # `render --out .` in a project with its own compose.yaml replaced it
+            target = folder / name
+            if name not in old and _someone_elses(target, files[name].content):
+                raise OutputError(
+                    f"{where}: {name} is already there and llmhost did not write it (it is not listed in "
+                    f"{layout.OUTPUT_MANIFEST}); move it away or name another folder, nothing was changed"
+                )
         try:
             for name in names:
                 os.replace(staging / name, folder / name)
@@ -129,6 +136,20 @@ def write_all(folder: Path, files: Mapping[str, OutFile], option: str) -> list[P
         raise
     shutil.rmtree(staging, ignore_errors=True)
     return [folder / n for n in names]
+
+
+def _someone_elses(path: Path, content: str) -> bool:
+    """Whether ``path`` is a file that an earlier llmhost render cannot have written: another text,
+    with no "llmhost" in its first 512 bytes (every rendered file names llmhost in its header; a render
+    from before the manifest existed is recognised by that). A missing, empty or unreadable file is not."""
+    try:
+        if not path.is_file():
+            return False
+        with path.open("rb") as handle:
+            head = handle.read(512)
+        return bool(head) and b"llmhost" not in head.lower() and path.read_bytes() != content.encode("utf-8")
+    except OSError:
+        return False
 
 
 def _write_file(path: Path, content: str, mode: int) -> None:

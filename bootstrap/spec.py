@@ -152,7 +152,10 @@ def validate_origin(origin: str, allow_null: bool = False) -> None:
         "tauri",
     ):
         raise SpecError("origins", f"{shown(origin)} is not a valid extension or webview origin", allowed)
-    parts = urlsplit(origin)
+    try:
+        parts = urlsplit(origin)  # ValueError on an unclosed or invalid [IPv6] host
+    except ValueError:
+        raise SpecError("origins", f"{shown(origin)} is not an origin", allowed) from None
     try:
         port = parts.port
     except ValueError:
@@ -226,7 +229,10 @@ def validate_site(site: str) -> None:
             f"{shown(site)} is too long",
             f"{allowed}, at most {longest} characters (a host name of {MAX_DNS_NAME_LENGTH})",
         )
-    parts = urlsplit(site)
+    try:
+        parts = urlsplit(site)  # ValueError on an unclosed or invalid [IPv6] host
+    except ValueError:
+        raise SpecError("site", f"{shown(site)} is not scheme://host[:port]", allowed) from None
     if parts.scheme not in ("http", "https") or "://" not in site:
         raise SpecError("site", f"{shown(site)} has no http:// or https:// scheme", allowed)
     try:
@@ -488,6 +494,8 @@ class Spec:
             port = getattr(self, name)
             if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
                 raise SpecError(name, f"{shown(port)} is not a port number", "use 1 to 65535")
+        if self.http_port == self.https_port == layout.HTTPS_PORT:  # only the HTTP port was moved, onto 443
+            raise SpecError("http_port", "443 is also the HTTPS port", "give HTTP and HTTPS different ports")
         if self.http_port == self.https_port:
             raise SpecError(
                 "https_port", f"{self.https_port} is also the HTTP port", "give HTTP and HTTPS different ports"

@@ -155,6 +155,7 @@ def parse_host_key(text: str, label: str = "--host-key") -> Any:
 def load_private_key(text: str, label: str = "--identity") -> Any:
     """A paramiko key from its text: OpenSSH or PEM, Ed25519, ECDSA or RSA, unencrypted."""
     import paramiko
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
@@ -169,6 +170,15 @@ def load_private_key(text: str, label: str = "--identity") -> Any:
             f"{label}: the key is encrypted; give an unencrypted key (or load it into ssh-agent and leave it out)"
         ) from None
     except (ValueError, paramiko.SSHException) as err:
+        try:  # the habit of giving ~/.ssh/id_ed25519.pub: say so, not cryptography's "Unable to load PEM file"
+            serialization.load_ssh_public_key(text.strip().encode())
+        except (ValueError, UnsupportedAlgorithm):
+            pass
+        else:
+            raise SshUsageError(
+                f"{label}: this is a public key (an id_*.pub file); "
+                "give its private half, e.g. ~/.ssh/id_ed25519 without .pub"
+            ) from None
         raise SshUsageError(f"{label}: not an OpenSSH or PEM private key ({one_line(err, 120)})") from None
     classes: list[tuple[type, Any]] = [
         (rsa.RSAPrivateKey, paramiko.RSAKey),

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 from bootstrap.cli_unknown import rewrite_unrecognized
-from checks import diagnostics, report, runner
+from checks import diagnostics, overwrite, report, runner
 from checks.errors import UsageError, one_line, redact
 from checks.result import RunReport
 from checks.targets import (
@@ -26,6 +26,7 @@ from checks.targets import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_TOKENS,
     DEFAULT_TIMEOUT,
+    PATH_KEYS,
     TARGET_KEYS,
     Namer,
     OutputsRunner,
@@ -162,6 +163,10 @@ def plan(
     options["name"] = args.name
     wait = None if args.wait is None else _positive(args.wait, "--wait", 0, minimum=0)
     interval = _positive(args.interval, "--interval", runner.DEFAULT_INTERVAL, minimum=0.05)
+    if args.wait is None and (unused := "--interval" if args.interval is not None else "--wake" if args.wake else ""):
+        raise UsageError(  # was accepted and did nothing: one attempt, at once
+            f"{unused}: only used with --wait SECONDS (poll until the server answers); add --wait 600 or leave it out"
+        )
     concurrency = int(_positive(args.concurrency, "--concurrency", DEFAULT_CONCURRENCY, minimum=1, integer=True))
     if args.targets:
         clash = [f"--{k.replace('_', '-')}" for k in ("url", "stack", "outputs_file", "name") if options.get(k)]
@@ -180,6 +185,8 @@ def plan(
                          "leave it out to print to stdout")
     if args.output and os.path.isdir(args.output):
         raise UsageError(f"--output {args.output}: is a folder; give a file name")
+    if clobbered := overwrite.clobbered_input(args.output, input_files(args, targets)):
+        raise UsageError(overwrite.refusal("--output", args.output, clobbered))
     if args.wake and (missing := [t.name for t in targets if not t.wake_url]):
         raise UsageError(f"--wake: {missing[0]} has no wakeUrl output (deploy it with llmhost:wakeUrl true and "
                          "llmhost:idleStopMinutes, then use --stack or --outputs-file)")
@@ -189,6 +196,15 @@ def plan(
     return Plan(
         targets, multi, args.format, args.output, wait, interval, concurrency, args.diagnose, args.wake, deadline
     )
+
+
+def input_files(args: argparse.Namespace, targets: Sequence[Target]) -> list[tuple[str, str | None]]:
+    """(option, path) of every file this run reads: the command line's, and each target's own."""
+    files = [(f"--{key.replace('_', '-')}", getattr(args, key, None)) for key in (*PATH_KEYS, "targets")]
+    for target in targets:
+        files += [("--ca-file", target.ca_file), ("--identity", target.ssh.identity),
+                  ("--known-hosts", target.ssh.known_hosts)]
+    return files
 
 
 def _progress(line: str) -> None:

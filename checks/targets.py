@@ -24,7 +24,7 @@ import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import yaml
 
@@ -159,8 +159,16 @@ _URL_HOST_RE = re.compile(r"[A-Za-z0-9._-]{1,253}|[0-9A-Fa-f:.]{2,45}(?:%[A-Za-z
 """A DNS name (letters, digits, - . _), an IPv4 address, or an IPv6 one as urlsplit gives it (no brackets)."""
 
 
+def _split(url: str) -> SplitResult:
+    """``urlsplit``, with an unclosed or invalid ``[IPv6]`` host (a ValueError there) as an empty result."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return urlsplit("")
+
+
 def check_url(url: str, name: Namer, key: str = "url") -> str:
-    parts = urlsplit(url)
+    parts = _split(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise name.error(f"{name(key)}: {one_line(url, 100)!r} is not an http(s) URL with a host")
     if parts.username or parts.password:
@@ -214,7 +222,7 @@ def plain_http_problem(url: str, name: Namer, where: str | None = None) -> str |
 
 
 def check_origin(origin: str, name: Namer) -> str:
-    parts = urlsplit(origin)
+    parts = _split(origin)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
         raise name.error(f"{name('origin')}: {one_line(origin, 100)!r} is not an origin (scheme://host[:port])")
     return origin.rstrip("/")
@@ -431,6 +439,17 @@ def options_from_outputs(outputs: Mapping[str, Any], where: str) -> dict[str, An
     ):
         options["monthly_usd"] = float(estimate["total"])
     if isinstance(outputs.get("wakeUrl"), str) and outputs["wakeUrl"]:
+        wake = _split(outputs["wakeUrl"])  # checked here: httpx's InvalidURL was "checks: internal error: ..."
+        try:
+            port_ok = wake.port is None or wake.port <= 65535
+        except ValueError:
+            port_ok = False
+        plain_ok = wake.scheme == "http" and is_loopback_host(wake.hostname or "")  # a local stand-in
+        if not (wake.scheme == "https" or plain_ok) or not wake.hostname or not port_ok:
+            raise UsageError(
+                f"{where}: the wakeUrl output {one_line(outputs['wakeUrl'], 100)!r} is not an https URL with a host "
+                "(a Lambda function URL such as https://<id>.lambda-url.<region>.on.aws/); run `pulumi up` again"
+            )
         options["wake_url"] = outputs["wakeUrl"]
     return options
 

@@ -34,6 +34,7 @@ from typing import Any, NoReturn
 from bootstrap import access_log, layout
 from bootstrap.cli_unknown import rewrite_unrecognized
 from bootstrap.cli_values import login_name_problem
+from checks import overwrite
 from checks.report import write_atomic
 from checks.result import Status
 
@@ -382,6 +383,10 @@ def main(argv: Sequence[str] | None = None, *, now: float | None = None) -> int:
     if args.output is not None and not args.output.strip():  # else the table silently went to stdout
         print(f"{PROG}: error: --output: expected a file name (it is empty: an unset variable?); "
               "leave it out to print to stdout", file=sys.stderr)
+        return EXIT_UNKNOWN
+    inputs = [("--log", args.log), ("--identity", args.identity), ("--known-hosts", args.known_hosts)]
+    if clobbered := overwrite.clobbered_input(args.output, inputs):
+        print(f"{PROG}: error: {overwrite.refusal('--output', args.output, clobbered)}", file=sys.stderr)
         return EXIT_UNKNOWN
     try:
         seconds = parse_period(args.since)

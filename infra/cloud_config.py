@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+
 from bootstrap.cloudinit import UserDataTooLarge
 from bootstrap.spec import Spec, SpecError
 from infra import preview_checks, sshkeys
@@ -66,6 +69,16 @@ def read_ssh_public_key(source: ConfigSource) -> str | None:
             "is not an OpenSSH public key",
             "paste one line such as the content of ~/.ssh/id_ed25519.pub",
         )
+    if ssh_public_key is None:
+        return None
+    try:  # the line's shape is right; its base64 key data must decode to a key of that type, as AWS/Hetzner check
+        serialization.load_ssh_public_key(ssh_public_key.encode())
+    except (ValueError, UnsupportedAlgorithm):
+        raise ConfigError(
+            "sshPublicKey",
+            "is not an OpenSSH public key (its key data is cut short or damaged)",
+            "paste the whole line of your ~/.ssh/id_ed25519.pub again, e.g. with: cat ~/.ssh/id_ed25519.pub",
+        ) from None
     return ssh_public_key
 
 

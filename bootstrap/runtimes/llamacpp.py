@@ -56,7 +56,10 @@ def validate_model(model: str) -> None:
                 f"{model!r} contains ',', which llama-server's --alias reads as a list separator",
                 "percent-encode it as %2C in the URL",
             )
-        parts = urlsplit(model)
+        try:
+            parts = urlsplit(model)
+        except ValueError:  # an unclosed or invalid [IPv6] host
+            parts = urlsplit("")
         if not parts.hostname or not parts.path.endswith(".gguf") or not _URL_SAFE_RE.fullmatch(model):
             raise ModelRefError(
                 f"{shown(model)} is not a GGUF URL",

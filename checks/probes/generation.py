@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import time
 from typing import Any
 
@@ -287,12 +288,17 @@ def judge(ctx: ProbeContext, metrics: dict[str, Metric], what: str) -> ProbeResu
     return ok(NAME, summary, **metrics)
 
 
+def _finite(value: Any) -> bool:
+    """A JSON number that is one: Python's reader also takes NaN, Infinity and 1e400 (inf)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    return int(value) if _finite(value) else None
 
 
 def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    return float(value) if _finite(value) else None
 
 
 def _seconds(ns: Any) -> float | None:

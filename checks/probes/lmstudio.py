@@ -21,6 +21,7 @@ and tokens/s measured here), then asks ``/api/v0/chat/completions`` once for LM 
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -129,6 +130,6 @@ async def native_stats(ctx: ProbeContext, prompt: str) -> dict[str, Metric]:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):  # no NaN in JSON
         return round(float(value), 4)
     return None

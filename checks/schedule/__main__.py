@@ -26,7 +26,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from checks import cli, report, stdio
+from checks import cli, overwrite, report, stdio
 from checks.errors import UsageError, one_line, redact
 
 PROG = "python -m checks.schedule"
@@ -52,6 +52,8 @@ def split_args(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
                 i += 1
             if not value:
                 raise UsageError(f"{name}: expected a file name")
+            if name.removeprefix("--") in own:
+                raise UsageError(f"{name} is given twice; give it once")
             own[name.removeprefix("--")] = value
         elif name in FORBIDDEN:
             raise UsageError(f"{name} is set by {PROG}: use --json FILE and/or --prometheus FILE")
@@ -60,6 +62,8 @@ def split_args(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
         i += 1
     if not own:
         raise UsageError("nothing to write: give --json FILE and/or --prometheus FILE")
+    if len(own) == 2 and os.path.abspath(own["json"]) == os.path.abspath(own["prometheus"]):
+        raise UsageError(f"--json and --prometheus name the same file ({own['prometheus']}); give each its own")
     return own, rest
 
 
@@ -73,6 +77,10 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     try:
         own, rest = split_args(args)
         the_plan = cli.plan(rest, environ)
+        inputs = cli.input_files(cli.build_parser().parse_args(rest), the_plan.targets)
+        for kind in own:
+            if clobbered := overwrite.clobbered_input(own[kind], inputs):
+                raise UsageError(overwrite.refusal(f"--{kind}", own[kind], clobbered))
         secrets = [t.api_key for t in the_plan.targets if t.api_key]
         run = asyncio.run(cli.execute(the_plan))
         rendered = {

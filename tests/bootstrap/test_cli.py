@@ -268,6 +268,72 @@ def test_a_hand_edited_proxy_env_with_a_bad_key_names_the_file_not_api_key_env(
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"export {layout.KEYS_ENV_VAR}=alice:{KEY_ONE}",  # the shell habit
+        f"LLMHOST_API_KEY=alice:{KEY_ONE}",  # a typo in the variable's name
+        f"  {KEY_ONE}",  # a key pasted without its variable
+    ],
+)
+@pytest.mark.parametrize("command", [("render", "--out"), ("local", "--no-start", "--dir")])
+def test_a_proxy_env_whose_keys_cannot_be_found_is_refused_not_replaced_by_a_new_key(
+    tmp_path: Path, line: str, command: tuple[str, ...]
+) -> None:
+    """A proxy.env with text but no LLMHOST_API_KEYS line was overwritten with a generated key:
+    the key every client uses was gone, with only "generated one API key" to say so."""
+    out = tmp_path / "bundle"
+    out.mkdir()
+    (out / layout.PROXY_ENV_FILE).write_text(f"# my keys\n{line}\n")
+    result = run_cli(*command, str(out))
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    (message,) = result.stderr.strip().splitlines()
+    assert f"{command[-1]} {out}: {layout.PROXY_ENV_FILE} has no {layout.KEYS_ENV_VAR}= line" in message
+    assert KEY_ONE not in result.stdout + result.stderr
+    assert [path.name for path in out.iterdir()] == [layout.PROXY_ENV_FILE]
+    assert (out / layout.PROXY_ENV_FILE).read_text() == f"# my keys\n{line}\n"
+
+
+def test_a_proxy_env_without_user_keys_still_gets_one_generated(tmp_path: Path) -> None:
+    """An SSM render's proxy.env (comments only) and an empty key line are no keys to lose."""
+    for text in ("# Keys: fetched from SSM parameter /llmhost/dev/api-keys by install.sh at boot.\n",
+                 f"{layout.KEYS_ENV_VAR}=\n", ""):
+        out = tmp_path / f"bundle{len(text)}"
+        out.mkdir()
+        (out / layout.PROXY_ENV_FILE).write_text(text)
+        result = run_cli("render", "--out", str(out))
+        assert result.returncode == 0, result.stderr
+        assert "generated one API key" in result.stdout
+
+
+@pytest.mark.parametrize("command", [("render", "--out"), ("local", "--no-start", "--dir")])
+def test_a_folder_with_someone_elses_compose_file_is_refused_not_overwritten(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """``render --out .`` in a project with its own compose.yaml and Caddyfile replaced both, exit 0."""
+    project = tmp_path / "project"
+    project.mkdir()
+    mine = {layout.COMPOSE_FILE: "services:\n  web:\n    image: nginx\n", "Caddyfile": "example.com {\n}\n"}
+    for name, text in mine.items():
+        (project / name).write_text(text)
+    result = run_cli(*command, str(project))
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    (line,) = result.stderr.strip().splitlines()
+    assert f"{command[-1]} {project}: Caddyfile is already there and llmhost did not write it" in line
+    assert "nothing was changed" in line
+    assert {path.name: path.read_text() for path in project.iterdir()} == mine
+
+
+def test_a_render_from_before_the_manifest_is_rendered_over(tmp_path: Path) -> None:
+    """A folder an earlier llmhost wrote without .llmhost-files: its files name llmhost, so they are ours."""
+    out = tmp_path / "bundle"
+    assert run_cli("render", "--out", str(out)).returncode == 0
+    (out / layout.OUTPUT_MANIFEST).unlink()
+    result = run_cli("render", "--out", str(out), "--model", "gemma3:270m")
+    assert result.returncode == 0, result.stderr
+    assert "gemma3:270m" in (out / "install.sh").read_text()
+
+
 def test_a_closed_stdout_pipe_is_no_traceback(tmp_path: Path) -> None:
     """``render ... | head -1`` raised BrokenPipeError with a traceback when the reader had left."""
     out = tmp_path / "bundle"

@@ -40,6 +40,11 @@ BAD = {
     "render: a bad value": ("render", "--out", "out", "--runtime", "vllm"),
     "local: unknown option": ("local", "--no-start", "--dir", "out", "--bad-flag"),
     "local: a bad value": ("local", "--no-start", "--dir", "out", "--origin", "localhost:5173"),
+    # urlsplit raises ValueError on an unclosed IPv6 bracket: that was a traceback
+    "render: an unclosed IPv6 origin": ("render", "--out", "out", "--origin", "https://[::1"),
+    "render: an unclosed IPv6 site": ("render", "--out", "out", "--site", "https://[::1"),
+    "render: an unclosed IPv6 GGUF URL": ("render", "--out", "out", "--runtime", "llamacpp", "--model", "https://[::1/m.gguf"),
+    "local: an unclosed IPv6 origin": ("local", "--no-start", "--dir", "out", "--origin", "https://[::1"),
     "local: a server-only option": ("local", "--no-start", "--dir", "out", "--domain", "llm.example.com"),
     "apply: missing --host": ("apply", "--user", "u", "--identity", "id", "--known-hosts", "k"),
     "apply: unknown option": ("apply", *SSH, "--bad-flag"),

@@ -42,7 +42,14 @@ def test_default_ports_are_unchanged() -> None:
         (("--https-port", "0"), "--https-port: 0 is not a port number; use 1 to 65535"),
         (("--http-port", "70000"), "--http-port: 70000 is not a port number; use 1 to 65535"),
         (("--http-port", "8443", "--https-port", "8443"), "--https-port: 8443 is also the HTTP port"),
+        # only --http-port given: the line named --https-port, which the user had not typed
+        (("--http-port", "443"), "--http-port: 443 is also the HTTPS port"),
+        (("--https-port", "80"), "--https-port: 80 is also the HTTP port"),
         (("--bind", "localhost"), "--bind: 'localhost' is not an IP address"),
+        # plain HTTP where the network can read the keys: rendered without a word
+        (("--site", "http://203.0.113.10"), "--site http://203.0.113.10: plain http:// on a public address or name"),
+        (("--site", "http://llm.example.com:8080"), "would carry the API keys unencrypted over the network"),
+        (("--site", "http://llm.example.com", "--bind", "0.0.0.0"), "--site http://llm.example.com: plain http://"),
         (("--runtime", "llamacpp", "--model", "/srv/models/../x.gguf"), "--model: '/srv/models/../x.gguf' is not"),
         (("--runtime", "llamacpp", "--model", "/srv/models/model.bin"), "--model: '/srv/models/model.bin' is not"),
     ],
@@ -55,6 +62,22 @@ def test_bad_ports_bind_or_model_path_exit_2_with_one_line(tmp_path: Path, args:
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--site", "http://127.0.0.1:8088"),  # how the tests run the shipped rules
+        ("--site", "http://[::1]:8088"),
+        ("--site", "http://10.8.0.1"),  # a VPN / WireGuard address
+        ("--site", "http://localhost:8088"),
+        ("--site", "http://llm.example.com", "--bind", "127.0.0.1"),  # behind a TLS terminator on the host
+        ("--site", "https://llm.example.com"),
+    ],
+)
+def test_plain_http_on_a_private_path_is_rendered(tmp_path: Path, args: tuple[str, ...]) -> None:
+    result = run_cli("render", "--out", str(tmp_path / "out"), *args)
+    assert result.returncode == 0, result.stderr
 
 
 def test_a_local_gguf_is_mounted_read_only_and_nothing_is_downloaded() -> None:

@@ -170,6 +170,18 @@ def test_unusable_private_keys_are_one_line(sshd: Sshd) -> None:
     assert message.startswith("llmhost:sshPrivateKey: not an OpenSSH or PEM private key")
 
 
+@pytest.mark.parametrize("label", ["--identity", "llmhost:sshPrivateKey"])
+def test_a_public_key_given_for_the_private_one_says_so(label: str) -> None:
+    """``--identity ~/.ssh/id_ed25519.pub``: cryptography's "Unable to load PEM file. See https://..."
+    said nothing about the cause, the .pub file given for its private half."""
+    public = _public(ed25519.Ed25519PrivateKey.generate())
+    with pytest.raises(ssh_client.SshUsageError) as caught:
+        ssh_client.load_private_key(public + " ops@laptop\n", label)
+    assert str(caught.value) == (
+        f"{label}: this is a public key (an id_*.pub file); give its private half, e.g. ~/.ssh/id_ed25519 without .pub"
+    )
+
+
 def test_a_refused_user_key_names_user_host_and_port(sshd: Sshd, tmp_path: Path) -> None:
     stranger = make_key(tmp_path / "id_stranger")
     message = refused(sshd, ssh_client.AuthError, identity=str(stranger.private), host_key=sshd.host_key.public)

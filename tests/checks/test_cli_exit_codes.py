@@ -38,6 +38,11 @@ BAD = {
     "checks: a bad choice": ("checks", "--url", "https://llm.example.com", "--format", "xml"),
     "checks: a URL with a path": ("checks", "--url", "https://llm.example.com/v1"),  # the OpenAI base-URL habit
     "checks: a host with a space": ("checks", "--url", "https://exa mple.com"),  # was a DNS lookup, then critical
+    # urlsplit raises ValueError on an unclosed IPv6 bracket: that was a traceback
+    "checks: an unclosed IPv6 URL": ("checks", "--url", "https://[::1"),
+    "checks: an unclosed IPv6 origin": ("checks", "--url", "https://llm.example.com", "--origin", "https://[::1"),
+    # silently unused: one attempt at once, as if the option were not there
+    "checks: --interval without --wait": ("checks", "--url", "https://llm.example.com", "--interval", "30"),
     "checks: an SSH port out of range": ("checks", "--url", "https://llm.example.com", "--ssh-port", "99999"),
     "cost: unknown option": ("checks", "cost", "--bad-flag"),
     "cost: nothing given": ("checks", "cost"),

@@ -111,6 +111,10 @@ def test_a_failing_target_prints_the_report_and_exits_like_checks(target: dict[s
      "--format is set by python -m checks.schedule: use --json FILE and/or --prometheus FILE"),
     (["--json"], "--json: expected a file name"),
     (["--json", "a.json"], "nothing to check: give --url URL, --stack NAME, --outputs-file FILE or --targets FILE"),
+    # the Prometheus text overwrote the JSON evidence (and a second --json replaced the first)
+    (["--json", "r.out", "--prometheus", "./r.out", "--url", "https://x.example"],
+     "--json and --prometheus name the same file (./r.out); give each its own"),
+    (["--json", "a.json", "--json=b.json", "--url", "https://x.example"], "--json is given twice; give it once"),
 ])
 def test_usage_errors_are_one_line_exit_3(args: list[str], message: str, tmp_path: Path) -> None:
     proc = run_schedule(args, base_env(tmp_path))

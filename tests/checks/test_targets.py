@@ -77,6 +77,7 @@ def test_a_bare_list_works_and_name_defaults_to_url(tmp_path: Path) -> None:
         ("other: 1\n", "unknown top-level key 'other'"),
         ("- just a string\n", "target #1: expected a mapping"),
         ("- url: https://llm.example.com/v1\n", "target #1: url: 'https://llm.example.com/v1' has a path"),
+        ("- url: https://[::1\n", "target #1: url: 'https://[::1' is not an http(s) URL with a host"),
         ("- url: http://127.0.0.1\n  ssh_port: 99999\n", "target #1: ssh_port: 99999 is not a port number"),
         # a folder was "no such file" (it exists); paths in the file are relative to its folder
         ("- url: http://127.0.0.1\n  identity: .\n", "target #1: identity /"),

@@ -140,3 +140,31 @@ def test_the_client_sends_the_key_as_a_bearer_token() -> None:
     line = call(target("https://wake.example/"), httpx.MockTransport(answer))
     assert line == "wake: 200 running"
     assert seen[0].method == "POST" and seen[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+@pytest.mark.parametrize(
+    "wake_output", ["https://[::1", "https://x.lambda-url.us-east-1.on.aws:99999/", "http://x.lambda-url.example/", "x"]
+)
+def test_a_wake_url_output_that_is_no_url_is_one_usage_line(tmp_path: Path, wake_output: str) -> None:
+    """A hand-edited or truncated outputs file: httpx's InvalidURL was "checks: internal error: InvalidURL"."""
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"endpoint": "https://llm.example.com", "apiKey": KEY, "wakeUrl": wake_output}),
+                       encoding="utf-8")
+    outcome = run_checks("--outputs-file", str(outputs), "--wake", "--wait", "1")
+    assert outcome.code == 3, outcome.stderr
+    (line,) = outcome.stderr.strip().splitlines()
+    assert line.startswith(f"checks: error: --outputs-file {outputs}: the wakeUrl output ")
+    assert "is not an https URL with a host" in line and "internal error" not in line
+
+
+def test_wake_without_wait_is_refused_before_anything_is_called(tmp_path: Path) -> None:
+    """--wake alone started the server and checked it at once: critical, while it was still booting."""
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"endpoint": "https://llm.example.com", "apiKey": KEY,
+                                   "wakeUrl": "https://x.lambda-url.us-east-1.on.aws/"}), encoding="utf-8")
+    outcome = run_checks("--outputs-file", str(outputs), "--wake")
+    assert outcome.code == 3
+    assert outcome.stderr.strip() == (
+        "checks: error: --wake: only used with --wait SECONDS (poll until the server answers); "
+        "add --wait 600 or leave it out"
+    )

@@ -367,6 +367,8 @@ BAD = [
     ({"instanceType": "g5g.xlarge"}, "llmhost:instanceType", "arm64 GPU"),
     ({"gpu": "true"}, "llmhost:gpu", "follows llmhost:instanceType"),
     ({"sshPublicKey": "not a key"}, "llmhost:sshPublicKey", "OpenSSH public key"),
+    # cut short in a copy-paste: the right shape, so AWS's ImportKeyPair refused it only during `up`
+    ({"sshPublicKey": SSH_KEY[:40]}, "llmhost:sshPublicKey", "key data is cut short or damaged"),
     ({"apiKeys": '["short"]'}, "llmhost:apiKeys", "characters long"),
     ({"allowedOrigin": '["https://a.example.com"]'}, "llmhost:allowedOrigin", "did you mean llmhost:allowedOrigins"),
 ]

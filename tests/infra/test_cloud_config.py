@@ -43,6 +43,23 @@ def test_the_operator_ssh_key_is_one_public_key_line() -> None:
 
 
 @pytest.mark.parametrize(
+    "line",
+    [
+        "ssh-rsa AAAA",  # the pattern alone took these; AWS ImportKeyPair and Hetzner refuse them at `up`
+        OPERATOR_KEY[:50],  # cut short in a copy-paste
+        OPERATOR_KEY.replace("ssh-ed25519", "ssh-rsa", 1),  # the type does not match the key data
+    ],
+    ids=["no-key-data", "cut-short", "wrong-type"],  # the key is made at test time: no key text in the ids
+)
+def test_an_operator_ssh_key_whose_key_data_does_not_parse_is_refused(line: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        cloud_config.read_ssh_public_key(DictSource({"sshPublicKey": line}))
+    message = str(info.value)
+    assert message.startswith("llmhost:sshPublicKey: is not an OpenSSH public key (its key data is cut short")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
     ("size", "problem"),
     [
         (5, "5 GiB is under the disk minimum of 10 GiB; use 10 to 100 (GiB)"),

@@ -113,6 +113,7 @@ BAD_VALUES = [
     ("models", '{"name": "gemma3:1b"}', "is not a list"),
     ("allowedOrigins", '["https://app.example.com/path"]', "is not an origin"),
     ("allowedOrigins", '["app.example.com"]', "is not an origin"),
+    ("allowedOrigins", '["https://[::1"]', "is not an origin"),  # urlsplit: ValueError, was a traceback
     ("runtime", "tgi", "'tgi' is not supported"),
     ("target", "gcp", "'gcp' is not supported; use one of: aws, hetzner, ssh, local"),
     ("gpu", "yes", "is not a boolean"),

@@ -4,6 +4,8 @@ malformed lines, 500 and 503 answers, slow tokens and a cold load (warn), a stal
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.checks.helpers import KEY_VAR, run_checks
@@ -207,3 +209,44 @@ def test_generation_deadline(ollama_proxy: RunningProxy, caddy_ca: str, ollama: 
     ollama.token_delay = 0.0
     assert outcome.status("generation") == "critical"
     assert outcome.detail("generation") == "the generation did not finish within 0.8 s"
+
+
+def _strict_json(text: str) -> object:
+    """json.loads that refuses NaN/Infinity, as jq and every non-Python reader do."""
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_llamacpp_timings_that_are_not_finite_fall_back_to_the_client_clock() -> None:
+    """Python's JSON reader takes NaN and Infinity: the report then carried "tokens_per_second": NaN
+    (invalid JSON for jq and Prometheus' json exporters) and a NaN speed never warned."""
+    timings = {"prompt_n": 9, "prompt_ms": "x", "predicted_n": 4, "predicted_ms": 94.1}
+    with scripted(KEY) as server:
+        del server.routes[("GET", "/api/version")]
+        final = json.dumps({"content": "", "stop": True, "stop_type": "limit", "tokens_predicted": 4,
+                            "timings": timings})
+        final = final.replace('"predicted_ms": 94.1', '"predicted_ms": 94.1, "predicted_per_second": NaN')
+        final = final.replace('"prompt_ms": "x"', '"prompt_ms": Infinity')
+        server.routes[("POST", "/completion", "stream")] = Reply(chunks=sse(
+            *({"content": t, "stop": False} for t in TOKENS[:4]), final), content_type="text/event-stream")
+        outcome = direct(server)
+    report = _strict_json(outcome.stdout)
+    assert isinstance(report, dict)
+    assert outcome.status("generation") == "ok", outcome.detail("generation")
+    metrics = outcome.check("generation")["metrics"]
+    assert metrics["tokens_per_second_source"] == "client"
+    assert metrics["prompt_eval_seconds"] is None
+
+
+def test_ollama_counts_out_of_range_are_no_metric_not_an_unexpected_error() -> None:
+    """eval_count 1e400 (inf in Python) was int(inf): "unexpected error in the generation probe: OverflowError"."""
+    final = json.dumps(ollama_final(3)).replace('"eval_count": 3', '"eval_count": 1e400').replace(
+        '"eval_duration": 50000000', '"eval_duration": NaN')
+    with scripted(KEY) as server:
+        server.routes[("POST", "/api/generate")] = Reply(chunks=[*ndjson(*token_lines()), final.encode() + b"\n"])
+        outcome = direct(server)
+    _strict_json(outcome.stdout)
+    assert outcome.status("generation") == "ok", outcome.detail("generation")
+    assert "unexpected error" not in outcome.detail("generation")
+    assert outcome.check("generation")["metrics"]["tokens_per_second_source"] == "client"
