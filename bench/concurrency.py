@@ -56,7 +56,7 @@ median and range), and the most concurrent streams that each got >= 5 tokens/s. 
 options): a benchmark on a shared machine is information, not a gate; read the load average
 it prints.
 
-    .venv/bin/python bench/concurrency.py                # ~4-5 minutes on 2 idle cores
+    .venv/bin/python bench/concurrency.py                # ~10 minutes on 2 idle cores (both patterns)
     .venv/bin/python bench/concurrency.py --rounds 5 --max-tokens 64 --memory-gib 8 --cpus 2
     .venv/bin/python bench/concurrency.py --also 'threads1=--threads 1'   # a third setting, same rounds
     .venv/bin/python bench/concurrency.py --arrival steady --levels 1,4    # one pattern, two levels
