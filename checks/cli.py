@@ -203,7 +203,7 @@ def input_files(args: argparse.Namespace, targets: Sequence[Target]) -> list[tup
     files = [(f"--{key.replace('_', '-')}", getattr(args, key, None)) for key in (*PATH_KEYS, "targets")]
     for target in targets:
         files += [("--ca-file", target.ca_file), ("--identity", target.ssh.identity),
-                  ("--known-hosts", target.ssh.known_hosts)]
+                  ("--known-hosts", target.ssh.known_hosts), *target.read_files]
     return files
 
 

@@ -83,6 +83,9 @@ class Target:
     monthly_usd: float | None = None
     wake_url: str | None = None
     """The stack's wakeUrl output (llmhost:wakeUrl): called first with --wake."""
+    read_files: tuple[tuple[str, str], ...] = ()
+    """(option, path) of the files this target was built from (its ``api_key_file``,
+    ``outputs_file``), so that no report is written over them (checks/overwrite.py)."""
     """The stack's monthlyCostEstimate total (USD only): the generation probe's cost per 1M tokens."""
 
     @property
@@ -568,6 +571,7 @@ def build_target(
         instance_id=str(merged["instance_id"]) if merged.get("instance_id") else None,
         monthly_usd=float(merged["monthly_usd"]) if merged.get("monthly_usd") else None,
         wake_url=str(merged["wake_url"]) if merged.get("wake_url") else None,
+        read_files=tuple((key, str(options[key])) for key in ("api_key_file", "outputs_file") if options.get(key)),
     )
     if target.port > 65535:
         raise name.error(f"{name('url')}: port {target.port} is out of range")

@@ -45,6 +45,21 @@ CASES = {
         ("--targets", "targets.yaml", "--format", "json", "--output", "./targets.yaml"),
         "checks: error: --output ./targets.yaml: is the --targets file this run reads",
     ),
+    "checks: --output is a target's own api_key_file": (
+        "checks", {"key": KEY_TEXT, "targets.yaml": "- url: https://127.0.0.1:1\n  api_key_file: key\n"},
+        ("--targets", "targets.yaml", "--output", "key"),
+        "checks: error: --output key: is the api_key_file file this run reads",
+    ),
+    "checks: --output is a target's own outputs_file": (
+        "checks", {"out.json": '{"endpoint": "https://127.0.0.1:1"}\n', "targets.yaml": "- outputs_file: out.json\n"},
+        ("--targets", "targets.yaml", "--output", "out.json"),
+        "checks: error: --output out.json: is the outputs_file file this run reads",
+    ),
+    "schedule: --prometheus is a target's own api_key_file": (
+        "checks.schedule", {"key": KEY_TEXT, "targets.yaml": "- url: https://127.0.0.1:1\n  api_key_file: key\n"},
+        ("--prometheus", "key", "--targets", "targets.yaml"),
+        "python -m checks.schedule: error: --prometheus key: is the api_key_file file this run reads",
+    ),
     "usage: --output is the log": (
         "checks", {"proxy.log": LOG_LINE},
         ("usage", "--log", "proxy.log", "--output", "proxy.log"),
