@@ -36,8 +36,10 @@ def plain_http_site_problem(spec: Spec) -> str | None:
         return None
     if _stays_private(urlsplit(site).hostname) or _stays_private(spec.listen_address):
         return None
+    parts = urlsplit(site)
+    shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # never echo a password
     return (
-        f"--site {site}: plain http:// on a public address or name would carry the API keys unencrypted over "
-        "the network; leave --site out (HTTPS), use https://, a loopback or private address, or --bind 127.0.0.1 "
-        "behind a TLS terminator of your own"
+        f"--site {shown}: plain http:// on a public address or name would carry the API keys unencrypted over "
+        "the network; leave --site out (HTTPS), use https://, a loopback or private address, --bind this "
+        "host's private or VPN address, or --bind 127.0.0.1 behind a TLS terminator of your own"
     )

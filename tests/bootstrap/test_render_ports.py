@@ -50,6 +50,9 @@ def test_default_ports_are_unchanged() -> None:
         (("--site", "http://203.0.113.10"), "--site http://203.0.113.10: plain http:// on a public address or name"),
         (("--site", "http://llm.example.com:8080"), "would carry the API keys unencrypted over the network"),
         (("--site", "http://llm.example.com", "--bind", "0.0.0.0"), "--site http://llm.example.com: plain http://"),
+        # a VPN name: the line says how to keep it (--bind the host's VPN address); a password is never echoed
+        (("--site", "http://myhost.tail1234.ts.net"), "--bind this host's private or VPN address"),
+        (("--site", "http://u:secretpw@203.0.113.5"), "--site http://203.0.113.5: plain http://"),
         (("--runtime", "llamacpp", "--model", "/srv/models/../x.gguf"), "--model: '/srv/models/../x.gguf' is not"),
         (("--runtime", "llamacpp", "--model", "/srv/models/model.bin"), "--model: '/srv/models/model.bin' is not"),
     ],
@@ -60,7 +63,7 @@ def test_bad_ports_bind_or_model_path_exit_2_with_one_line(tmp_path: Path, args:
     assert result.returncode == 2
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr and "secretpw" not in result.stderr
     assert not out.exists()
 
 
