@@ -234,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     def verdict(ok: bool) -> str:
         return "within target" if ok else "OVER TARGET"
 
-    print(f"llmhost proxy overhead ({args.processes} Caddy processes per proxy, fake Ollama in-process, loopback, "
+    processes = f"{args.processes} Caddy process{'es' if args.processes != 1 else ''}"
+    print(f"llmhost proxy overhead ({processes} per proxy, fake Ollama in-process, loopback, "
           f"keep-alive; load average {os.getloadavg()[0]:.2f} after)")  # fmt: skip
     print(f"small GET /api/version, {len(d_gets)} requests direct and per proxy, interleaved:")
     print(report_row("direct", d_gets))
@@ -260,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         + f" (/proc/PID/stat, {1 / os.sysconf('SC_CLK_TCK'):.2f} s ticks)"
     )
     print(
-        f"first streamed line of /api/generate (token delay {TOKEN_DELAY * 1000:.0f} ms), {len(d_first)} runs per path:"
+        f"first streamed line of /api/generate (token delay {TOKEN_DELAY * 1000:.0f} ms), {len(d_first)} "
+        f"run{'s' if len(d_first) != 1 else ''} per path:"
     )
     print(f"  direct    median {d_med * 1000:8.3f} ms")
     print(f"  proxied   median {p_med * 1000:8.3f} ms   (+{(p_med - d_med) * 1000:.3f} ms)")
